@@ -1,0 +1,219 @@
+//! What a key holds: the path of its file and, while the file can be used,
+//! its mapping. Every change to a file goes through `Binding::write`.
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::error::{shown, Error, Result};
+use crate::info;
+use crate::sandbox::Sandbox;
+use crate::vector::MappedVec;
+
+pub type Vector = MappedVec<f64>;
+
+/// Files bound in this process, by (device, inode), with the key that holds each.
+static BOUND: Mutex<Option<HashMap<(u64, u64), String>>> = Mutex::new(None);
+
+fn bound<R>(f: impl FnOnce(&mut HashMap<(u64, u64), String>) -> R) -> R {
+    let mut g = BOUND.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.get_or_insert_with(HashMap::new))
+}
+
+/// An open, locked, registered file. Dropping it releases all three.
+pub struct Opened {
+    vec: Vector,
+    id: (u64, u64),
+}
+
+impl Opened {
+    fn claim(vec: Vector, key: &[u8], path: &Path) -> Result<Opened> {
+        let id = vec.identity().map_err(|e| Error::Broken {
+            key: shown(key),
+            path: path.display().to_string(),
+            cause: e.to_string(),
+        })?;
+        bound(|map| {
+            if let Some(holder) = map.get(&id) {
+                return Err(Error::AlreadyBound {
+                    path: path.display().to_string(),
+                    key: holder.clone(),
+                });
+            }
+            // SAFETY: a valid open fd.
+            if unsafe { libc::flock(vec.file().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                return Err(Error::Locked {
+                    path: path.display().to_string(),
+                });
+            }
+            map.insert(id, shown(key));
+            Ok(())
+        })?;
+        info::open_delta(1, vec.file_bytes() as i64, vec.reserved_bytes() as i64);
+        Ok(Opened { vec, id })
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        // Unlock explicitly: a fork child (BGSAVE) shares this open file
+        // description, and closing alone would leave the lock held until it exits.
+        // SAFETY: the fd is still open; the vector closes it after this.
+        unsafe { libc::flock(self.vec.file().as_raw_fd(), libc::LOCK_UN) };
+        bound(|map| map.remove(&self.id));
+        info::open_delta(-1, -(self.vec.file_bytes() as i64), -(self.vec.reserved_bytes() as i64));
+    }
+}
+
+enum State {
+    Open(Opened),
+    /// The file could not be opened when the RDB was loaded: the cause.
+    Broken(String),
+}
+
+pub struct Binding {
+    /// Relative to `mmap.dir`, normalised.
+    path: PathBuf,
+    state: State,
+}
+
+impl Binding {
+    /// Opens and claims the file at `rel`.
+    pub fn open(sandbox: &Sandbox, rel: &Path, key: &[u8], create: bool) -> Result<Binding> {
+        let opened = open_file(sandbox, rel, key, create)?;
+        Ok(Binding {
+            path: rel.to_path_buf(),
+            state: State::Open(opened),
+        })
+    }
+
+    /// A binding whose file cannot be used now; every command on it says why.
+    pub fn broken(rel: &Path, cause: String) -> Binding {
+        info::broken_delta(1);
+        Binding {
+            path: rel.to_path_buf(),
+            state: State::Broken(cause),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The vector, or the error that says why the file cannot be used.
+    pub fn vector(&self, key: &[u8]) -> Result<&Vector> {
+        match &self.state {
+            State::Open(o) => Ok(&o.vec),
+            State::Broken(cause) => Err(self.broken_error(key, cause)),
+        }
+    }
+
+    fn broken_error(&self, key: &[u8], cause: &str) -> Error {
+        Error::Broken {
+            key: shown(key),
+            path: self.path.display().to_string(),
+            cause: cause.to_owned(),
+        }
+    }
+
+    /// `MMAP` on a key that is already bound: the count if `rel` is this
+    /// binding's file (re-opening it if it was broken), an error otherwise.
+    /// Returns whether the file was re-opened.
+    pub fn rebind(&mut self, sandbox: &Sandbox, rel: &Path, key: &[u8]) -> Result<(usize, bool)> {
+        let same_path = rel == self.path;
+        match &self.state {
+            State::Open(o) if same_path => return Ok((o.vec.len(), false)),
+            State::Open(o) => {
+                // Another name for the same file (a hard link) is the same binding.
+                if let Ok(f) = sandbox.open(rel, false) {
+                    use std::os::unix::fs::MetadataExt;
+                    if f.metadata().is_ok_and(|m| (m.dev(), m.ino()) == o.id) {
+                        return Ok((o.vec.len(), false));
+                    }
+                }
+            }
+            State::Broken(_) if same_path => {
+                // Never create: an absent file must not come back empty.
+                let opened = open_file(sandbox, rel, key, false)?;
+                let n = opened.vec.len();
+                self.state = State::Open(opened);
+                info::broken_delta(-1);
+                return Ok((n, true));
+            }
+            State::Broken(_) => {}
+        }
+        Err(Error::OtherFile {
+            key: shown(key),
+            bound: self.path.display().to_string(),
+            asked: rel.display().to_string(),
+        })
+    }
+
+    /// The one place every write to a file passes: `f` changes all it
+    /// was asked to or, on error, nothing; the byte counters follow.
+    fn write<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Vector) -> std::io::Result<R>) -> Result<R> {
+        let opened = match &mut self.state {
+            State::Open(o) => o,
+            State::Broken(cause) => {
+                let cause = cause.clone();
+                return Err(self.broken_error(key, &cause));
+            }
+        };
+        let vec = &mut opened.vec;
+        let (bytes0, reserved0) = (vec.file_bytes() as i64, vec.reserved_bytes() as i64);
+        let out = f(vec).map_err(|cause| Error::Write {
+            path: self.path.display().to_string(),
+            cause,
+        });
+        info::open_delta(
+            0,
+            vec.file_bytes() as i64 - bytes0,
+            vec.reserved_bytes() as i64 - reserved0,
+        );
+        out
+    }
+
+    /// Writes each in-range pair in place; returns how many were.
+    pub fn set(&mut self, key: &[u8], pairs: &[(i64, f64)]) -> Result<usize> {
+        self.write(key, |v| {
+            Ok(pairs
+                .iter()
+                .filter(|&&(i, x)| usize::try_from(i).is_ok_and(|i| v.set(i, x)))
+                .count())
+        })
+    }
+
+    pub fn append(&mut self, key: &[u8], values: &[f64]) -> Result<usize> {
+        self.write(key, |v| v.extend(values).map(|()| values.len()))
+    }
+
+    pub fn pop(&mut self, key: &[u8]) -> Result<Option<f64>> {
+        self.write(key, |v| v.pop())
+    }
+
+    /// Truncates the file to nothing; returns how many values it held.
+    pub fn clear(&mut self, key: &[u8]) -> Result<usize> {
+        self.write(key, |v| {
+            let n = v.len();
+            v.truncate(0).map(|()| n)
+        })
+    }
+}
+
+impl Drop for Binding {
+    fn drop(&mut self) {
+        if let State::Broken(_) = self.state {
+            info::broken_delta(-1);
+        }
+    }
+}
+
+fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], create: bool) -> Result<Opened> {
+    let path = || rel.display().to_string();
+    let file = sandbox
+        .open(rel, create)
+        .map_err(|cause| Error::Path { path: path(), cause })?;
+    let vec = Vector::open(file).map_err(|cause| Error::Open { path: path(), cause })?;
+    Opened::claim(vec, key, rel)
+}

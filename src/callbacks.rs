@@ -1,0 +1,135 @@
+//! The data type's callbacks. Each is a small shim: it turns raw pointers
+//! into safe values and hands over to safe code, with panics caught.
+
+use std::ffi::{c_int, c_void, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::ptr;
+
+use redis_module::raw;
+
+use crate::binding::Binding;
+use crate::config::sandbox;
+use crate::ctx::{api, bytes, guard, log};
+use crate::error::shown;
+
+/// RDB encoding version of the binding.
+pub const ENCODING: i32 = 0;
+/// The element kind saved with each binding; only `f64` exists so far.
+const KIND_F64: u64 = 0;
+
+pub const METHODS: raw::RedisModuleTypeMethods = raw::RedisModuleTypeMethods {
+    version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
+    rdb_load: Some(rdb_load),
+    rdb_save: Some(rdb_save),
+    aof_rewrite: None,
+    mem_usage: Some(mem_usage),
+    digest: None,
+    free: Some(free),
+    aux_load: None,
+    aux_save: None,
+    aux_save_triggers: 0,
+    free_effort: None,
+    unlink: None,
+    // No copy: two keys may never share a file, so COPY answers Redis's own
+    // "not supported for this module key" error.
+    copy: None,
+    defrag: None,
+    mem_usage2: None,
+    free_effort2: None,
+    unlink2: None,
+    copy2: None,
+    aux_save2: None,
+};
+
+/// Saves the binding: element kind and path. The data stays in the file.
+///
+/// # Safety
+/// Redis passes a live IO handle and a value created by this module.
+unsafe extern "C" fn rdb_save(io: *mut raw::RedisModuleIO, value: *mut c_void) {
+    let b = &*value.cast::<Binding>();
+    guard("rdb_save", (), || {
+        let path = b.path().as_os_str().as_encoded_bytes();
+        api!(RedisModule_SaveUnsigned)(io, KIND_F64);
+        api!(RedisModule_SaveStringBuffer)(io, path.as_ptr().cast(), path.len());
+    })
+}
+
+/// Re-opens the file of a saved binding.
+///
+/// # Safety
+/// Redis passes a live IO handle.
+unsafe extern "C" fn rdb_load(io: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {
+    if encver != ENCODING {
+        log(
+            "warning",
+            &format!("mmap: cannot load a binding of encoding version {encver}"),
+        );
+        return ptr::null_mut();
+    }
+    let kind = api!(RedisModule_LoadUnsigned)(io);
+    let mut len = 0usize;
+    let buf = api!(RedisModule_LoadStringBuffer)(io, &mut len);
+    if api!(RedisModule_IsIOError)(io) != 0 || buf.is_null() {
+        return ptr::null_mut();
+    }
+    let path = std::slice::from_raw_parts(buf.cast::<u8>(), len).to_vec();
+    api!(RedisModule_Free)(buf.cast());
+    let name = api!(RedisModule_GetKeyNameFromIO)(io);
+    let key = if name.is_null() {
+        Vec::new()
+    } else {
+        bytes(name).to_vec()
+    };
+    let loading = {
+        let ctx = api!(RedisModule_GetContextFromIO)(io);
+        api!(RedisModule_GetContextFlags)(ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int != 0
+    };
+    guard("rdb_load", ptr::null_mut(), || match load(&key, &path, kind, loading) {
+        Some(b) => Box::into_raw(Box::new(b)).cast(),
+        None => ptr::null_mut(),
+    })
+}
+
+/// While loading an RDB, a file that cannot be used still gives a key, one
+/// that says why; for `RESTORE` the command fails instead.
+fn load(key: &[u8], path: &[u8], kind: u64, loading: bool) -> Option<Binding> {
+    let sb = sandbox();
+    let result = if kind != KIND_F64 {
+        Err(format!("unknown element kind {kind}"))
+    } else {
+        sb.relative(path)
+            .map_err(|e| e.to_string())
+            .and_then(|rel| Binding::open(sb, &rel, key, false).map_err(|e| e.cause()))
+    };
+    match result {
+        Ok(b) => Some(b),
+        Err(cause) => {
+            log(
+                "warning",
+                &format!(
+                    "mmap: key '{}': file '{}' cannot be opened: {cause}",
+                    shown(key),
+                    shown(path)
+                ),
+            );
+            loading.then(|| Binding::broken(Path::new(OsStr::from_bytes(path)), cause))
+        }
+    }
+}
+
+/// # Safety
+/// Redis passes a value created by this module, once, possibly on a lazy-free thread.
+unsafe extern "C" fn free(value: *mut c_void) {
+    let b = Box::from_raw(value.cast::<Binding>());
+    guard("free", (), || drop(b));
+}
+
+/// Heap owned by the binding; the mapped file is not Redis memory.
+///
+/// # Safety
+/// Redis passes a value created by this module.
+unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
+    let b = &*value.cast::<Binding>();
+    std::mem::size_of::<Binding>() + b.path().as_os_str().len()
+}

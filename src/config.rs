@@ -1,0 +1,160 @@
+//! `mmap.*` options through the module configuration API, and the module
+//! arguments that set their defaults.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::path::Path;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use redis_module::raw;
+
+use crate::ctx::{api, bytes, log};
+use crate::sandbox::Sandbox;
+
+/// Names accepted as `loadmodule ... <name> <value>` pairs.
+const KNOWN: &[&str] = &["dir"];
+
+static DIR: Mutex<String> = Mutex::new(String::new());
+/// The Redis string `CONFIG GET mmap.dir` returns; Redis does not free it.
+static DIR_STRING: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(ptr::null_mut());
+static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
+
+/// The directory every mapped file lies beneath.
+pub fn sandbox() -> &'static Sandbox {
+    SANDBOX.get().expect("mmap.dir is set at load")
+}
+
+/// Reads `name value` module arguments; an unknown name or a name without a
+/// value fails the load.
+pub fn parse_args(args: &[Vec<u8>]) -> Result<Vec<(&'static str, String)>, String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(name) = it.next() {
+        let name = String::from_utf8_lossy(name);
+        let Some(&known) = KNOWN.iter().find(|k| k.eq_ignore_ascii_case(&name)) else {
+            return Err(format!(
+                "unknown module argument '{name}' (known: {})",
+                KNOWN.join(", ")
+            ));
+        };
+        let Some(value) = it.next() else {
+            return Err(format!("module argument '{name}' has no value"));
+        };
+        let value = String::from_utf8(value.clone()).map_err(|_| format!("module argument '{name}' is not UTF-8"))?;
+        out.push((known, value));
+    }
+    Ok(out)
+}
+
+/// Registers the options, applies redis.conf and `MODULE LOADEX` values, and
+/// opens `mmap.dir`. An error names the option that was wrong.
+pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), String> {
+    let args = parse_args(args)?;
+    let dir_default = match args.iter().rev().find(|(n, _)| *n == "dir") {
+        Some((_, v)) => v.clone(),
+        None => std::env::current_dir()
+            .map_err(|e| format!("mmap.dir: cannot read the working directory: {e}"))?
+            .display()
+            .to_string(),
+    };
+    let name = c"dir";
+    let default = CString::new(dir_default).map_err(|_| "mmap.dir contains a NUL byte".to_string())?;
+    // SAFETY: a live load context; the callbacks and NUL-terminated strings outlive the call.
+    let rc = unsafe {
+        api!(RedisModule_RegisterStringConfig)(
+            ctx,
+            name.as_ptr(),
+            default.as_ptr(),
+            raw::REDISMODULE_CONFIG_IMMUTABLE,
+            Some(get_dir),
+            Some(set_dir),
+            None,
+            ptr::null_mut(),
+        )
+    };
+    if rc != raw::Status::Ok as c_int {
+        return Err("cannot register mmap.dir".into());
+    }
+    // SAFETY: a live load context.
+    if unsafe { api!(RedisModule_LoadConfigs)(ctx) } != raw::Status::Ok as c_int {
+        return Err("mmap.dir: the configured value was refused (see the line above)".into());
+    }
+    let dir = DIR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let sandbox = Sandbox::new(Path::new(&dir)).map_err(|e| format!("mmap.dir '{dir}': {e}"))?;
+    log("notice", &format!("mapping files beneath {}", sandbox.root().display()));
+    let _ = SANDBOX.set(sandbox);
+    Ok(())
+}
+
+fn check_dir(dir: &str) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("mmap.dir '{dir}' is not a directory")),
+        Err(e) => Err(format!("mmap.dir '{dir}': {e}")),
+    }
+}
+
+/// # Safety
+/// Called by Redis with the main thread's lock held.
+unsafe extern "C" fn get_dir(_name: *const c_char, _privdata: *mut c_void) -> *mut raw::RedisModuleString {
+    DIR_STRING.load(Ordering::Relaxed)
+}
+
+/// # Safety
+/// Called by Redis with a live value string and a writable `err` slot.
+unsafe extern "C" fn set_dir(
+    _name: *const c_char,
+    val: *mut raw::RedisModuleString,
+    _privdata: *mut c_void,
+    err: *mut *mut raw::RedisModuleString,
+) -> c_int {
+    let value = String::from_utf8_lossy(bytes(val)).into_owned();
+    if let Err(msg) = check_dir(&value) {
+        log("warning", &msg);
+        if !err.is_null() {
+            *err = api!(RedisModule_CreateString)(ptr::null_mut(), msg.as_ptr().cast(), msg.len());
+        }
+        return raw::Status::Err as c_int;
+    }
+    let s = api!(RedisModule_CreateString)(ptr::null_mut(), value.as_ptr().cast(), value.len());
+    let old = DIR_STRING.swap(s, Ordering::Relaxed);
+    if !old.is_null() {
+        api!(RedisModule_FreeString)(ptr::null_mut(), old);
+    }
+    *DIR.lock().unwrap_or_else(|e| e.into_inner()) = value;
+    raw::Status::Ok as c_int
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(args: &[&str]) -> Vec<Vec<u8>> {
+        args.iter().map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn dir_pair_is_accepted() {
+        assert_eq!(parse_args(&v(&["dir", "/x"])).unwrap(), vec![("dir", "/x".to_string())]);
+        assert_eq!(parse_args(&v(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn unknown_or_unpaired_arguments_are_named() {
+        let e = parse_args(&v(&["size", "3"])).unwrap_err();
+        assert!(e.contains("'size'"), "{e}");
+        let e = parse_args(&v(&["dir"])).unwrap_err();
+        assert!(e.contains("'dir' has no value"), "{e}");
+    }
+
+    #[test]
+    fn dir_must_be_a_directory() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(check_dir(d.path().to_str().unwrap()).is_ok());
+        let f = d.path().join("f");
+        std::fs::write(&f, b"").unwrap();
+        assert!(check_dir(f.to_str().unwrap()).unwrap_err().contains("not a directory"));
+        assert!(check_dir("/nonexistent/xyz").is_err());
+    }
+}

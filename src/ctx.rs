@@ -1,0 +1,251 @@
+//! The small, safe surface of the Redis module API that commands use.
+//! Raw pointers stay in here; commands see `Ctx`, `Args` and `Key`.
+
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use redis_module::raw;
+
+use crate::binding::Binding;
+use crate::error::{Error, Result};
+use crate::info;
+
+/// Calls a function of the module API. Redis fills these in before any of
+/// our code runs, so a missing one is a programming error.
+macro_rules! api {
+    ($name:ident) => {
+        raw::$name.expect(concat!("Redis module API lacks ", stringify!($name)))
+    };
+}
+pub(crate) use api;
+
+static TYPE: AtomicPtr<raw::RedisModuleType> = AtomicPtr::new(ptr::null_mut());
+
+/// Records our data type once it is created, for key type checks.
+pub fn set_type(t: *mut raw::RedisModuleType) {
+    TYPE.store(t, Ordering::Relaxed);
+}
+
+pub fn data_type() -> *mut raw::RedisModuleType {
+    TYPE.load(Ordering::Relaxed)
+}
+
+pub type Handler = fn(&Ctx, &Args) -> Result<()>;
+
+/// Runs a command: catches any panic, logs it, and answers with an error.
+pub fn run(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    name: &str,
+    f: Handler,
+) -> c_int {
+    let ctx = Ctx { ptr: ctx };
+    let argv: &[*mut raw::RedisModuleString] = if argv.is_null() || argc <= 0 {
+        &[]
+    } else {
+        // SAFETY: Redis passes argc valid strings that live for the whole call.
+        unsafe { std::slice::from_raw_parts(argv, argc as usize) }
+    };
+    let args = Args { argv };
+    match catch_unwind(AssertUnwindSafe(|| f(&ctx, &args))) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => ctx.reply_error(&e),
+        Err(payload) => {
+            log_panic(name, payload.as_ref());
+            ctx.reply_error(&Error::Panic(name.to_owned()));
+        }
+    }
+    raw::Status::Ok as c_int
+}
+
+/// Runs a callback that has no way to answer a client: a panic is logged
+/// and `fallback` returned.
+pub fn guard<T>(name: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        log_panic(name, payload.as_ref());
+        fallback
+    })
+}
+
+fn log_panic(name: &str, payload: &(dyn std::any::Any + Send)) {
+    let what = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic");
+    info::count_panic();
+    log("warning", &format!("panic in {name}: {what}"));
+}
+
+/// Writes to the Redis log. Safe from any thread.
+pub fn log(level: &str, msg: &str) {
+    let (Ok(level), Ok(msg)) = (CString::new(level), CString::new(msg.replace('\0', "?"))) else {
+        return;
+    };
+    // SAFETY: NULL context is allowed; "%s" consumes exactly one C string.
+    unsafe { api!(RedisModule_Log)(ptr::null_mut(), level.as_ptr(), c"%s".as_ptr(), msg.as_ptr()) };
+}
+
+/// Bytes of a Redis string, valid while the string lives.
+///
+/// # Safety
+/// `s` must be a live `RedisModuleString` that outlives `'a`.
+pub unsafe fn bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
+    let mut len = 0usize;
+    let p = api!(RedisModule_StringPtrLen)(s, &mut len);
+    if p.is_null() {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p.cast(), len)
+    }
+}
+
+/// The arguments of one command call.
+pub struct Args<'a> {
+    argv: &'a [*mut raw::RedisModuleString],
+}
+
+impl<'a> Args<'a> {
+    pub fn len(&self) -> usize {
+        self.argv.len()
+    }
+
+    pub fn bytes(&self, i: usize) -> &'a [u8] {
+        // SAFETY: argv strings live for the whole command call.
+        unsafe { bytes(self.argv[i]) }
+    }
+
+    pub fn raw(&self, i: usize) -> *mut raw::RedisModuleString {
+        self.argv[i]
+    }
+}
+
+pub struct Ctx {
+    ptr: *mut raw::RedisModuleCtx,
+}
+
+impl Ctx {
+    pub fn flags(&self) -> c_int {
+        // SAFETY: a live context.
+        unsafe { api!(RedisModule_GetContextFlags)(self.ptr) }
+    }
+
+    pub fn wrong_arity(&self) {
+        // SAFETY: a live command context.
+        unsafe { api!(RedisModule_WrongArity)(self.ptr) };
+    }
+
+    pub fn reply_null(&self) {
+        // SAFETY: a live command context.
+        unsafe { api!(RedisModule_ReplyWithNull)(self.ptr) };
+    }
+
+    pub fn reply_int(&self, n: i64) {
+        // SAFETY: a live command context.
+        unsafe { api!(RedisModule_ReplyWithLongLong)(self.ptr, n) };
+    }
+
+    pub fn reply_array(&self, n: usize) {
+        // SAFETY: a live command context.
+        unsafe { api!(RedisModule_ReplyWithArray)(self.ptr, n as _) };
+    }
+
+    /// A double for RESP3 clients; for RESP2 clients a bulk string in the
+    /// shortest form that parses back to the same bits.
+    pub fn reply_value(&self, v: f64, resp3: bool, buf: &mut crate::num::ValueBuf) {
+        // SAFETY: a live command context; the buffer outlives the call.
+        unsafe {
+            if resp3 {
+                api!(RedisModule_ReplyWithDouble)(self.ptr, v);
+            } else {
+                let s = buf.format(v);
+                api!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len());
+            }
+        }
+    }
+
+    pub fn resp3(&self) -> bool {
+        self.flags() & raw::REDISMODULE_CTX_FLAGS_RESP3 as c_int != 0
+    }
+
+    pub fn reply_error(&self, e: &Error) {
+        info::count_error();
+        let msg = CString::new(e.to_string().replace('\0', "?")).expect("no NUL");
+        // SAFETY: a live command context and a NUL-terminated message.
+        unsafe { api!(RedisModule_ReplyWithError)(self.ptr, msg.as_ptr()) };
+    }
+
+    pub fn open(&self, name: *mut raw::RedisModuleString, write: bool) -> Key {
+        let mode = raw::REDISMODULE_READ | if write { raw::REDISMODULE_WRITE } else { 0 };
+        // SAFETY: a live context and key name; the key is closed on drop.
+        let ptr = unsafe { api!(RedisModule_OpenKey)(self.ptr, name, mode as c_int) };
+        Key { ptr }
+    }
+
+    /// Fires a keyspace event of the module class.
+    pub fn notify(&self, event: &CStr, key: *mut raw::RedisModuleString) {
+        // SAFETY: a live context, a NUL-terminated event name and a live key name.
+        unsafe {
+            api!(RedisModule_NotifyKeyspaceEvent)(self.ptr, raw::NotifyEvent::MODULE.bits(), event.as_ptr(), key)
+        };
+    }
+
+    /// Sends `MMAP key path` to the AOF and replicas, with the path relative
+    /// to `mmap.dir` so that it names the same file on any server.
+    pub fn replicate_mmap(&self, key: *mut raw::RedisModuleString, rel: &std::path::Path) {
+        let path = rel.as_os_str().as_encoded_bytes();
+        // SAFETY: "sb" takes a Redis string, then a buffer and its length.
+        unsafe {
+            api!(RedisModule_Replicate)(
+                self.ptr,
+                c"MMAP".as_ptr(),
+                c"sb".as_ptr(),
+                key,
+                path.as_ptr().cast::<c_char>(),
+                path.len(),
+            )
+        };
+    }
+}
+
+/// An open key, closed when dropped.
+pub struct Key {
+    ptr: *mut raw::RedisModuleKey,
+}
+
+impl Key {
+    /// The binding held by the key: `None` if the key is empty,
+    /// `WRONGTYPE` if it holds something else.
+    pub fn binding(&mut self) -> Result<Option<&mut Binding>> {
+        // SAFETY: ptr is an open key (NULL only when opened read-only on a missing key).
+        unsafe {
+            if self.ptr.is_null() || api!(RedisModule_KeyType)(self.ptr) == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+                return Ok(None);
+            }
+            if api!(RedisModule_ModuleTypeGetType)(self.ptr) != data_type() {
+                return Err(Error::WrongType);
+            }
+            let v = api!(RedisModule_ModuleTypeGetValue)(self.ptr).cast::<Binding>();
+            Ok(v.as_mut())
+        }
+    }
+
+    /// Stores a new binding in an empty key opened for writing.
+    pub fn set(&mut self, b: Binding) {
+        let v = Box::into_raw(Box::new(b));
+        // SAFETY: a key opened for writing; Redis owns `v` from here and frees it through our free callback.
+        unsafe { api!(RedisModule_ModuleTypeSetValue)(self.ptr, data_type(), v.cast()) };
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            // SAFETY: ptr is an open key, closed once.
+            unsafe { api!(RedisModule_CloseKey)(self.ptr) };
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! What `COMMAND INFO` and `COMMAND DOCS` say of each command.
+
+/// One argument after the key: name, type, and whether it repeats.
+pub struct Arg {
+    pub name: &'static str,
+    pub kind: ArgKind,
+    pub multiple: bool,
+}
+
+#[derive(Clone, Copy)]
+pub enum ArgKind {
+    String,
+    Integer,
+    Double,
+    /// An `index value` pair, shown as a block.
+    Pair,
+}
+
+pub struct Spec {
+    pub name: &'static str,
+    /// Redis command flags: `fast` only where O(1), `deny-oom` where data grows.
+    pub flags: &'static str,
+    /// Redis arity: exact when positive, a minimum when negative.
+    pub arity: i32,
+    pub write: bool,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    pub args: &'static [Arg],
+}
+
+const fn arg(name: &'static str, kind: ArgKind, multiple: bool) -> Arg {
+    Arg { name, kind, multiple }
+}
+
+pub const SINCE: &str = "0.1.0";
+
+pub const SPECS: &[Spec] = &[
+    Spec {
+        name: "MMAP",
+        flags: "write deny-oom",
+        arity: 3,
+        write: true,
+        summary: "Binds the key to a file of raw little-endian f64 values under mmap.dir, creating the file if absent. Returns the number of values.",
+        complexity: "O(1)",
+        args: &[arg("path", ArgKind::String, false)],
+    },
+    Spec {
+        name: "VGET",
+        flags: "readonly fast",
+        arity: 3,
+        write: false,
+        summary: "Returns the value at an index, or nil when the index is out of range or the key is missing.",
+        complexity: "O(1)",
+        args: &[arg("index", ArgKind::Integer, false)],
+    },
+    Spec {
+        name: "VMGET",
+        flags: "readonly",
+        arity: -3,
+        write: false,
+        summary: "Returns the values at several indices, nil for each index out of range.",
+        complexity: "O(N) where N is the number of indices",
+        args: &[arg("index", ArgKind::Integer, true)],
+    },
+    Spec {
+        name: "VSET",
+        flags: "write",
+        arity: -4,
+        write: true,
+        summary: "Writes values at indices in place, skipping indices out of range. Returns how many were written.",
+        complexity: "O(N) where N is the number of pairs",
+        args: &[arg("index value", ArgKind::Pair, true)],
+    },
+    Spec {
+        name: "VADD",
+        flags: "write deny-oom",
+        arity: -3,
+        write: true,
+        summary: "Appends values to the end of the file. Returns how many were appended.",
+        complexity: "O(N) where N is the number of values added, whatever the file size",
+        args: &[arg("value", ArgKind::Double, true)],
+    },
+    Spec {
+        name: "VPOP",
+        flags: "write fast",
+        arity: 2,
+        write: true,
+        summary: "Removes and returns the last value, or nil when there is none.",
+        complexity: "O(1)",
+        args: &[],
+    },
+    Spec {
+        name: "VCOUNT",
+        flags: "readonly fast",
+        arity: 2,
+        write: false,
+        summary: "Returns the number of values, 0 for a missing key.",
+        complexity: "O(1)",
+        args: &[],
+    },
+    Spec {
+        name: "VCLEAR",
+        flags: "write",
+        arity: 2,
+        write: true,
+        summary: "Truncates the file to 0 bytes. Returns the number of values it held.",
+        complexity: "O(N) for the file system to release the file's blocks",
+        args: &[],
+    },
+];
+
+pub fn spec(name: &str) -> &'static Spec {
+    SPECS.iter().find(|s| s.name == name).expect("every command has a spec")
+}

@@ -1,0 +1,122 @@
+//! Every error a command can reply with. Each message starts with a Redis
+//! error code and names what was wrong.
+
+use crate::sandbox::PathError;
+use crate::vector::OpenError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("ERR index '{0}' is not a decimal 64-bit integer")]
+    BadIndex(String),
+    #[error("ERR value '{0}' is not a number (decimal double, inf, -inf or nan)")]
+    BadValue(String),
+    #[error("ERR VSET takes index value pairs: the last index has no value")]
+    OddPairs,
+    #[error("ERR no such key '{0}': bind it to a file first with MMAP {0} <path>")]
+    NoKey(String),
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    #[error("ERR key '{key}' is bound to '{bound}', not to '{asked}'")]
+    OtherFile { key: String, bound: String, asked: String },
+    #[error("ERR cannot map '{path}': the file is already bound to key '{key}'")]
+    AlreadyBound { path: String, key: String },
+    #[error("ERR cannot map '{path}': the file is locked by another process")]
+    Locked { path: String },
+    #[error("ERR cannot map '{path}': {cause}")]
+    Path { path: String, cause: PathError },
+    #[error("ERR cannot map '{path}': the file {cause}")]
+    Open { path: String, cause: OpenError },
+    #[error("ERR key '{key}' is bound to '{path}', which cannot be opened ({cause}); put the file back and run MMAP {key} {path}, or DEL {key}")]
+    Broken { key: String, path: String, cause: String },
+    #[error("ERR writing '{path}' failed: {cause}; nothing was changed")]
+    Write { path: String, cause: std::io::Error },
+    #[error("ERR internal error in {0}; see the server log")]
+    Panic(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Why a file could not be bound, without the code and path around it.
+    pub fn cause(&self) -> String {
+        match self {
+            Error::Path { cause, .. } => cause.to_string(),
+            Error::Open { cause, .. } => format!("the file {cause}"),
+            Error::AlreadyBound { key, .. } => format!("the file is already bound to key '{key}'"),
+            Error::Locked { .. } => "the file is locked by another process".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Text for a user-supplied argument inside an error message.
+pub fn shown(arg: &[u8]) -> String {
+    const MAX: usize = 64;
+    let s = String::from_utf8_lossy(&arg[..arg.len().min(MAX)]);
+    let s: String = s.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    if arg.len() > MAX {
+        format!("{s}...")
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_starts_with_an_error_code() {
+        let io = || std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let all = [
+            Error::BadIndex("x".into()),
+            Error::BadValue("x".into()),
+            Error::OddPairs,
+            Error::NoKey("k".into()),
+            Error::WrongType,
+            Error::OtherFile {
+                key: "k".into(),
+                bound: "a".into(),
+                asked: "b".into(),
+            },
+            Error::AlreadyBound {
+                path: "p".into(),
+                key: "k".into(),
+            },
+            Error::Locked { path: "p".into() },
+            Error::Path {
+                path: "p".into(),
+                cause: PathError::Symlink,
+            },
+            Error::Open {
+                path: "p".into(),
+                cause: OpenError::BadSize(3, 8),
+            },
+            Error::Broken {
+                key: "k".into(),
+                path: "p".into(),
+                cause: "gone".into(),
+            },
+            Error::Write {
+                path: "p".into(),
+                cause: io(),
+            },
+            Error::Panic("VGET".into()),
+        ];
+        for e in all {
+            let m = e.to_string();
+            let code = m.split(' ').next().unwrap();
+            assert!(code == "ERR" || code == "WRONGTYPE", "{m}");
+            assert!(!m.contains('\n') && !m.contains('\r'), "{m}");
+        }
+    }
+
+    #[test]
+    fn shown_arguments_are_short_and_single_line() {
+        assert_eq!(shown(b"abc"), "abc");
+        assert_eq!(shown(b"a\r\nb"), "a??b");
+        let long = shown(&[b'x'; 100]);
+        assert_eq!(long.len(), 67);
+        assert!(long.ends_with("..."));
+    }
+}

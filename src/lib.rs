@@ -1,0 +1,82 @@
+//! redis-mmap: a Redis module that binds a key to a file of raw
+//! little-endian `f64` values and reads and writes it in place through `mmap`.
+
+mod binding;
+mod callbacks;
+mod commands;
+mod config;
+mod ctx;
+mod docs;
+mod error;
+mod info;
+mod num;
+mod sandbox;
+mod setup;
+mod vector;
+
+use std::ffi::c_int;
+
+use redis_module::native_types::RedisType;
+use redis_module::raw::{RedisModuleCtx as RCtx, RedisModuleString as RStr};
+use redis_module::{redis_module, Context, RedisString, Status};
+
+/// The type name is stored in every RDB: it can never change.
+static MMAP_TYPE: RedisType = RedisType::new("mmap-vect", callbacks::ENCODING, callbacks::METHODS);
+
+// Redis's allocator is only there inside redis-server; unit tests run without it.
+#[cfg(not(test))]
+type Alloc = redis_module::alloc::RedisAlloc;
+#[cfg(not(test))]
+const ALLOC: Alloc = redis_module::alloc::RedisAlloc;
+#[cfg(test)]
+type Alloc = std::alloc::System;
+#[cfg(test)]
+const ALLOC: Alloc = std::alloc::System;
+
+redis_module! {
+    name: "mmap",
+    version: 1,
+    allocator: (Alloc, ALLOC),
+    data_types: [MMAP_TYPE],
+    init: init,
+}
+
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    setup::init(ctx, args, &MMAP_TYPE, COMMANDS)
+}
+
+const COMMANDS: &[(&str, setup::CmdFn)] = &[
+    ("MMAP", mmap),
+    ("VGET", vget),
+    ("VMGET", vmget),
+    ("VSET", vset),
+    ("VADD", vadd),
+    ("VPOP", vpop),
+    ("VCOUNT", vcount),
+    ("VCLEAR", vclear),
+];
+
+extern "C" fn mmap(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
+    ctx::run(c, v, n, "MMAP", commands::mmap)
+}
+extern "C" fn vget(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
+    ctx::run(c, v, n, "VGET", commands::vget)
+}
+extern "C" fn vmget(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
+    ctx::run(c, v, n, "VMGET", commands::vmget)
+}
+extern "C" fn vset(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
+    ctx::run(c, v, n, "VSET", commands::vset)
+}
+extern "C" fn vadd(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
+    ctx::run(c, v, n, "VADD", commands::vadd)
+}
+extern "C" fn vpop(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
+    ctx::run(c, v, n, "VPOP", commands::vpop)
+}
+extern "C" fn vcount(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
+    ctx::run(c, v, n, "VCOUNT", commands::vcount)
+}
+extern "C" fn vclear(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
+    ctx::run(c, v, n, "VCLEAR", commands::vclear)
+}

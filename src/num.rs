@@ -1,0 +1,238 @@
+//! Text forms of indices and values. Knows nothing of Redis.
+//!
+//! Indices follow Redis's own integer rules (`string2ll`): an optional `-`,
+//! then digits with no leading zero, within `i64`. Values follow Redis's
+//! double rules (`string2d`: no blanks, no overflow to infinity, no underflow
+//! to zero) and add `nan` so that every bit pattern a file can hold has a
+//! text form that parses back to the same bits:
+//! `nan`/`-nan` for the two usual quiet NaNs, `nan(0x...)` (glibc `strtod`'s
+//! notation) for any other payload.
+
+const EXP_MASK: u64 = 0x7ff0_0000_0000_0000;
+const FRAC_MASK: u64 = 0x000f_ffff_ffff_ffff;
+const SIGN: u64 = 1 << 63;
+const QUIET_NAN: u64 = 0x7ff8_0000_0000_0000;
+
+/// Parses a decimal `i64` as Redis does.
+pub fn parse_index(s: &[u8]) -> Option<i64> {
+    let (neg, digits) = match s.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, s),
+    };
+    match digits {
+        [] => return None,
+        [b'0'] if !neg => return Some(0),
+        [b'0', ..] => return None,
+        _ => {}
+    }
+    // Accumulate negatively so that i64::MIN fits.
+    let mut n: i64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_sub(d as i64)?;
+    }
+    if neg {
+        Some(n)
+    } else {
+        n.checked_neg()
+    }
+}
+
+/// Parses a value: a decimal double, `inf`, `-inf`, `nan`, or `nan(0x...)`.
+pub fn parse_value(s: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(s).ok()?;
+    let (neg, body) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if body.len() >= 3 && body[..3].eq_ignore_ascii_case("nan") {
+        return parse_nan(&body[3..]).map(|frac| f64::from_bits(if neg { SIGN } else { 0 } | EXP_MASK | frac));
+    }
+    // Rust's grammar is strtod's minus hex floats; it also refuses blanks.
+    let v: f64 = text.parse().ok()?;
+    let word = body.bytes().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if v.is_infinite() && !word {
+        return None; // overflow, as Redis refuses it
+    }
+    if v == 0.0 && mantissa_has_nonzero(body) {
+        return None; // underflow to zero, as Redis refuses it
+    }
+    Some(v)
+}
+
+fn parse_nan(rest: &str) -> Option<u64> {
+    if rest.is_empty() {
+        return Some(QUIET_NAN & FRAC_MASK);
+    }
+    let hex = rest.strip_prefix("(0x")?.strip_suffix(')')?;
+    if hex.is_empty() || hex.len() > 13 {
+        return None;
+    }
+    let frac = u64::from_str_radix(hex, 16).ok()?;
+    (frac != 0 && frac <= FRAC_MASK).then_some(frac)
+}
+
+fn mantissa_has_nonzero(body: &str) -> bool {
+    body.bytes()
+        .take_while(|c| !matches!(c, b'e' | b'E'))
+        .any(|c| (b'1'..=b'9').contains(&c))
+}
+
+/// Room for the longest form: `-nan(0xfffffffffffff)` or a ryu output.
+pub struct ValueBuf {
+    ryu: ryu::Buffer,
+    nan: [u8; 24],
+}
+
+impl Default for ValueBuf {
+    fn default() -> Self {
+        ValueBuf {
+            ryu: ryu::Buffer::new(),
+            nan: [0; 24],
+        }
+    }
+}
+
+impl ValueBuf {
+    /// The shortest text that parses back to exactly `v`'s bits.
+    pub fn format(&mut self, v: f64) -> &str {
+        if v.is_finite() {
+            let s = self.ryu.format_finite(v);
+            return s.strip_suffix(".0").unwrap_or(s);
+        }
+        let bits = v.to_bits();
+        let sign = if bits & SIGN != 0 { "-" } else { "" };
+        if v.is_infinite() {
+            return if sign.is_empty() { "inf" } else { "-inf" };
+        }
+        let frac = bits & FRAC_MASK;
+        if frac == QUIET_NAN & FRAC_MASK {
+            return if sign.is_empty() { "nan" } else { "-nan" };
+        }
+        use std::io::Write;
+        let mut cur = std::io::Cursor::new(&mut self.nan[..]);
+        write!(cur, "{sign}nan(0x{frac:x})").expect("buffer fits the longest NaN form");
+        let n = cur.position() as usize;
+        std::str::from_utf8(&self.nan[..n]).expect("ASCII")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_follow_redis_integer_rules() {
+        assert_eq!(parse_index(b"0"), Some(0));
+        assert_eq!(parse_index(b"5"), Some(5));
+        assert_eq!(parse_index(b"-1"), Some(-1));
+        assert_eq!(parse_index(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_index(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_index(b"2305843009213693955"), Some(2305843009213693955));
+        for bad in [
+            &b""[..],
+            b"-",
+            b"abc",
+            b"1.5",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"01",
+            b"-0",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"1e3",
+        ] {
+            assert_eq!(parse_index(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn values_parse_like_redis_plus_nan() {
+        assert_eq!(parse_value(b"0.5"), Some(0.5));
+        assert_eq!(parse_value(b"-3"), Some(-3.0));
+        assert_eq!(parse_value(b"1e-20"), Some(1e-20));
+        assert_eq!(parse_value(b".5"), Some(0.5));
+        assert_eq!(parse_value(b"inf"), Some(f64::INFINITY));
+        assert_eq!(parse_value(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_value(b"+Infinity"), Some(f64::INFINITY));
+        assert_eq!(parse_value(b"5e-324").unwrap().to_bits(), 1);
+        assert_eq!(parse_value(b"-0").unwrap().to_bits(), (-0.0f64).to_bits());
+        assert_eq!(parse_value(b"0e5"), Some(0.0));
+        assert_eq!(parse_value(b"nan").unwrap().to_bits(), QUIET_NAN);
+        assert_eq!(parse_value(b"NaN").unwrap().to_bits(), QUIET_NAN);
+        assert_eq!(parse_value(b"-nan").unwrap().to_bits(), QUIET_NAN | SIGN);
+        assert_eq!(parse_value(b"nan(0x1)").unwrap().to_bits(), EXP_MASK | 1);
+        for bad in [
+            &b""[..],
+            b"abc",
+            b" 1",
+            b"1 ",
+            b"1,5",
+            b"1e400",
+            b"-1e400",
+            b"1e-400",
+            b"nan(0x0)",
+            b"nan(1)",
+            b"nan(0x10000000000000)",
+            b"nanx",
+            b"0x1p3",
+            b"\xff",
+        ] {
+            assert_eq!(parse_value(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn formatting_is_shortest_and_plain() {
+        let mut b = ValueBuf::default();
+        assert_eq!(b.format(0.5), "0.5");
+        assert_eq!(b.format(0.1), "0.1");
+        assert_eq!(b.format(5.0), "5");
+        assert_eq!(b.format(100.0), "100");
+        assert_eq!(b.format(-0.0), "-0");
+        assert_eq!(b.format(1e-20), "1e-20");
+        assert_eq!(b.format(f64::INFINITY), "inf");
+        assert_eq!(b.format(f64::NEG_INFINITY), "-inf");
+        assert_eq!(b.format(f64::NAN), "nan");
+        assert_eq!(b.format(f64::from_bits(SIGN | EXP_MASK | 0xabc)), "-nan(0xabc)");
+    }
+
+    #[test]
+    fn every_kind_of_bit_pattern_round_trips() {
+        let mut b = ValueBuf::default();
+        let mut patterns = vec![
+            0,
+            SIGN,
+            1,
+            FRAC_MASK,
+            EXP_MASK,
+            EXP_MASK | SIGN,
+            QUIET_NAN,
+            QUIET_NAN | SIGN,
+            EXP_MASK | 1,
+            EXP_MASK | FRAC_MASK | SIGN,
+            0.1f64.to_bits(),
+            f64::MAX.to_bits(),
+            f64::MIN_POSITIVE.to_bits(),
+            1e-20f64.to_bits(),
+        ];
+        // A deterministic spread over the whole space.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            patterns.push(x);
+        }
+        for bits in patterns {
+            let text = b.format(f64::from_bits(bits)).to_owned();
+            let back = parse_value(text.as_bytes()).unwrap_or_else(|| panic!("{text} does not parse"));
+            assert_eq!(back.to_bits(), bits, "{text}");
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Opens files only beneath one directory. Knows nothing of Redis.
+//!
+//! A user path is first made relative to the root and normalised by hand
+//! (`.` dropped, `..` folded into its parent, escaping the root refused).
+//! Because no symlink is ever followed, that lexical view is also the real
+//! one. The kernel then enforces it again: `openat2` with `RESOLVE_BENEATH` and
+//! `RESOLVE_NO_SYMLINKS`, or, where the kernel lacks it, a walk that opens one
+//! component at a time with `O_NOFOLLOW`.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::vector::kind_name;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PathError {
+    #[error("path is empty")]
+    Empty,
+    #[error("path contains a NUL byte")]
+    Nul,
+    #[error("path lies outside mmap.dir '{0}'")]
+    Outside(String),
+    #[error("path is a symlink; only regular files can be mapped")]
+    Symlink,
+    #[error("path passes through the symlinked directory '{0}'")]
+    SymlinkedDir(String),
+    #[error("path is not a regular file (it is {0})")]
+    NotRegular(&'static str),
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+pub struct Sandbox {
+    root: PathBuf,
+    dir: OwnedFd,
+}
+
+impl Sandbox {
+    /// Opens the root directory; symlinks in `root` itself are resolved once, here.
+    pub fn new(root: &Path) -> io::Result<Sandbox> {
+        let root = root.canonicalize()?;
+        let c = cstring(&root)?;
+        // SAFETY: c is a valid NUL-terminated path; the returned fd is checked.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor that nothing else owns.
+        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Sandbox { root, dir })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The normalised path of `path` relative to the root, or why there is none.
+    pub fn relative(&self, path: &[u8]) -> Result<PathBuf, PathError> {
+        if path.is_empty() {
+            return Err(PathError::Empty);
+        }
+        if path.contains(&0) {
+            return Err(PathError::Nul);
+        }
+        let path = Path::new(std::ffi::OsStr::from_bytes(path));
+        let outside = || PathError::Outside(self.root.display().to_string());
+        let rest = if path.is_absolute() {
+            normalise(path).and_then(|p| p.strip_prefix(&self.root).ok().map(Path::to_path_buf))
+        } else {
+            normalise(path)
+        };
+        match rest {
+            Some(rel) if rel.as_os_str().is_empty() => Err(PathError::NotRegular("a directory")),
+            Some(rel) => Ok(rel),
+            None => Err(outside()),
+        }
+    }
+
+    /// Opens `rel` (from [`Sandbox::relative`]) for reading and writing,
+    /// creating an empty file if `create` and it is absent.
+    pub fn open(&self, rel: &Path, create: bool) -> Result<File, PathError> {
+        let c = cstring(rel)?;
+        let mut flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+        if create {
+            flags |= libc::O_CREAT;
+        }
+        let fd = match openat2(&self.dir, &c, flags) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) => self.walk(rel, flags),
+            other => other,
+        }
+        .map_err(|e| self.explain(rel, e))?;
+        let file = File::from(fd);
+        let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Err(PathError::NotRegular(kind_name(meta.file_type())));
+        }
+        Ok(file)
+    }
+
+    /// The fallback for kernels without `openat2`: each directory is opened
+    /// with `O_NOFOLLOW`, so no symlink anywhere on the way is followed.
+    fn walk(&self, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
+        let parts: Vec<_> = rel.components().collect();
+        let mut dir: Option<OwnedFd> = None;
+        for (i, part) in parts.iter().enumerate() {
+            let Component::Normal(name) = part else {
+                return Err(io::Error::from_raw_os_error(libc::EXDEV));
+            };
+            let name = cstring(Path::new(name))?;
+            let at = dir.as_ref().unwrap_or(&self.dir).as_raw_fd();
+            let last = i + 1 == parts.len();
+            let f = if last {
+                flags
+            } else {
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC
+            };
+            // SAFETY: `at` is an open directory fd and `name` a NUL-terminated single component.
+            let fd = unsafe { libc::openat(at, name.as_ptr(), f, 0o644) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: fd is fresh and owned here.
+            dir = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        dir.ok_or_else(|| io::Error::from_raw_os_error(libc::EISDIR))
+    }
+
+    /// Turns an open error into one that says which rule refused the path.
+    fn explain(&self, rel: &Path, e: io::Error) -> PathError {
+        match e.raw_os_error() {
+            Some(libc::ELOOP) | Some(libc::ENOTDIR) | Some(libc::EXDEV) => match self.first_symlink(rel) {
+                Some(p) if p == rel => PathError::Symlink,
+                Some(p) => PathError::SymlinkedDir(p.display().to_string()),
+                None if e.raw_os_error() == Some(libc::EXDEV) => PathError::Outside(self.root.display().to_string()),
+                None => PathError::Io(e),
+            },
+            Some(libc::ENOENT) => PathError::NotFound,
+            Some(libc::EISDIR) => PathError::NotRegular("a directory"),
+            _ => PathError::Io(e),
+        }
+    }
+
+    /// The shortest prefix of `rel` that is a symlink, if any.
+    fn first_symlink(&self, rel: &Path) -> Option<PathBuf> {
+        let mut prefix = PathBuf::new();
+        for part in rel.components() {
+            prefix.push(part);
+            let c = cstring(&prefix).ok()?;
+            // SAFETY: an all-zero stat is a valid out-parameter.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: valid dir fd, NUL-terminated path, valid out pointer.
+            let rc = unsafe { libc::fstatat(self.dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+            if rc != 0 {
+                return None;
+            }
+            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                return Some(prefix);
+            }
+        }
+        None
+    }
+}
+
+/// Folds `.` and `..` lexically; `None` if `..` climbs above the start.
+fn normalise(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    let mut depth = 0usize;
+    for part in path.components() {
+        match part {
+            Component::RootDir => out.push("/"),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                depth = depth.checked_sub(1)?;
+                out.pop();
+            }
+            Component::Normal(n) => {
+                depth += 1;
+                out.push(n);
+            }
+            Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+fn cstring(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn openat2(dir: &OwnedFd, path: &CString, flags: i32) -> io::Result<OwnedFd> {
+    // SAFETY: all-zero is a valid open_how (no flags, no mode, no resolve rules).
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = flags as u64;
+    how.mode = if flags & libc::O_CREAT != 0 { 0o644 } else { 0 };
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: valid dir fd, NUL-terminated path, `how` lives across the call with its true size.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn setup() -> (tempfile::TempDir, Sandbox) {
+        let dir = tempfile::tempdir().unwrap();
+        let sb = Sandbox::new(dir.path()).unwrap();
+        (dir, sb)
+    }
+
+    fn open(sb: &Sandbox, p: &str) -> Result<File, PathError> {
+        let rel = sb.relative(p.as_bytes())?;
+        sb.open(&rel, true)
+    }
+
+    #[test]
+    fn relative_paths_are_normalised_beneath_the_root() {
+        let (_d, sb) = setup();
+        assert_eq!(sb.relative(b"a/./b/../c").unwrap(), PathBuf::from("a/c"));
+        assert_eq!(sb.relative(b"x").unwrap(), PathBuf::from("x"));
+        let abs = format!("{}/sub/f", sb.root().display());
+        assert_eq!(sb.relative(abs.as_bytes()).unwrap(), PathBuf::from("sub/f"));
+    }
+
+    #[test]
+    fn escapes_are_refused_as_outside() {
+        let (_d, sb) = setup();
+        for p in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "/proc/self/mem",
+            "../../../../proc/self/mem",
+        ] {
+            assert!(matches!(sb.relative(p.as_bytes()), Err(PathError::Outside(_))), "{p}");
+        }
+        let sibling = format!("{}-other/f", sb.root().display());
+        assert!(matches!(sb.relative(sibling.as_bytes()), Err(PathError::Outside(_))));
+    }
+
+    #[test]
+    fn empty_nul_and_root_itself_are_refused() {
+        let (_d, sb) = setup();
+        assert!(matches!(sb.relative(b""), Err(PathError::Empty)));
+        assert!(matches!(sb.relative(b"a\0b"), Err(PathError::Nul)));
+        assert!(matches!(sb.relative(b"."), Err(PathError::NotRegular("a directory"))));
+    }
+
+    #[test]
+    fn creates_and_opens_regular_files() {
+        let (d, sb) = setup();
+        open(&sb, "new.bin").unwrap();
+        assert!(d.path().join("new.bin").is_file());
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        open(&sb, "sub/f").unwrap();
+        assert!(d.path().join("sub/f").is_file());
+    }
+
+    #[test]
+    fn symlinked_file_is_refused_as_symlink() {
+        let (d, sb) = setup();
+        std::fs::write(d.path().join("real"), b"").unwrap();
+        symlink(d.path().join("real"), d.path().join("link")).unwrap();
+        assert!(matches!(open(&sb, "link"), Err(PathError::Symlink)));
+    }
+
+    #[test]
+    fn symlinked_directory_is_refused_and_named() {
+        let (d, sb) = setup();
+        let outside = tempfile::tempdir().unwrap();
+        symlink(outside.path(), d.path().join("out")).unwrap();
+        match open(&sb, "out/f") {
+            Err(PathError::SymlinkedDir(p)) => assert_eq!(p, "out"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!outside.path().join("f").exists());
+    }
+
+    #[test]
+    fn directory_and_fifo_are_not_regular() {
+        let (d, sb) = setup();
+        std::fs::create_dir(d.path().join("dir")).unwrap();
+        assert!(matches!(open(&sb, "dir"), Err(PathError::NotRegular("a directory"))));
+        let fifo = cstring(&d.path().join("fifo")).unwrap();
+        // SAFETY: valid path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert!(matches!(open(&sb, "fifo"), Err(PathError::NotRegular("a fifo"))));
+    }
+
+    #[test]
+    fn missing_directory_is_not_found() {
+        let (_d, sb) = setup();
+        assert!(matches!(open(&sb, "nodir/f"), Err(PathError::NotFound)));
+        assert!(matches!(sb.open(Path::new("absent"), false), Err(PathError::NotFound)));
+    }
+
+    #[test]
+    fn fallback_walk_refuses_symlinks_anywhere() {
+        let (d, sb) = setup();
+        let outside = tempfile::tempdir().unwrap();
+        symlink(outside.path(), d.path().join("out")).unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        assert!(sb.walk(Path::new("sub/f"), flags).is_ok());
+        let e = sb.walk(Path::new("out/f"), flags).unwrap_err();
+        assert!(matches!(sb.explain(Path::new("out/f"), e), PathError::SymlinkedDir(_)));
+        assert!(!outside.path().join("f").exists());
+    }
+}

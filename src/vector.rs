@@ -1,0 +1,382 @@
+//! A file of fixed-size little-endian elements, read and written in place
+//! through a shared mapping. Knows nothing of Redis.
+//!
+//! The mapping reserves more address space than the file holds, so appends
+//! are a `pwrite` at the end of the file (the new pages become visible through
+//! the existing mapping) and a remap happens only when the reservation is used
+//! up, which doubling makes rare. Nothing ever touches a page past the end of
+//! the file, so the unbacked part of the reservation never faults.
+
+use std::fs::File;
+use std::io;
+use std::marker::PhantomData;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+/// Smallest reservation: growing a small file costs no remap for a long time.
+const MIN_RESERVE: usize = 64 << 20;
+
+/// A fixed-size value stored little-endian in the file.
+pub trait Element: Copy + Send + Sync + 'static {
+    const SIZE: usize;
+
+    /// Reads one element.
+    ///
+    /// # Safety
+    /// `p` must be valid for `SIZE` bytes and aligned to `SIZE`.
+    unsafe fn load(p: *const u8) -> Self;
+
+    /// Writes one element.
+    ///
+    /// # Safety
+    /// `p` must be valid for `SIZE` writable bytes and aligned to `SIZE`.
+    unsafe fn store(p: *mut u8, v: Self);
+
+    /// The element's bytes as the file holds them.
+    fn encode(self, out: &mut [u8]);
+}
+
+impl Element for f64 {
+    const SIZE: usize = 8;
+
+    // Other processes may read and write the same pages at any time: an atomic
+    // access (a plain aligned move on x86-64) keeps that free of data races and
+    // moves bits unchanged, NaN payloads included.
+    unsafe fn load(p: *const u8) -> f64 {
+        f64::from_bits(u64::from_le((*(p as *const AtomicU64)).load(Ordering::Relaxed)))
+    }
+
+    unsafe fn store(p: *mut u8, v: f64) {
+        (*(p as *const AtomicU64)).store(v.to_bits().to_le(), Ordering::Relaxed)
+    }
+
+    fn encode(self, out: &mut [u8]) {
+        out.copy_from_slice(&self.to_bits().to_le_bytes())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("is not a regular file (it is {0})")]
+    NotRegular(&'static str),
+    #[error("has {0} bytes, which is not a multiple of {1}")]
+    BadSize(u64, usize),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Names a file type for error messages.
+pub fn kind_name(ft: std::fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_symlink() {
+        "a symlink"
+    } else if ft.is_fifo() {
+        "a fifo"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else {
+        "a regular file"
+    }
+}
+
+pub struct MappedVec<T: Element> {
+    file: File,
+    map: MmapRaw,
+    len: usize,
+    _elem: PhantomData<T>,
+}
+
+// The mapping is owned: no other value in this process aliases it.
+unsafe impl<T: Element> Send for MappedVec<T> {}
+unsafe impl<T: Element> Sync for MappedVec<T> {}
+
+fn reserve_for(bytes: usize) -> usize {
+    bytes
+        .checked_mul(2)
+        .map(usize::next_power_of_two)
+        .unwrap_or(usize::MAX)
+        .max(MIN_RESERVE)
+}
+
+fn map(file: &File, bytes: usize) -> io::Result<MmapRaw> {
+    MmapOptions::new().len(reserve_for(bytes)).map_raw(file)
+}
+
+impl<T: Element> MappedVec<T> {
+    /// Maps an open file. Reads no content, so it costs the same for any size.
+    pub fn open(file: File) -> Result<Self, OpenError> {
+        let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Err(OpenError::NotRegular(kind_name(meta.file_type())));
+        }
+        let size = meta.len();
+        if size % T::SIZE as u64 != 0 {
+            return Err(OpenError::BadSize(size, T::SIZE));
+        }
+        let bytes = usize::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        let map = map(&file, bytes)?;
+        Ok(MappedVec {
+            file,
+            map,
+            len: bytes / T::SIZE,
+            _elem: PhantomData,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Address space reserved by the mapping.
+    pub fn reserved_bytes(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Bytes of the file, always `len * SIZE`.
+    pub fn file_bytes(&self) -> usize {
+        self.len * T::SIZE
+    }
+
+    pub fn get(&self, index: usize) -> Option<T> {
+        if index >= self.len {
+            return None;
+        }
+        // SAFETY: index < len, so the element lies inside the file and the mapping.
+        Some(unsafe { T::load(self.map.as_ptr().add(index * T::SIZE)) })
+    }
+
+    /// Writes in place; returns false (and writes nothing) when out of range.
+    pub fn set(&mut self, index: usize, value: T) -> bool {
+        if index >= self.len {
+            return false;
+        }
+        // SAFETY: as in `get`; the mapping is writable.
+        unsafe { T::store(self.map.as_mut_ptr().add(index * T::SIZE), value) };
+        true
+    }
+
+    /// Appends at the end of the file: all values or none.
+    pub fn extend(&mut self, values: &[T]) -> io::Result<()> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let old = self.file_bytes();
+        let new = values
+            .len()
+            .checked_mul(T::SIZE)
+            .and_then(|n| n.checked_add(old))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        // Remap first: if it fails, the file is untouched.
+        if new > self.map.len() {
+            self.map = map(&self.file, new)?;
+        }
+        let mut buf = vec![0u8; new - old];
+        for (v, out) in values.iter().zip(buf.chunks_exact_mut(T::SIZE)) {
+            v.encode(out);
+        }
+        if let Err(e) = self.file.write_all_at(&buf, old as u64) {
+            // A short write (a full disk) may have grown the file part-way.
+            let _ = self.file.set_len(old as u64);
+            return Err(e);
+        }
+        self.len += values.len();
+        Ok(())
+    }
+
+    /// Shrinks the file to `len` elements; a larger `len` changes nothing.
+    pub fn truncate(&mut self, len: usize) -> io::Result<()> {
+        if len >= self.len {
+            return Ok(());
+        }
+        self.file.set_len((len * T::SIZE) as u64)?;
+        self.len = len;
+        Ok(())
+    }
+
+    /// Removes and returns the last element.
+    pub fn pop(&mut self) -> io::Result<Option<T>> {
+        let Some(last) = self.len.checked_sub(1).and_then(|i| self.get(i)) else {
+            return Ok(None);
+        };
+        self.truncate(self.len - 1)?;
+        Ok(Some(last))
+    }
+
+    /// Device and inode: what makes two paths the same file.
+    pub fn identity(&self) -> io::Result<(u64, u64)> {
+        let m = self.file.metadata()?;
+        Ok((m.dev(), m.ino()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::OpenOptions;
+
+    fn fresh(dir: &tempfile::TempDir, name: &str) -> (std::path::PathBuf, MappedVec<f64>) {
+        let path = dir.path().join(name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .unwrap();
+        (path, MappedVec::open(file).unwrap())
+    }
+
+    fn size(path: &std::path::Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+
+    fn on_disk(path: &std::path::Path) -> Vec<f64> {
+        std::fs::read(path)
+            .unwrap()
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_file_maps_with_no_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, v) = fresh(&dir, "a");
+        assert_eq!(v.len(), 0);
+        assert_eq!(v.get(0), None);
+        assert_eq!(size(&path), 0);
+    }
+
+    #[test]
+    fn grow_read_write_shrink_keep_eight_bytes_per_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = fresh(&dir, "a");
+        v.extend(&[1.0, 2.0, 3.0]).unwrap();
+        assert_eq!((v.len(), size(&path)), (3, 24));
+        assert_eq!(on_disk(&path), vec![1.0, 2.0, 3.0]);
+        assert!(v.set(1, 20.0));
+        assert!(!v.set(3, 9.0));
+        assert_eq!(size(&path), 24);
+        assert_eq!(on_disk(&path), vec![1.0, 20.0, 3.0]);
+        assert_eq!(v.pop().unwrap(), Some(3.0));
+        assert_eq!((v.len(), size(&path)), (2, 16));
+        v.truncate(5).unwrap();
+        assert_eq!((v.len(), size(&path)), (2, 16));
+        v.truncate(0).unwrap();
+        assert_eq!((v.len(), size(&path)), (0, 0));
+        assert_eq!(v.pop().unwrap(), None);
+        v.extend(&[7.5]).unwrap();
+        assert_eq!(on_disk(&path), vec![7.5]);
+        assert_eq!(v.get(0), Some(7.5));
+    }
+
+    #[test]
+    fn reopen_sees_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = fresh(&dir, "a");
+        v.extend(&[0.5, -0.0, f64::INFINITY]).unwrap();
+        v.set(0, 0.25);
+        drop(v);
+        let (_, v) = fresh(&dir, "a");
+        assert_eq!(v.len(), 3);
+        assert_eq!(v.get(0), Some(0.25));
+        assert_eq!(v.get(1).unwrap().to_bits(), (-0.0f64).to_bits());
+        assert_eq!(v.get(2), Some(f64::INFINITY));
+        assert_eq!(size(&path), 24);
+    }
+
+    #[test]
+    fn bits_survive_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, mut v) = fresh(&dir, "a");
+        let odd = [
+            f64::from_bits(0x7ff0_0000_0000_0001), // signalling NaN
+            f64::from_bits(0xfff8_0000_0000_1234),
+            f64::from_bits(1), // smallest subnormal
+        ];
+        v.extend(&odd).unwrap();
+        for (i, x) in odd.iter().enumerate() {
+            assert_eq!(v.get(i).unwrap().to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
+    fn writes_through_the_mapping_are_visible_to_readers_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = fresh(&dir, "a");
+        v.extend(&[1.0, 2.0]).unwrap();
+        v.set(0, 42.0);
+        // A plain read, not a mapping: the shared page cache serves both.
+        assert_eq!(on_disk(&path), vec![42.0, 2.0]);
+    }
+
+    #[test]
+    fn growing_past_the_reservation_remaps_and_keeps_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = fresh(&dir, "a");
+        let first = v.reserved_bytes();
+        let chunk: Vec<f64> = (0..(1 << 20)).map(|i| i as f64).collect();
+        let mut total = 0;
+        while v.file_bytes() <= first {
+            v.extend(&chunk).unwrap();
+            total += chunk.len();
+        }
+        assert!(v.reserved_bytes() > first);
+        assert_eq!(v.len(), total);
+        assert_eq!(size(&path), 8 * total as u64);
+        assert_eq!(v.get(total - 1), Some(((1 << 20) - 1) as f64));
+        assert_eq!(v.get(12345), Some(12345.0));
+    }
+
+    #[test]
+    fn existing_file_of_doubles_maps_with_its_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b");
+        let bytes: Vec<u8> = (0..100).flat_map(|i| (i as f64).to_le_bytes()).collect();
+        std::fs::write(&path, bytes).unwrap();
+        let (_, v) = fresh(&dir, "b");
+        assert_eq!(v.len(), 100);
+        assert_eq!(v.get(99), Some(99.0));
+    }
+
+    #[test]
+    fn size_not_a_multiple_of_eight_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd");
+        std::fs::write(&path, [0u8; 12]).unwrap();
+        let err = MappedVec::<f64>::open(File::open(&path).unwrap()).err().unwrap();
+        assert!(matches!(err, OpenError::BadSize(12, 8)), "{err}");
+    }
+
+    #[test]
+    fn directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = MappedVec::<f64>::open(File::open(dir.path()).unwrap()).err().unwrap();
+        assert!(matches!(err, OpenError::NotRegular("a directory")), "{err}");
+    }
+
+    #[test]
+    fn sparse_large_file_opens_without_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        let f = File::create(&path).unwrap();
+        f.set_len(8 << 30).unwrap();
+        drop(f);
+        let (_, mut v) = fresh(&dir, "big");
+        assert_eq!(v.len(), 1 << 30);
+        assert_eq!(v.get((1 << 30) - 1), Some(0.0));
+        v.extend(&[3.0]).unwrap();
+        assert_eq!(v.get(1 << 30), Some(3.0));
+    }
+}
