@@ -207,3 +207,9 @@ pub fn vclear(ctx: &Ctx, args: &Args) -> Result<()> {
     ctx.reply_int(n as i64);
     Ok(())
 }
+
+/// Only in builds for the tests: proves a panic becomes an error reply.
+#[cfg(feature = "fault-injection")]
+pub fn panic(_ctx: &Ctx, _args: &Args) -> Result<()> {
+    panic!("injected by MMAP.PANIC")
+}

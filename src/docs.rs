@@ -107,6 +107,16 @@ pub const SPECS: &[Spec] = &[
         complexity: "O(N) for the file system to release the file's blocks",
         args: &[],
     },
+    #[cfg(feature = "fault-injection")]
+    Spec {
+        name: "MMAP.PANIC",
+        flags: "readonly",
+        arity: -1,
+        write: false,
+        summary: "Test builds only: panics, to show that a panic becomes an error reply.",
+        complexity: "O(1)",
+        args: &[],
+    },
 ];
 
 pub fn spec(name: &str) -> &'static Spec {

@@ -54,6 +54,8 @@ const COMMANDS: &[(&str, setup::CmdFn)] = &[
     ("VPOP", vpop),
     ("VCOUNT", vcount),
     ("VCLEAR", vclear),
+    #[cfg(feature = "fault-injection")]
+    ("MMAP.PANIC", panic),
 ];
 
 extern "C" fn mmap(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
@@ -79,4 +81,8 @@ extern "C" fn vcount(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
 }
 extern "C" fn vclear(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
     ctx::run(c, v, n, "VCLEAR", commands::vclear)
+}
+#[cfg(feature = "fault-injection")]
+extern "C" fn panic(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
+    ctx::run(c, v, n, "MMAP.PANIC", commands::panic)
 }

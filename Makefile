@@ -1,0 +1,36 @@
+# make run   - build the release module, start redis-server with it on 127.0.0.1:6380
+# make test  - unit tests and integration tests against real redis-server processes
+# make bench - throughput against native GET (see README)
+
+CARGO ?= cargo
+SO := target/release/libredis_mmap.so
+
+.PHONY: all deps build run test fmt clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	$(CARGO) build --release --lib
+
+# Redis chdirs to ./data (see redis.conf.example): the RDB lives there, and
+# mmap.dir, which defaults to the working directory, is ./data too.
+run: build
+	mkdir -p data
+	redis-server redis.conf.example --loadmodule $(abspath $(SO))
+
+test: build
+	$(CARGO) build --lib --features fault-injection
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --no-fail-fast; \
+	else \
+		$(CARGO) test --no-fail-fast; \
+	fi
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, only when it is missing:
+# Debian's redis-server (with redis-cli and redis-benchmark) and libclang-dev
+# for bindgen, plus the redis client for Python that the Python example uses.
+set -euo pipefail
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pkgs=()
+command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
+command -v redis-benchmark >/dev/null 2>&1 || pkgs+=(redis-tools)
+ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so >/dev/null 2>&1 \
+  || pkgs+=(libclang-dev)
+if [ ${#pkgs[@]} -gt 0 ]; then
+  echo "installing ${pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+  # Debian's package may start a server on 6379; this project never uses it.
+fi
+
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import redis' >/dev/null 2>&1; then
+  echo "installing the redis client for Python"
+  python3 -m pip install -q --disable-pip-version-check redis >/dev/null 2>&1 \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages redis
+fi

@@ -1,0 +1,384 @@
+//! Replies and errors of every command (SPEC section 2).
+
+mod common;
+
+use common::*;
+
+fn bound(s: &Server, values: &[&str]) -> redis::Connection {
+    let mut c = s.conn();
+    assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 0);
+    if !values.is_empty() {
+        let mut args = vec!["VADD", "v"];
+        args.extend_from_slice(values);
+        assert_eq!(int(&mut c, &args), values.len() as i64);
+    }
+    c
+}
+
+#[test]
+fn mmap_creates_an_empty_file_and_returns_the_count() {
+    let s = Server::start();
+    let mut c = s.conn();
+    assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 0);
+    assert_eq!(file_len(&s.data().join("v.f64")), 0);
+    // Same key, same file: the count, nothing else.
+    int(&mut c, &["VADD", "v", "1", "2"]);
+    assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 2);
+    assert_eq!(int(&mut c, &["MMAP", "v", "./sub/../v.f64"]), 2);
+    let abs = s.data().join("v.f64");
+    assert_eq!(int(&mut c, &["MMAP", "v", abs.to_str().unwrap()]), 2);
+}
+
+#[test]
+fn mmap_of_a_hard_link_to_the_bound_file_is_the_same_binding() {
+    let s = Server::start();
+    let mut c = bound(&s, &["1"]);
+    std::fs::hard_link(s.data().join("v.f64"), s.data().join("link.f64")).unwrap();
+    assert_eq!(int(&mut c, &["MMAP", "v", "link.f64"]), 1);
+    let e = err(&mut c, &["MMAP", "other", "link.f64"]);
+    assert!(e.starts_with("ERR") && e.contains("already bound to key 'v'"), "{e}");
+}
+
+#[test]
+fn mmap_to_another_file_is_refused_and_creates_nothing() {
+    let s = Server::start();
+    let mut c = bound(&s, &["1"]);
+    let e = err(&mut c, &["MMAP", "v", "w.f64"]);
+    assert_eq!(e, "ERR key 'v' is bound to 'v.f64', not to 'w.f64'");
+    assert!(!s.data().join("w.f64").exists());
+    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 1);
+}
+
+#[test]
+fn vget_returns_values_and_nil_out_of_range() {
+    let s = Server::start();
+    let mut c = bound(&s, &["0", "0.1", "0.2", "0.3", "0.4", "0.5"]);
+    assert_eq!(bulk(&mut c, &["VGET", "v", "5"]).as_deref(), Some("0.5"));
+    assert_eq!(bulk(&mut c, &["VGET", "v", "0"]).as_deref(), Some("0"));
+    assert_eq!(bulk(&mut c, &["VGET", "v", "1"]).as_deref(), Some("0.1"));
+    for i in [
+        "6",
+        "-1",
+        "-9223372036854775808",
+        "9223372036854775807",
+        "2305843009213693955",
+    ] {
+        assert_eq!(bulk(&mut c, &["VGET", "v", i]), None, "index {i}");
+    }
+    assert_eq!(bulk(&mut c, &["VGET", "missing", "0"]), None);
+}
+
+#[test]
+fn vmget_returns_nil_for_each_index_out_of_range() {
+    let s = Server::start();
+    let mut c = bound(&s, &["10", "11", "12"]);
+    assert_eq!(
+        bulks(&mut c, &["VMGET", "v", "2", "3", "-1", "0", "2"]),
+        vec![Some("12".into()), None, None, Some("10".into()), Some("12".into())]
+    );
+    assert_eq!(bulks(&mut c, &["VMGET", "missing", "0", "1"]), vec![None, None]);
+}
+
+#[test]
+fn vset_writes_in_range_pairs_and_counts_them() {
+    let s = Server::start();
+    let mut c = bound(&s, &["0", "1", "2", "3", "4", "5", "6"]);
+    assert_eq!(int(&mut c, &["VSET", "v", "5", "50", "10", "100"]), 1);
+    assert_eq!(int(&mut c, &["VSET", "v", "0", "7", "-1", "8", "6", "9"]), 2);
+    assert_eq!(
+        file_values(&s.data().join("v.f64")),
+        vec![7.0, 1.0, 2.0, 3.0, 4.0, 50.0, 9.0]
+    );
+    // Repeated index: the last pair wins.
+    assert_eq!(int(&mut c, &["VSET", "v", "1", "10", "1", "11"]), 2);
+    assert_eq!(bulk(&mut c, &["VGET", "v", "1"]).as_deref(), Some("11"));
+    let e = err(&mut c, &["VSET", "missing", "0", "1"]);
+    assert_eq!(
+        e,
+        "ERR no such key 'missing': bind it to a file first with MMAP missing <path>"
+    );
+}
+
+#[test]
+fn vadd_appends_eight_bytes_per_value() {
+    let s = Server::start();
+    let mut c = bound(&s, &[]);
+    let path = s.data().join("v.f64");
+    assert_eq!(int(&mut c, &["VADD", "v", "1.5"]), 1);
+    assert_eq!(file_len(&path), 8);
+    assert_eq!(int(&mut c, &["VADD", "v", "2", "-3", "4e10"]), 3);
+    assert_eq!(file_len(&path), 32);
+    assert_eq!(file_values(&path), vec![1.5, 2.0, -3.0, 4e10]);
+    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 4);
+    let e = err(&mut c, &["VADD", "missing", "1"]);
+    assert!(
+        e.starts_with("ERR no such key 'missing'") && e.contains("MMAP missing <path>"),
+        "{e}"
+    );
+}
+
+#[test]
+fn vpop_removes_the_last_value_and_shrinks_the_file() {
+    let s = Server::start();
+    let mut c = bound(&s, &["1", "2"]);
+    let path = s.data().join("v.f64");
+    assert_eq!(bulk(&mut c, &["VPOP", "v"]).as_deref(), Some("2"));
+    assert_eq!(file_len(&path), 8);
+    assert_eq!(bulk(&mut c, &["VPOP", "v"]).as_deref(), Some("1"));
+    assert_eq!(file_len(&path), 0);
+    assert_eq!(bulk(&mut c, &["VPOP", "v"]), None);
+    assert_eq!(bulk(&mut c, &["VPOP", "missing"]), None);
+}
+
+#[test]
+fn vcount_and_vclear() {
+    let s = Server::start();
+    let mut c = bound(&s, &["1", "2", "3"]);
+    let path = s.data().join("v.f64");
+    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 3);
+    assert_eq!(int(&mut c, &["VCOUNT", "missing"]), 0);
+    assert_eq!(int(&mut c, &["VCLEAR", "v"]), 3);
+    assert_eq!(file_len(&path), 0);
+    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 0);
+    assert_eq!(int(&mut c, &["VCLEAR", "v"]), 0);
+    assert_eq!(int(&mut c, &["VCLEAR", "missing"]), 0);
+    // The binding stays: appending works again.
+    assert_eq!(int(&mut c, &["VADD", "v", "9"]), 1);
+    assert_eq!(file_values(&path), vec![9.0]);
+}
+
+#[test]
+fn every_command_checks_its_arity() {
+    let s = Server::start();
+    let mut c = bound(&s, &["1"]);
+    let cases: &[&[&str]] = &[
+        &["MMAP", "v"],
+        &["MMAP", "v", "a", "b"],
+        &["VGET", "v"],
+        &["VGET", "v", "1", "2"],
+        &["VMGET", "v"],
+        &["VSET", "v", "1"],
+        &["VADD", "v"],
+        &["VPOP"],
+        &["VPOP", "v", "x"],
+        &["VCOUNT"],
+        &["VCOUNT", "v", "x"],
+        &["VCLEAR"],
+        &["VCLEAR", "v", "x"],
+    ];
+    for args in cases {
+        let e = err(&mut c, args);
+        let want = format!("ERR wrong number of arguments for '{}' command", args[0].to_lowercase());
+        assert_eq!(e.to_lowercase(), want.to_lowercase(), "{args:?}");
+    }
+    assert_eq!(file_values(&s.data().join("v.f64")), vec![1.0]);
+}
+
+#[test]
+fn every_command_refuses_a_key_of_another_type() {
+    let s = Server::start();
+    let mut c = s.conn();
+    raw(&mut c, &["SET", "str", "x"]).unwrap();
+    let cases: &[&[&str]] = &[
+        &["MMAP", "str", "f"],
+        &["VGET", "str", "0"],
+        &["VMGET", "str", "0"],
+        &["VSET", "str", "0", "1"],
+        &["VADD", "str", "1"],
+        &["VPOP", "str"],
+        &["VCOUNT", "str"],
+        &["VCLEAR", "str"],
+    ];
+    for args in cases {
+        let e = err(&mut c, args);
+        assert!(e.starts_with("WRONGTYPE"), "{args:?}: {e}");
+    }
+    assert!(!s.data().join("f").exists());
+}
+
+#[test]
+fn malformed_indices_are_errors_that_name_them() {
+    let s = Server::start();
+    let mut c = bound(&s, &["1", "2"]);
+    for bad in [
+        "abc",
+        "1.5",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "",
+        " 1",
+        "+1",
+        "01",
+        "0x10",
+    ] {
+        let e = err(&mut c, &["VGET", "v", bad]);
+        assert_eq!(e, format!("ERR index '{bad}' is not a decimal 64-bit integer"));
+        let e = err(&mut c, &["VMGET", "v", "0", bad]);
+        assert!(e.contains(&format!("'{bad}'")), "{e}");
+        let e = err(&mut c, &["VSET", "v", "0", "5", bad, "6"]);
+        assert!(e.starts_with("ERR index"), "{e}");
+        // Missing keys validate too.
+        let e = err(&mut c, &["VGET", "missing", bad]);
+        assert!(e.starts_with("ERR index"), "{e}");
+    }
+    assert_eq!(file_values(&s.data().join("v.f64")), vec![1.0, 2.0]);
+}
+
+#[test]
+fn malformed_values_are_errors_and_writes_are_all_or_nothing() {
+    let s = Server::start();
+    let mut c = bound(&s, &["1", "2"]);
+    let path = s.data().join("v.f64");
+    for bad in ["abc", "1e400", "-1e400", "1e-400", "", " 1", "1,5", "0x1p3", "nan(1)"] {
+        let e = err(&mut c, &["VADD", "v", "7", "8", bad]);
+        assert_eq!(
+            e,
+            format!("ERR value '{bad}' is not a number (decimal double, inf, -inf or nan)")
+        );
+        let e = err(&mut c, &["VSET", "v", "0", "7", "1", bad]);
+        assert!(e.starts_with("ERR value"), "{e}");
+    }
+    assert_eq!(file_values(&path), vec![1.0, 2.0]);
+    let e = err(&mut c, &["VSET", "v", "0", "7", "1"]);
+    assert_eq!(e, "ERR VSET takes index value pairs: the last index has no value");
+    assert_eq!(file_values(&path), vec![1.0, 2.0]);
+}
+
+#[test]
+fn a_long_argument_list_is_fine() {
+    let s = Server::start();
+    let mut c = bound(&s, &[]);
+    let values: Vec<String> = (0..100_000).map(|i| format!("{i}.5")).collect();
+    let mut cmd = redis::cmd("VADD");
+    cmd.arg("v").arg(&values);
+    let n: i64 = cmd.query(&mut c).unwrap();
+    assert_eq!(n, 100_000);
+    let path = s.data().join("v.f64");
+    assert_eq!(file_len(&path), 800_000);
+    let on_disk = file_values(&path);
+    assert_eq!(on_disk[99_999], 99_999.5);
+
+    // One bad value at the very end: nothing of the 100,000 is written.
+    let mut bad = values.clone();
+    bad.push("x".into());
+    let mut cmd = redis::cmd("VADD");
+    cmd.arg("v").arg(&bad);
+    let e = cmd.query::<i64>(&mut c).unwrap_err();
+    assert!(error_text(&e).starts_with("ERR value 'x'"), "{e}");
+    assert_eq!(file_len(&path), 800_000);
+
+    let indices: Vec<String> = (0..100_000).rev().map(|i| i.to_string()).collect();
+    let mut cmd = redis::cmd("VMGET");
+    cmd.arg("v").arg(&indices);
+    let got: Vec<String> = cmd.query(&mut c).unwrap();
+    assert_eq!(got.len(), 100_000);
+    assert_eq!(got[0], "99999.5");
+    assert_eq!(got[99_999], "0.5");
+}
+
+#[test]
+fn special_values_round_trip_bit_exactly() {
+    let s = Server::start();
+    let mut c = bound(&s, &[]);
+    let texts = [
+        "inf",
+        "-inf",
+        "nan",
+        "-0",
+        "5e-324",
+        "0.1",
+        "1e-20",
+        "1.7976931348623157e308",
+    ];
+    let mut args = vec!["VADD", "v"];
+    args.extend_from_slice(&texts);
+    int(&mut c, &args);
+    let want_bits: Vec<u64> = [
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        -0.0,
+        5e-324,
+        0.1,
+        1e-20,
+        f64::MAX,
+    ]
+    .iter()
+    .map(|v| v.to_bits())
+    .collect();
+    let got_bits: Vec<u64> = file_values(&s.data().join("v.f64"))
+        .iter()
+        .map(|v| v.to_bits())
+        .collect();
+    assert_eq!(got_bits, want_bits);
+    // RESP2: the shortest text, which parses back to the same bits.
+    for (i, t) in texts.iter().enumerate() {
+        let got = bulk(&mut c, &["VGET", "v", &i.to_string()]).unwrap();
+        assert_eq!(got, *t);
+    }
+}
+
+#[test]
+fn nan_payloads_survive_a_round_trip_through_text() {
+    let s = Server::start();
+    let path = s.data().join("nans.f64");
+    let odd = [
+        f64::from_bits(0x7ff0_0000_0000_0001),
+        f64::from_bits(0xfff8_0000_0000_1234),
+    ];
+    write_values(&path, &odd);
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "n", "nans.f64"]);
+    let texts = bulks(&mut c, &["VMGET", "n", "0", "1"]);
+    assert_eq!(
+        texts,
+        vec![Some("nan(0x1)".into()), Some("-nan(0x8000000001234)".into())]
+    );
+    // Written back through VSET, the bits are unchanged.
+    let (a, b) = (texts[0].clone().unwrap(), texts[1].clone().unwrap());
+    int(&mut c, &["VSET", "n", "1", &a, "0", &b]);
+    let bits: Vec<u64> = file_values(&path).iter().map(|v| v.to_bits()).collect();
+    assert_eq!(bits, vec![0xfff8_0000_0000_1234, 0x7ff0_0000_0000_0001]);
+}
+
+#[test]
+fn resp3_clients_get_doubles() {
+    let s = Server::start();
+    let _ = bound(&s, &["0.5", "inf", "-0"]);
+    let mut c = s.conn3();
+    let v: Value = redis::cmd("VGET").arg("v").arg(0).query(&mut c).unwrap();
+    assert_eq!(v, Value::Double(0.5));
+    let v: Value = redis::cmd("VMGET").arg("v").arg(1).arg(2).arg(3).query(&mut c).unwrap();
+    match v {
+        Value::Array(items) => {
+            assert_eq!(items[0], Value::Double(f64::INFINITY));
+            match &items[1] {
+                Value::Double(z) => assert_eq!(z.to_bits(), (-0.0f64).to_bits()),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(items[2], Value::Nil);
+        }
+        other => panic!("{other:?}"),
+    }
+    let v: Value = redis::cmd("VPOP").arg("v").query(&mut c).unwrap();
+    match v {
+        Value::Double(z) => assert_eq!(z.to_bits(), (-0.0f64).to_bits()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn writes_are_visible_to_other_readers_of_the_file_at_once() {
+    let s = Server::start();
+    let mut c = bound(&s, &["1", "2", "3"]);
+    int(&mut c, &["VSET", "v", "1", "42"]);
+    assert_eq!(file_values(&s.data().join("v.f64")), vec![1.0, 42.0, 3.0]);
+    // And the other way: a write by another process is read at once.
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(s.data().join("v.f64"))
+        .unwrap();
+    f.write_all_at(&7.25f64.to_le_bytes(), 16).unwrap();
+    assert_eq!(bulk(&mut c, &["VGET", "v", "2"]).as_deref(), Some("7.25"));
+}

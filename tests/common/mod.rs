@@ -1,0 +1,365 @@
+//! A real redis-server for each test: a random loopback port, its own
+//! temporary directory, killed on drop, its log printed when a test fails or
+//! the server dies.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+pub use redis::Value;
+
+/// The module under test: `REDIS_MMAP_MODULE`, or the release build.
+pub fn module_path() -> PathBuf {
+    if let Ok(p) = std::env::var("REDIS_MMAP_MODULE") {
+        return PathBuf::from(p);
+    }
+    built("release")
+}
+
+/// The debug build with `--features fault-injection`, for panic tests.
+pub fn fault_module_path() -> PathBuf {
+    built("debug")
+}
+
+fn built(profile: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let so = target.join(profile).join("libredis_mmap.so");
+    let built = fs::metadata(&so)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: run `make test`", so.display()));
+    let newest_src = newest(&root.join("src"));
+    assert!(
+        built >= newest_src,
+        "{} is older than src/: run `make test`, which builds it first",
+        so.display()
+    );
+    so
+}
+
+fn newest(dir: &Path) -> SystemTime {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                newest(&p)
+            } else {
+                e.metadata().unwrap().modified().unwrap()
+            }
+        })
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// How to start a server.
+#[derive(Clone)]
+pub struct Opts {
+    /// Lines added to redis.conf.
+    pub conf: Vec<String>,
+    /// Arguments after the module path on the `loadmodule` line.
+    pub module_args: Vec<String>,
+    /// Whether redis.conf loads the module at all.
+    pub load_module: bool,
+    pub module: PathBuf,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            conf: Vec::new(),
+            module_args: Vec::new(),
+            load_module: true,
+            module: module_path(),
+        }
+    }
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    /// Holds redis.conf, the log, the RDB, and `data/`, the default mmap.dir.
+    pub home: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    opts: Opts,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::with(Opts::default())
+    }
+
+    pub fn with(opts: Opts) -> Server {
+        Server::try_with(opts).unwrap_or_else(|log| panic!("redis-server did not start:\n{log}"))
+    }
+
+    /// The mmap.dir of a default server.
+    pub fn data(&self) -> PathBuf {
+        self.home.join("data")
+    }
+
+    /// Tries to start; on failure returns the log.
+    pub fn try_with(opts: Opts) -> Result<Server, String> {
+        let tmp = tempfile::Builder::new().prefix("redis-mmap-test").tempdir().unwrap();
+        let home = tmp.path().to_path_buf();
+        fs::create_dir_all(home.join("data")).unwrap();
+        let mut s = Server::spawn(home, opts)?;
+        s._tmp = Some(tmp);
+        Ok(s)
+    }
+
+    fn spawn(home: PathBuf, opts: Opts) -> Result<Server, String> {
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut conf = vec![
+                format!("port {port}"),
+                "bind 127.0.0.1".into(),
+                format!("dir {}", home.display()),
+                "logfile redis.log".into(),
+                "daemonize no".into(),
+                "save \"\"".into(),
+                "appendonly no".into(),
+                "enable-debug-command yes".into(),
+            ];
+            if opts.load_module {
+                let mut line = format!("loadmodule {}", opts.module.display());
+                let args = if opts.module_args.is_empty() {
+                    vec!["dir".to_string(), home.join("data").display().to_string()]
+                } else {
+                    opts.module_args.clone()
+                };
+                for a in args {
+                    line.push(' ');
+                    line.push_str(&a);
+                }
+                conf.push(line);
+            }
+            conf.extend(opts.conf.iter().cloned());
+            let conf_path = home.join("redis.conf");
+            fs::write(&conf_path, conf.join("\n") + "\n").unwrap();
+            let _ = fs::remove_file(home.join("redis.log"));
+            let child = Command::new(redis_server())
+                .arg(&conf_path)
+                .current_dir(&home)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server runs (make test installs it)");
+            let mut s = Server {
+                child: Some(child),
+                port,
+                home: home.clone(),
+                _tmp: None,
+                opts: opts.clone(),
+            };
+            match s.wait_ready() {
+                Ok(()) => return Ok(s),
+                Err(log) => {
+                    s.child.take().map(|mut c| {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    });
+                    if !log.contains("Address already in use") {
+                        return Err(log);
+                    }
+                    last_log = log;
+                }
+            }
+        }
+        Err(last_log)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                return Err(format!("exited with {status}\n{}", self.log()));
+            }
+            if let Ok(mut c) = self.try_conn() {
+                // LOADING replies mean the server is up but not ready.
+                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("not ready after 20 s\n{}", self.log()))
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.home.join("redis.log")).unwrap_or_default()
+    }
+
+    fn try_conn(&self) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))?;
+        client.get_connection_with_timeout(Duration::from_secs(5))
+    }
+
+    /// A RESP2 connection.
+    pub fn conn(&self) -> redis::Connection {
+        self.try_conn()
+            .unwrap_or_else(|e| panic!("connect: {e}\n{}", self.log()))
+    }
+
+    /// A RESP3 connection.
+    pub fn conn3(&self) -> redis::Connection {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/?protocol=resp3", self.port)).unwrap();
+        client.get_connection_with_timeout(Duration::from_secs(5)).unwrap()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// `SHUTDOWN SAVE`, then start again with the same home and options.
+    pub fn restart(&mut self) {
+        let mut c = self.conn();
+        let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg("SAVE").query(&mut c);
+        self.wait_exit();
+        self.start_again();
+    }
+
+    /// Kills the server with SIGKILL and starts it again.
+    pub fn kill_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.start_again();
+    }
+
+    fn wait_exit(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if c.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn start_again(&mut self) {
+        let log_before = self.log();
+        let fresh = Server::spawn(self.home.clone(), self.opts.clone())
+            .unwrap_or_else(|log| panic!("restart failed:\n{log_before}\n--- after restart:\n{log}"));
+        self.port = fresh.port;
+        self.child = fresh.into_child();
+    }
+
+    fn into_child(mut self) -> Option<Child> {
+        self.child.take()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let Some(mut c) = self.child.take() else { return };
+        let died = !matches!(c.try_wait(), Ok(None));
+        let _ = c.kill();
+        let _ = c.wait();
+        if (std::thread::panicking() || died) && self._tmp.is_some() {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "--- redis-server log ({}):\n{}", self.home.display(), self.log());
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn redis_server() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// Runs a command and returns the raw reply, or the error text.
+pub fn raw(c: &mut redis::Connection, args: &[&str]) -> Result<Value, String> {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query::<Value>(c).map_err(|e| error_text(&e))
+}
+
+/// The error reply as the server sent it: code and message.
+pub fn error_text(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Runs a command that must fail and returns its error text.
+pub fn err(c: &mut redis::Connection, args: &[&str]) -> String {
+    match raw(c, args) {
+        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
+        Err(e) => e,
+    }
+}
+
+pub fn int(c: &mut redis::Connection, args: &[&str]) -> i64 {
+    match raw(c, args) {
+        Ok(Value::Int(n)) => n,
+        other => panic!("{args:?}: expected an integer, got {other:?}"),
+    }
+}
+
+/// A RESP2 bulk reply as text, `None` for nil.
+pub fn bulk(c: &mut redis::Connection, args: &[&str]) -> Option<String> {
+    match raw(c, args) {
+        Ok(Value::Nil) => None,
+        Ok(Value::BulkString(b)) => Some(String::from_utf8(b).unwrap()),
+        other => panic!("{args:?}: expected a bulk string or nil, got {other:?}"),
+    }
+}
+
+/// A RESP2 array of bulk strings or nils.
+pub fn bulks(c: &mut redis::Connection, args: &[&str]) -> Vec<Option<String>> {
+    match raw(c, args) {
+        Ok(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::Nil => None,
+                Value::BulkString(b) => Some(String::from_utf8(b).unwrap()),
+                other => panic!("{args:?}: unexpected element {other:?}"),
+            })
+            .collect(),
+        other => panic!("{args:?}: expected an array, got {other:?}"),
+    }
+}
+
+/// The values a file holds, read as plain bytes.
+pub fn file_values(path: &Path) -> Vec<f64> {
+    let bytes = fs::read(path).unwrap();
+    assert_eq!(bytes.len() % 8, 0, "{} has {} bytes", path.display(), bytes.len());
+    bytes
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// Writes values as a headerless little-endian f64 file.
+pub fn write_values(path: &Path, values: &[f64]) {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    fs::write(path, bytes).unwrap();
+}
+
+pub fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).unwrap().len()
+}
