@@ -128,7 +128,8 @@ impl Server {
                 "daemonize no".into(),
                 "save \"\"".into(),
                 "appendonly no".into(),
-                "enable-debug-command yes".into(),
+                "enable-debug-command local".into(),
+                "enable-module-command local".into(),
             ];
             if opts.load_module {
                 let mut line = format!("loadmodule {}", opts.module.display());

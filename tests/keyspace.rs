@@ -1,0 +1,163 @@
+//! Generic key commands act on the binding, never on the file (SPEC
+//! section 2), and every write is announced (SPEC section 5).
+
+mod common;
+
+use common::*;
+
+fn setup(s: &Server) -> redis::Connection {
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    int(&mut c, &["VADD", "k", "1", "2", "3"]);
+    c
+}
+
+fn file_is_intact(s: &Server) {
+    assert_eq!(file_values(&s.data().join("k.f64")), vec![1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn del_and_unlink_keep_the_file() {
+    let s = Server::start();
+    let mut c = setup(&s);
+    assert_eq!(int(&mut c, &["DEL", "k"]), 1);
+    file_is_intact(&s);
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    assert_eq!(int(&mut c, &["UNLINK", "k"]), 1);
+    file_is_intact(&s);
+    assert_eq!(int(&mut c, &["MMAP", "again", "k.f64"]), 3);
+}
+
+#[test]
+fn expire_keeps_the_file() {
+    let s = Server::start();
+    let mut c = setup(&s);
+    assert_eq!(int(&mut c, &["PEXPIRE", "k", "20"]), 1);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(int(&mut c, &["EXISTS", "k"]), 0);
+    file_is_intact(&s);
+    assert_eq!(int(&mut c, &["MMAP", "k2", "k.f64"]), 3);
+}
+
+#[test]
+fn flushall_keeps_the_file_sync_and_async() {
+    let s = Server::start();
+    let mut c = setup(&s);
+    raw(&mut c, &["FLUSHALL"]).unwrap();
+    file_is_intact(&s);
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    raw(&mut c, &["FLUSHALL", "ASYNC"]).unwrap();
+    file_is_intact(&s);
+    // The lazy-free thread releases the file soon after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match raw(&mut c, &["MMAP", "k", "k.f64"]) {
+            Ok(Value::Int(3)) => break,
+            other if std::time::Instant::now() > deadline => panic!("{other:?}"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+        }
+    }
+}
+
+#[test]
+fn rename_move_and_swapdb_carry_the_binding() {
+    let s = Server::start();
+    let mut c = setup(&s);
+    raw(&mut c, &["RENAME", "k", "r"]).unwrap();
+    assert_eq!(int(&mut c, &["VCOUNT", "r"]), 3);
+    assert_eq!(int(&mut c, &["MOVE", "r", "1"]), 1);
+    raw(&mut c, &["SELECT", "1"]).unwrap();
+    assert_eq!(int(&mut c, &["VADD", "r", "4"]), 1);
+    raw(&mut c, &["SWAPDB", "0", "1"]).unwrap();
+    raw(&mut c, &["SELECT", "0"]).unwrap();
+    assert_eq!(bulk(&mut c, &["VGET", "r", "3"]).as_deref(), Some("4"));
+    assert_eq!(file_values(&s.data().join("k.f64")), vec![1.0, 2.0, 3.0, 4.0]);
+}
+
+#[test]
+fn copy_is_refused_with_a_clear_error() {
+    let s = Server::start();
+    let mut c = setup(&s);
+    let e = err(&mut c, &["COPY", "k", "k2"]);
+    assert!(e.starts_with("ERR") && e.contains("not supported"), "{e}");
+    assert_eq!(int(&mut c, &["EXISTS", "k2"]), 0);
+    file_is_intact(&s);
+}
+
+#[test]
+fn dump_and_restore_move_a_binding() {
+    let s = Server::start();
+    let mut c = setup(&s);
+    let dump: Vec<u8> = redis::cmd("DUMP").arg("k").query(&mut c).unwrap();
+    // While the file is bound, a restored copy would share it: refused.
+    let e = redis::cmd("RESTORE").arg("k2").arg(0).arg(&dump).query::<()>(&mut c).unwrap_err();
+    assert!(error_text(&e).starts_with("ERR"), "{e}");
+    assert_eq!(int(&mut c, &["EXISTS", "k2"]), 0);
+    assert!(s.log().contains("already bound to key 'k'"), "{}", s.log());
+    // Once the key is gone, RESTORE binds the file again.
+    int(&mut c, &["DEL", "k"]);
+    redis::cmd("RESTORE").arg("k2").arg(0).arg(&dump).query::<()>(&mut c).unwrap();
+    assert_eq!(int(&mut c, &["VCOUNT", "k2"]), 3);
+    file_is_intact(&s);
+}
+
+#[test]
+fn every_write_fires_a_keyspace_event() {
+    let s = Server::start();
+    let mut c = s.conn();
+    raw(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Kd"]).unwrap();
+    let mut sub = s.conn();
+    let mut pubsub = sub.as_pubsub();
+    pubsub.psubscribe("__keyspace@0__:*").unwrap();
+    pubsub.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    int(&mut c, &["VADD", "k", "1", "2"]);
+    int(&mut c, &["VSET", "k", "0", "5"]);
+    bulk(&mut c, &["VPOP", "k"]);
+    int(&mut c, &["VCLEAR", "k"]);
+    // Reads and no-op writes fire nothing.
+    int(&mut c, &["VCOUNT", "k"]);
+    int(&mut c, &["VSET", "k", "9", "1"]);
+    int(&mut c, &["VCLEAR", "k"]);
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    int(&mut c, &["VADD", "k", "7"]);
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        let m = pubsub.get_message().unwrap();
+        assert_eq!(m.get_channel_name(), "__keyspace@0__:k");
+        got.push(m.get_payload::<String>().unwrap());
+    }
+    assert_eq!(got, vec!["mmap", "vadd", "vset", "vpop", "vclear", "vadd"]);
+}
+
+#[test]
+fn info_reports_keys_bytes_and_errors() {
+    let s = Server::start();
+    let mut c = setup(&s);
+    let _ = err(&mut c, &["VGET", "k", "x"]);
+    let info = match raw(&mut c, &["INFO", "mmap"]).unwrap() {
+        Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    for line in ["mmap_keys:1", "mmap_file_bytes:24", "mmap_errors:1", "mmap_broken_keys:0"] {
+        assert!(info.lines().any(|l| l == line), "{line} missing in {info}");
+    }
+    assert!(info.contains("mmap_reserved_bytes:"), "{info}");
+    int(&mut c, &["DEL", "k"]);
+    let info = match raw(&mut c, &["INFO", "mmap"]).unwrap() {
+        Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert!(info.lines().any(|l| l == "mmap_keys:0"), "{info}");
+    assert!(info.lines().any(|l| l == "mmap_file_bytes:0"), "{info}");
+}
+
+#[test]
+fn memory_usage_counts_the_binding_not_the_file() {
+    let s = Server::start();
+    let mut c = setup(&s);
+    let values: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+    let _: i64 = redis::cmd("VADD").arg("k").arg(&values).query(&mut c).unwrap();
+    let n = int(&mut c, &["MEMORY", "USAGE", "k"]);
+    assert!(n > 0 && n < 4096, "{n}");
+}

@@ -1,0 +1,205 @@
+//! Loading the module and its configuration (SPEC section 1).
+
+mod common;
+
+use common::*;
+
+fn config_get(c: &mut redis::Connection, pattern: &str) -> Vec<String> {
+    redis::cmd("CONFIG").arg("GET").arg(pattern).query(c).unwrap()
+}
+
+#[test]
+fn loadmodule_with_a_dir_argument() {
+    let s = Server::start();
+    let mut c = s.conn();
+    let want = s.data().canonicalize().unwrap();
+    assert_eq!(config_get(&mut c, "mmap.*"), vec!["mmap.dir".to_string(), want.display().to_string()]);
+    let modules: Value = raw(&mut c, &["MODULE", "LIST"]).unwrap();
+    assert!(format!("{modules:?}").contains("mmap"), "{modules:?}");
+}
+
+#[test]
+fn mmap_dir_in_redis_conf() {
+    let other = tempfile::tempdir().unwrap();
+    let s = Server::with(Opts {
+        module_args: vec![],
+        conf: vec![format!("mmap.dir {}", other.path().display())],
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    let got = config_get(&mut c, "mmap.dir");
+    // The harness also passes `dir <data>` as a module argument: that is only
+    // the default, and redis.conf wins over it.
+    assert_eq!(got[1], other.path().canonicalize().unwrap().display().to_string());
+    int(&mut c, &["MMAP", "k", "f.f64"]);
+    assert!(other.path().join("f.f64").exists());
+}
+
+#[test]
+fn the_default_dir_is_the_working_directory() {
+    let s = Server::with(Opts {
+        module_args: vec!["dir".into(), ".".into()],
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "k", "here.f64"]);
+    // The harness runs redis-server with `dir <home>`.
+    assert!(s.home.join("here.f64").exists());
+}
+
+#[test]
+fn mmap_dir_is_immutable_after_load() {
+    let s = Server::start();
+    let mut c = s.conn();
+    let e = err(&mut c, &["CONFIG", "SET", "mmap.dir", "/tmp"]);
+    assert!(e.starts_with("ERR") && e.contains("mmap.dir"), "{e}");
+    assert_eq!(config_get(&mut c, "mmap.dir")[1], s.data().canonicalize().unwrap().display().to_string());
+}
+
+#[test]
+fn an_unknown_module_argument_fails_the_load_and_is_named() {
+    let log = Server::try_with(Opts {
+        module_args: vec!["dirr".into(), "/tmp".into()],
+        ..Opts::default()
+    })
+    .err()
+    .expect("the server must refuse to start");
+    assert!(log.contains("unknown module argument 'dirr'"), "{log}");
+}
+
+#[test]
+fn an_unpaired_module_argument_fails_the_load() {
+    let log = Server::try_with(Opts {
+        module_args: vec!["dir".into()],
+        ..Opts::default()
+    })
+    .err()
+    .expect("the server must refuse to start");
+    assert!(log.contains("module argument 'dir' has no value"), "{log}");
+}
+
+#[test]
+fn a_dir_that_does_not_exist_fails_the_load_and_is_named() {
+    let log = Server::try_with(Opts {
+        module_args: vec!["dir".into(), "/nonexistent/vectors".into()],
+        ..Opts::default()
+    })
+    .err()
+    .expect("the server must refuse to start");
+    assert!(log.contains("/nonexistent/vectors"), "{log}");
+}
+
+#[test]
+fn module_load_at_runtime() {
+    let s = Server::with(Opts {
+        load_module: false,
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    assert!(err(&mut c, &["VCOUNT", "k"]).starts_with("ERR unknown command"));
+    let so = module_path();
+    let data = s.data();
+    raw(&mut c, &["MODULE", "LOAD", so.to_str().unwrap(), "dir", data.to_str().unwrap()]).unwrap();
+    assert_eq!(int(&mut c, &["MMAP", "k", "f.f64"]), 0);
+    assert_eq!(int(&mut c, &["VADD", "k", "1"]), 1);
+    assert_eq!(file_len(&data.join("f.f64")), 8);
+}
+
+#[test]
+fn module_load_at_runtime_with_a_bad_argument_fails() {
+    let s = Server::with(Opts {
+        load_module: false,
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    let so = module_path();
+    let e = err(&mut c, &["MODULE", "LOAD", so.to_str().unwrap(), "nope", "1"]);
+    assert!(e.starts_with("ERR"), "{e}");
+    assert!(s.log().contains("unknown module argument 'nope'"), "{}", s.log());
+    assert!(err(&mut c, &["VCOUNT", "k"]).starts_with("ERR unknown command"));
+}
+
+#[test]
+fn module_loadex_with_a_config() {
+    let s = Server::with(Opts {
+        load_module: false,
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    let so = module_path();
+    let data = s.data();
+    raw(
+        &mut c,
+        &["MODULE", "LOADEX", so.to_str().unwrap(), "CONFIG", "mmap.dir", data.to_str().unwrap()],
+    )
+    .unwrap();
+    assert_eq!(config_get(&mut c, "mmap.dir")[1], data.canonicalize().unwrap().display().to_string());
+}
+
+#[test]
+fn commands_are_described() {
+    let s = Server::start();
+    let mut c = s.conn();
+    let info: Value = raw(&mut c, &["COMMAND", "INFO", "VGET", "VADD", "VMGET", "MMAP"]).unwrap();
+    let text = format!("{info:?}");
+    for flag in ["readonly", "fast", "write", "denyoom"] {
+        assert!(text.contains(flag), "{flag} missing in {text}");
+    }
+    let keys: Vec<String> = redis::cmd("COMMAND").arg("GETKEYS").arg("VSET").arg("mykey").arg("0").arg("1").query(&mut c).unwrap();
+    assert_eq!(keys, vec!["mykey"]);
+    let docs: Value = raw(&mut c, &["COMMAND", "DOCS", "VADD"]).unwrap();
+    let text = format!("{docs:?}");
+    assert!(text.contains("Appends values"), "{text}");
+    assert!(text.contains("O(N)"), "{text}");
+}
+
+#[test]
+fn command_flags_match_the_cost() {
+    let s = Server::start();
+    let mut c = s.conn();
+    let flags = |c: &mut redis::Connection, name: &str| -> Vec<String> {
+        let v: Value = raw(c, &["COMMAND", "INFO", name]).unwrap();
+        let Value::Array(outer) = v else { panic!() };
+        let Value::Array(fields) = &outer[0] else { panic!() };
+        let Value::Array(fl) = &fields[2] else { panic!() };
+        fl.iter()
+            .map(|f| match f {
+                Value::SimpleString(s) => s.clone(),
+                Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    let has = |f: &[String], x: &str| f.iter().any(|y| y == x);
+    let f = flags(&mut c, "VGET");
+    assert!(has(&f, "readonly") && has(&f, "fast"), "{f:?}");
+    let f = flags(&mut c, "VMGET");
+    assert!(has(&f, "readonly") && !has(&f, "fast"), "{f:?}");
+    let f = flags(&mut c, "VADD");
+    assert!(has(&f, "write") && has(&f, "denyoom") && !has(&f, "fast"), "{f:?}");
+    let f = flags(&mut c, "VSET");
+    assert!(has(&f, "write") && !has(&f, "fast"), "{f:?}");
+    let f = flags(&mut c, "VCOUNT");
+    assert!(has(&f, "readonly") && has(&f, "fast"), "{f:?}");
+    let f = flags(&mut c, "VCLEAR");
+    assert!(has(&f, "write") && !has(&f, "fast"), "{f:?}");
+}
+
+#[test]
+fn a_panic_becomes_an_error_reply_and_a_log_line() {
+    let s = Server::with(Opts {
+        module: fault_module_path(),
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    let e = err(&mut c, &["MMAP.PANIC", "k"]);
+    assert_eq!(e, "ERR internal error in MMAP.PANIC; see the server log");
+    assert!(s.log().contains("injected by MMAP.PANIC"), "{}", s.log());
+    // The server is still up and serving.
+    assert_eq!(int(&mut c, &["MMAP", "k", "f.f64"]), 0);
+    let info = match raw(&mut c, &["INFO", "mmap"]).unwrap() {
+        Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert!(info.contains("mmap_panics:1"), "{info}");
+}

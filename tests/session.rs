@@ -1,0 +1,165 @@
+//! The README's quick session, a restart, and what an RDB brings back
+//! (SPEC sections 2 to 4).
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn the_quick_session_works_as_written_including_a_restart() {
+    let mut s = Server::start();
+    let mut c = s.conn();
+    let path = s.data().join("file.mmap");
+    let p = path.to_str().unwrap();
+
+    assert_eq!(int(&mut c, &["MMAP", "db", p]), 0);
+    assert_eq!(file_len(&path), 0);
+    assert_eq!(int(&mut c, &["VADD", "db", "0", "0.1", "0.2"]), 3);
+    assert_eq!(file_len(&path), 24);
+    assert_eq!(int(&mut c, &["VADD", "db", "0.3", "0.4", "0.5", "0.6"]), 4);
+    assert_eq!(file_len(&path), 56);
+    assert_eq!(int(&mut c, &["VCOUNT", "db"]), 7);
+    assert_eq!(bulk(&mut c, &["VGET", "db", "5"]).as_deref(), Some("0.5"));
+    assert_eq!(
+        bulks(&mut c, &["VMGET", "db", "0", "5", "7", "-1"]),
+        vec![Some("0".into()), Some("0.5".into()), None, None]
+    );
+    assert_eq!(int(&mut c, &["VSET", "db", "5", "50", "10", "100"]), 1);
+    assert_eq!(bulk(&mut c, &["VPOP", "db"]).as_deref(), Some("0.6"));
+    assert_eq!(file_len(&path), 48);
+
+    s.restart();
+    let mut c = s.conn();
+    assert_eq!(int(&mut c, &["VCOUNT", "db"]), 6);
+    assert_eq!(
+        bulks(&mut c, &["VMGET", "db", "0", "1", "2", "3", "4", "5"]),
+        ["0", "0.1", "0.2", "0.3", "0.4", "50"].iter().map(|v| Some(v.to_string())).collect::<Vec<_>>()
+    );
+
+    // DEL drops the binding, not the file.
+    assert_eq!(int(&mut c, &["DEL", "db"]), 1);
+    assert_eq!(file_len(&path), 48);
+    assert_eq!(int(&mut c, &["MMAP", "dba", p]), 6);
+    assert_eq!(bulk(&mut c, &["VGET", "dba", "5"]).as_deref(), Some("50"));
+
+    assert_eq!(int(&mut c, &["VCLEAR", "dba"]), 6);
+    assert_eq!(file_len(&path), 0);
+}
+
+#[test]
+fn a_file_written_by_python_struct_maps_with_its_values() {
+    let s = Server::start();
+    let path = s.data().join("py.f64");
+    let script = format!(
+        "import struct\nwith open({:?}, 'wb') as f:\n    for i in range(100):\n        f.write(struct.pack('<d', i))\n",
+        path.to_str().unwrap()
+    );
+    let st = Command::new("python3").arg("-c").arg(&script).status().expect("python3 runs");
+    assert!(st.success());
+    let mut c = s.conn();
+    assert_eq!(int(&mut c, &["MMAP", "py", "py.f64"]), 100);
+    assert_eq!(bulk(&mut c, &["VGET", "py", "0"]).as_deref(), Some("0"));
+    assert_eq!(bulk(&mut c, &["VGET", "py", "42"]).as_deref(), Some("42"));
+    assert_eq!(bulk(&mut c, &["VGET", "py", "99"]).as_deref(), Some("99"));
+    assert_eq!(bulk(&mut c, &["VGET", "py", "100"]), None);
+}
+
+#[test]
+fn a_missing_file_after_restart_leaves_a_key_that_explains_itself() {
+    let mut s = Server::start();
+    let mut c = s.conn();
+    let path = s.data().join("gone.f64");
+    int(&mut c, &["MMAP", "g", "gone.f64"]);
+    int(&mut c, &["VADD", "g", "1", "2", "3"]);
+    let kept = std::fs::read(&path).unwrap();
+    raw(&mut c, &["SAVE"]).unwrap();
+    let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg("NOSAVE").query(&mut c);
+    std::fs::remove_file(&path).unwrap();
+    s.kill_and_restart();
+
+    let mut c = s.conn();
+    assert_eq!(int(&mut c, &["EXISTS", "g"]), 1);
+    assert!(s.log().contains("gone.f64"), "the log names the file:\n{}", s.log());
+    for args in [
+        &["VGET", "g", "0"][..],
+        &["VMGET", "g", "0"],
+        &["VSET", "g", "0", "1"],
+        &["VADD", "g", "1"],
+        &["VPOP", "g"],
+        &["VCOUNT", "g"],
+        &["VCLEAR", "g"],
+    ] {
+        let e = err(&mut c, args);
+        assert!(e.starts_with("ERR key 'g' is bound to 'gone.f64'"), "{args:?}: {e}");
+        assert!(e.contains("no such file or directory"), "{e}");
+    }
+    // Never replaced by a new empty file.
+    assert!(!path.exists());
+    // Re-binding to another file is refused; to the same path, while absent, explains.
+    let e = err(&mut c, &["MMAP", "g", "other.f64"]);
+    assert!(e.contains("is bound to 'gone.f64'"), "{e}");
+    let e = err(&mut c, &["MMAP", "g", "gone.f64"]);
+    assert!(e.starts_with("ERR cannot map 'gone.f64'") && e.contains("no such file"), "{e}");
+    assert!(!path.exists());
+
+    // Once the file is back, MMAP with the same path re-opens it.
+    std::fs::write(&path, &kept).unwrap();
+    assert_eq!(int(&mut c, &["MMAP", "g", "gone.f64"]), 3);
+    assert_eq!(bulk(&mut c, &["VGET", "g", "2"]).as_deref(), Some("3"));
+    assert_eq!(int(&mut c, &["VADD", "g", "4"]), 1);
+    assert_eq!(file_values(&path), vec![1.0, 2.0, 3.0, 4.0]);
+}
+
+#[test]
+fn a_broken_key_can_be_deleted() {
+    let mut s = Server::start();
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "g", "gone.f64"]);
+    raw(&mut c, &["SAVE"]).unwrap();
+    std::fs::remove_file(s.data().join("gone.f64")).unwrap();
+    s.kill_and_restart();
+    let mut c = s.conn();
+    let info = String::from_utf8(match raw(&mut c, &["INFO", "mmap"]).unwrap() {
+        Value::BulkString(b) => b,
+        Value::VerbatimString { text, .. } => text.into_bytes(),
+        other => panic!("{other:?}"),
+    })
+    .unwrap();
+    assert!(info.contains("mmap_broken_keys:1"), "{info}");
+    assert_eq!(int(&mut c, &["DEL", "g"]), 1);
+    assert_eq!(int(&mut c, &["MMAP", "g", "gone.f64"]), 0);
+}
+
+#[test]
+fn a_file_of_a_bad_size_after_restart_is_explained() {
+    let mut s = Server::start();
+    let mut c = s.conn();
+    let path = s.data().join("odd.f64");
+    int(&mut c, &["MMAP", "o", "odd.f64"]);
+    int(&mut c, &["VADD", "o", "1"]);
+    raw(&mut c, &["SAVE"]).unwrap();
+    std::fs::write(&path, [0u8; 12]).unwrap();
+    s.kill_and_restart();
+    let mut c = s.conn();
+    let e = err(&mut c, &["VCOUNT", "o"]);
+    assert!(e.contains("has 12 bytes, which is not a multiple of 8"), "{e}");
+    assert_eq!(file_len(&path), 12, "the file is left as it was");
+}
+
+#[test]
+fn many_keys_come_back_after_a_restart() {
+    let mut s = Server::start();
+    let mut c = s.conn();
+    for i in 0..20 {
+        let k = format!("k{i}");
+        int(&mut c, &["MMAP", &k, &format!("f{i}.f64")]);
+        int(&mut c, &["VADD", &k, &i.to_string()]);
+    }
+    s.restart();
+    let mut c = s.conn();
+    for i in 0..20 {
+        assert_eq!(bulk(&mut c, &["VGET", &format!("k{i}"), "0"]), Some(i.to_string()));
+    }
+}
