@@ -22,6 +22,8 @@ run: build
 	redis-server redis.conf.example --loadmodule $(abspath $(SO))
 
 test: build
+	$(CARGO) build --examples
+	# The panic tests load target/debug/libredis_mmap.so built with MMAP.PANIC.
 	$(CARGO) build --lib --features fault-injection
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --no-fail-fast; \

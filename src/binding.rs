@@ -101,6 +101,14 @@ impl Binding {
         &self.path
     }
 
+    /// Records the key's new name after RENAME or MOVE, so that errors
+    /// about this file name the key that holds it now.
+    pub fn renamed(&self, key: &[u8]) {
+        if let State::Open(o) = &self.state {
+            bound(|map| map.insert(o.id, shown(key)));
+        }
+    }
+
     /// The vector, or the error that says why the file cannot be used.
     pub fn vector(&self, key: &[u8]) -> Result<&Vector> {
         match &self.state {

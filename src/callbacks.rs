@@ -133,3 +133,32 @@ unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
     let b = &*value.cast::<Binding>();
     std::mem::size_of::<Binding>() + b.path().as_os_str().len()
 }
+
+/// Follows renames: `rename_to` and `move_to` carry the key's new name.
+///
+/// # Safety
+/// Called by Redis on the main thread with a live context, event name and key.
+pub unsafe extern "C" fn on_generic_event(
+    ctx: *mut raw::RedisModuleCtx,
+    _type: c_int,
+    event: *const std::ffi::c_char,
+    key: *mut raw::RedisModuleString,
+) -> c_int {
+    let event = std::ffi::CStr::from_ptr(event).to_bytes();
+    if event == b"rename_to" || event == b"move_to" {
+        guard("rename", (), || {
+            let k = api!(RedisModule_OpenKey)(ctx, key, raw::REDISMODULE_READ as c_int);
+            if k.is_null() {
+                return;
+            }
+            if api!(RedisModule_ModuleTypeGetType)(k) == crate::ctx::data_type() {
+                let b = api!(RedisModule_ModuleTypeGetValue)(k).cast::<Binding>();
+                if let Some(b) = b.as_ref() {
+                    b.renamed(bytes(key));
+                }
+            }
+            api!(RedisModule_CloseKey)(k);
+        });
+    }
+    raw::Status::Ok as c_int
+}

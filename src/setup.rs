@@ -27,8 +27,15 @@ pub fn init(ctx: &Context, args: &[RedisString], data_type: &RedisType, commands
             return Status::Err;
         }
     }
-    // SAFETY: a live load context; the callback lives as long as the module.
-    unsafe { api!(RedisModule_RegisterInfoFunc)(ctx.ctx, Some(info::callback)) };
+    // SAFETY: a live load context; the callbacks live as long as the module.
+    unsafe {
+        api!(RedisModule_RegisterInfoFunc)(ctx.ctx, Some(info::callback));
+        api!(RedisModule_SubscribeToKeyspaceEvents)(
+            ctx.ctx,
+            raw::NotifyEvent::GENERIC.bits(),
+            Some(crate::callbacks::on_generic_event),
+        );
+    }
     Status::Ok
 }
 

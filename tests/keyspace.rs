@@ -72,6 +72,10 @@ fn rename_move_and_swapdb_carry_the_binding() {
     raw(&mut c, &["SELECT", "0"]).unwrap();
     assert_eq!(bulk(&mut c, &["VGET", "r", "3"]).as_deref(), Some("4"));
     assert_eq!(file_values(&s.data().join("k.f64")), vec![1.0, 2.0, 3.0, 4.0]);
+    // Errors about the file name the key under its current name.
+    raw(&mut c, &["RENAME", "r", "renamed"]).unwrap();
+    let e = err(&mut c, &["MMAP", "other", "k.f64"]);
+    assert_eq!(e, "ERR cannot map 'k.f64': the file is already bound to key 'renamed'");
 }
 
 #[test]
@@ -90,13 +94,23 @@ fn dump_and_restore_move_a_binding() {
     let mut c = setup(&s);
     let dump: Vec<u8> = redis::cmd("DUMP").arg("k").query(&mut c).unwrap();
     // While the file is bound, a restored copy would share it: refused.
-    let e = redis::cmd("RESTORE").arg("k2").arg(0).arg(&dump).query::<()>(&mut c).unwrap_err();
+    let e = redis::cmd("RESTORE")
+        .arg("k2")
+        .arg(0)
+        .arg(&dump)
+        .query::<()>(&mut c)
+        .unwrap_err();
     assert!(error_text(&e).starts_with("ERR"), "{e}");
     assert_eq!(int(&mut c, &["EXISTS", "k2"]), 0);
     assert!(s.log().contains("already bound to key 'k'"), "{}", s.log());
     // Once the key is gone, RESTORE binds the file again.
     int(&mut c, &["DEL", "k"]);
-    redis::cmd("RESTORE").arg("k2").arg(0).arg(&dump).query::<()>(&mut c).unwrap();
+    redis::cmd("RESTORE")
+        .arg("k2")
+        .arg(0)
+        .arg(&dump)
+        .query::<()>(&mut c)
+        .unwrap();
     assert_eq!(int(&mut c, &["VCOUNT", "k2"]), 3);
     file_is_intact(&s);
 }
@@ -109,7 +123,9 @@ fn every_write_fires_a_keyspace_event() {
     let mut sub = s.conn();
     let mut pubsub = sub.as_pubsub();
     pubsub.psubscribe("__keyspace@0__:*").unwrap();
-    pubsub.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    pubsub
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
     int(&mut c, &["MMAP", "k", "k.f64"]);
     int(&mut c, &["VADD", "k", "1", "2"]);
     int(&mut c, &["VSET", "k", "0", "5"]);
@@ -139,7 +155,12 @@ fn info_reports_keys_bytes_and_errors() {
         Value::BulkString(b) => String::from_utf8(b).unwrap(),
         other => panic!("{other:?}"),
     };
-    for line in ["mmap_keys:1", "mmap_file_bytes:24", "mmap_errors:1", "mmap_broken_keys:0"] {
+    for line in [
+        "mmap_keys:1",
+        "mmap_file_bytes:24",
+        "mmap_errors:1",
+        "mmap_broken_keys:0",
+    ] {
         assert!(info.lines().any(|l| l == line), "{line} missing in {info}");
     }
     assert!(info.contains("mmap_reserved_bytes:"), "{info}");

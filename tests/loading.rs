@@ -13,7 +13,10 @@ fn loadmodule_with_a_dir_argument() {
     let s = Server::start();
     let mut c = s.conn();
     let want = s.data().canonicalize().unwrap();
-    assert_eq!(config_get(&mut c, "mmap.*"), vec!["mmap.dir".to_string(), want.display().to_string()]);
+    assert_eq!(
+        config_get(&mut c, "mmap.*"),
+        vec!["mmap.dir".to_string(), want.display().to_string()]
+    );
     let modules: Value = raw(&mut c, &["MODULE", "LIST"]).unwrap();
     assert!(format!("{modules:?}").contains("mmap"), "{modules:?}");
 }
@@ -53,7 +56,10 @@ fn mmap_dir_is_immutable_after_load() {
     let mut c = s.conn();
     let e = err(&mut c, &["CONFIG", "SET", "mmap.dir", "/tmp"]);
     assert!(e.starts_with("ERR") && e.contains("mmap.dir"), "{e}");
-    assert_eq!(config_get(&mut c, "mmap.dir")[1], s.data().canonicalize().unwrap().display().to_string());
+    assert_eq!(
+        config_get(&mut c, "mmap.dir")[1],
+        s.data().canonicalize().unwrap().display().to_string()
+    );
 }
 
 #[test]
@@ -99,7 +105,11 @@ fn module_load_at_runtime() {
     assert!(err(&mut c, &["VCOUNT", "k"]).starts_with("ERR unknown command"));
     let so = module_path();
     let data = s.data();
-    raw(&mut c, &["MODULE", "LOAD", so.to_str().unwrap(), "dir", data.to_str().unwrap()]).unwrap();
+    raw(
+        &mut c,
+        &["MODULE", "LOAD", so.to_str().unwrap(), "dir", data.to_str().unwrap()],
+    )
+    .unwrap();
     assert_eq!(int(&mut c, &["MMAP", "k", "f.f64"]), 0);
     assert_eq!(int(&mut c, &["VADD", "k", "1"]), 1);
     assert_eq!(file_len(&data.join("f.f64")), 8);
@@ -130,10 +140,20 @@ fn module_loadex_with_a_config() {
     let data = s.data();
     raw(
         &mut c,
-        &["MODULE", "LOADEX", so.to_str().unwrap(), "CONFIG", "mmap.dir", data.to_str().unwrap()],
+        &[
+            "MODULE",
+            "LOADEX",
+            so.to_str().unwrap(),
+            "CONFIG",
+            "mmap.dir",
+            data.to_str().unwrap(),
+        ],
     )
     .unwrap();
-    assert_eq!(config_get(&mut c, "mmap.dir")[1], data.canonicalize().unwrap().display().to_string());
+    assert_eq!(
+        config_get(&mut c, "mmap.dir")[1],
+        data.canonicalize().unwrap().display().to_string()
+    );
 }
 
 #[test]
@@ -145,7 +165,14 @@ fn commands_are_described() {
     for flag in ["readonly", "fast", "write", "denyoom"] {
         assert!(text.contains(flag), "{flag} missing in {text}");
     }
-    let keys: Vec<String> = redis::cmd("COMMAND").arg("GETKEYS").arg("VSET").arg("mykey").arg("0").arg("1").query(&mut c).unwrap();
+    let keys: Vec<String> = redis::cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("VSET")
+        .arg("mykey")
+        .arg("0")
+        .arg("1")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(keys, vec!["mykey"]);
     let docs: Value = raw(&mut c, &["COMMAND", "DOCS", "VADD"]).unwrap();
     let text = format!("{docs:?}");

@@ -68,7 +68,10 @@ fn a_symlinked_directory_is_refused_and_named() {
     symlink(s.home.join("elsewhere"), s.data().join("sub")).unwrap();
     let e = refused(&s, "sub/f.f64");
     assert!(e.contains("symlinked directory 'sub'"), "{e}");
-    assert!(!s.home.join("elsewhere/f.f64").exists(), "nothing created through the link");
+    assert!(
+        !s.home.join("elsewhere/f.f64").exists(),
+        "nothing created through the link"
+    );
     // The dir itself through /proc/self/root magic is outside too.
     let e = refused(&s, "/proc/self/root/etc/passwd");
     assert!(e.contains("outside mmap.dir"), "{e}");
@@ -142,7 +145,11 @@ fn one_file_is_bound_by_one_server() {
     let f = std::fs::File::open(data.join("shared.f64")).unwrap();
     use std::os::fd::AsRawFd;
     // SAFETY: a valid open fd.
-    assert_ne!(unsafe { flock(f.as_raw_fd(), 2 | 4) }, 0, "LOCK_EX|LOCK_NB must fail while bound");
+    assert_ne!(
+        unsafe { flock(f.as_raw_fd(), 2 | 4) },
+        0,
+        "LOCK_EX|LOCK_NB must fail while bound"
+    );
     int(&mut c1, &["DEL", "a"]);
     // SAFETY: as above.
     assert_eq!(unsafe { flock(f.as_raw_fd(), 2 | 4) }, 0, "free once unbound");

@@ -35,7 +35,10 @@ fn the_quick_session_works_as_written_including_a_restart() {
     assert_eq!(int(&mut c, &["VCOUNT", "db"]), 6);
     assert_eq!(
         bulks(&mut c, &["VMGET", "db", "0", "1", "2", "3", "4", "5"]),
-        ["0", "0.1", "0.2", "0.3", "0.4", "50"].iter().map(|v| Some(v.to_string())).collect::<Vec<_>>()
+        ["0", "0.1", "0.2", "0.3", "0.4", "50"]
+            .iter()
+            .map(|v| Some(v.to_string()))
+            .collect::<Vec<_>>()
     );
 
     // DEL drops the binding, not the file.
@@ -56,7 +59,11 @@ fn a_file_written_by_python_struct_maps_with_its_values() {
         "import struct\nwith open({:?}, 'wb') as f:\n    for i in range(100):\n        f.write(struct.pack('<d', i))\n",
         path.to_str().unwrap()
     );
-    let st = Command::new("python3").arg("-c").arg(&script).status().expect("python3 runs");
+    let st = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .expect("python3 runs");
     assert!(st.success());
     let mut c = s.conn();
     assert_eq!(int(&mut c, &["MMAP", "py", "py.f64"]), 100);
@@ -101,7 +108,10 @@ fn a_missing_file_after_restart_leaves_a_key_that_explains_itself() {
     let e = err(&mut c, &["MMAP", "g", "other.f64"]);
     assert!(e.contains("is bound to 'gone.f64'"), "{e}");
     let e = err(&mut c, &["MMAP", "g", "gone.f64"]);
-    assert!(e.starts_with("ERR cannot map 'gone.f64'") && e.contains("no such file"), "{e}");
+    assert!(
+        e.starts_with("ERR cannot map 'gone.f64'") && e.contains("no such file"),
+        "{e}"
+    );
     assert!(!path.exists());
 
     // Once the file is back, MMAP with the same path re-opens it.

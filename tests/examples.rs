@@ -1,0 +1,76 @@
+//! The examples run against a real server and do what they say.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+
+fn example_binary(name: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let p = target.join("debug/examples").join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: `make test` builds the examples first",
+        p.display()
+    );
+    p
+}
+
+#[test]
+fn the_rust_client_example_runs() {
+    let s = Server::start();
+    let out = Command::new(example_binary("client"))
+        .arg(format!("redis://127.0.0.1:{}/", s.port))
+        .arg("demo.f64")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("VADD 10 values -> 10; VCOUNT -> 10"), "{stdout}");
+    assert!(stdout.contains("VGET demo 0 -> Some(-1.5)"), "{stdout}");
+    assert!(
+        stdout.contains("VMGET demo 1 9 1000000 -> [Some(0.25), Some(2.25), None]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("VPOP demo -> Some(2.25)"), "{stdout}");
+    assert_eq!(file_len(&s.data().join("demo.f64")), 72);
+}
+
+#[test]
+fn the_python_example_runs() {
+    let s = Server::start();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/numpy_roundtrip.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([
+            "--port",
+            &s.port.to_string(),
+            "--dir",
+            s.data().to_str().unwrap(),
+            "-n",
+            "500",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("MMAP np numpy.f64 -> 500 values"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
+    let values = file_values(&s.data().join("numpy.f64"));
+    assert_eq!(values.len(), 502);
+    assert_eq!(values[0], 0.1);
+    assert_eq!(values[499], 499.0);
+}
