@@ -1,0 +1,67 @@
+//! The README's quick session, replayed line by line with redis-cli.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+const PROMPT: &str = "127.0.0.1:6380> ";
+
+/// The lines of the README's ```redis-cli block.
+fn session() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```redis-cli\n").expect("the README has a redis-cli block") + "```redis-cli\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    readme[start..end].lines().map(str::to_owned).collect()
+}
+
+fn run(s: &mut Server, line: &str) -> Vec<String> {
+    let out = if let Some(cmd) = line.strip_prefix(PROMPT) {
+        if cmd == "SHUTDOWN SAVE" {
+            s.restart(); // and `make run` on the next line is the start
+            return vec![];
+        }
+        Command::new("redis-cli")
+            .args(["--no-raw", "-p", &s.port.to_string()])
+            .args(cmd.split_whitespace())
+            .output()
+            .unwrap()
+    } else if let Some(sh) = line.strip_prefix("$ ") {
+        if sh == "make run" || sh.starts_with("redis-cli") {
+            return vec![];
+        }
+        Command::new("sh")
+            .arg("-c")
+            .arg(sh)
+            .current_dir(&s.home)
+            .output()
+            .unwrap()
+    } else {
+        panic!("not a command line: {line}");
+    };
+    assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_readme_session_is_exactly_true() {
+    let lines = session();
+    assert!(lines.len() > 20, "the session is there");
+    let mut s = Server::start();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = &lines[i];
+        let mut expected = Vec::new();
+        i += 1;
+        while i < lines.len() && !lines[i].starts_with(PROMPT) && !lines[i].starts_with("$ ") {
+            expected.push(lines[i].clone());
+            i += 1;
+        }
+        assert_eq!(run(&mut s, line), expected, "README line: {line}");
+    }
+}
