@@ -132,7 +132,7 @@ pub fn vset(ctx: &Ctx, args: &Args) -> Result<()> {
     let Some(()) = arity(ctx, args.len() >= 4) else {
         return Ok(());
     };
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(Error::OddPairs);
     }
     let pairs = (2..args.len())

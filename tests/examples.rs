@@ -24,16 +24,10 @@ fn example_binary(name: &str) -> PathBuf {
 #[test]
 fn the_rust_client_example_runs() {
     let s = Server::start();
-    let out = Command::new(example_binary("client"))
-        .arg(format!("redis://127.0.0.1:{}/", s.port))
-        .arg("demo.f64")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = stdout_of(
+        Command::new(example_binary("client"))
+            .arg(format!("redis://127.0.0.1:{}/", s.port))
+            .arg("demo.f64"),
     );
     assert!(stdout.contains("VADD 10 values -> 10; VCOUNT -> 10"), "{stdout}");
     assert!(stdout.contains("VGET demo 0 -> Some(-1.5)"), "{stdout}");
@@ -49,24 +43,14 @@ fn the_rust_client_example_runs() {
 fn the_python_example_runs() {
     let s = Server::start();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/numpy_roundtrip.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args([
-            "--port",
-            &s.port.to_string(),
-            "--dir",
-            s.data().to_str().unwrap(),
-            "-n",
-            "500",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_of(Command::new("python3").arg(script).args([
+        "--port",
+        &s.port.to_string(),
+        "--dir",
+        s.data().to_str().unwrap(),
+        "-n",
+        "500",
+    ]));
     assert!(stdout.contains("MMAP np numpy.f64 -> 500 values"), "{stdout}");
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
     let values = file_values(&s.data().join("numpy.f64"));

@@ -151,26 +151,20 @@ fn info_reports_keys_bytes_and_errors() {
     let s = Server::start();
     let mut c = setup(&s);
     let _ = err(&mut c, &["VGET", "k", "x"]);
-    let info = match raw(&mut c, &["INFO", "mmap"]).unwrap() {
-        Value::BulkString(b) => String::from_utf8(b).unwrap(),
-        other => panic!("{other:?}"),
-    };
+    let text = info(&mut c);
     for line in [
         "mmap_keys:1",
         "mmap_file_bytes:24",
         "mmap_errors:1",
         "mmap_broken_keys:0",
     ] {
-        assert!(info.lines().any(|l| l == line), "{line} missing in {info}");
+        assert!(text.lines().any(|l| l == line), "{line} missing in {text}");
     }
-    assert!(info.contains("mmap_reserved_bytes:"), "{info}");
+    assert!(text.contains("mmap_reserved_bytes:"), "{text}");
     int(&mut c, &["DEL", "k"]);
-    let info = match raw(&mut c, &["INFO", "mmap"]).unwrap() {
-        Value::BulkString(b) => String::from_utf8(b).unwrap(),
-        other => panic!("{other:?}"),
-    };
-    assert!(info.lines().any(|l| l == "mmap_keys:0"), "{info}");
-    assert!(info.lines().any(|l| l == "mmap_file_bytes:0"), "{info}");
+    let text = info(&mut c);
+    assert!(text.lines().any(|l| l == "mmap_keys:0"), "{text}");
+    assert!(text.lines().any(|l| l == "mmap_file_bytes:0"), "{text}");
 }
 
 #[test]

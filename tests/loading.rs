@@ -62,36 +62,31 @@ fn mmap_dir_is_immutable_after_load() {
     );
 }
 
-#[test]
-fn an_unknown_module_argument_fails_the_load_and_is_named() {
-    let log = Server::try_with(Opts {
-        module_args: vec!["dirr".into(), "/tmp".into()],
+/// Starting with these module arguments must fail; returns the log.
+fn refused_start(args: &[&str]) -> String {
+    Server::try_with(Opts {
+        module_args: args.iter().map(|a| a.to_string()).collect(),
         ..Opts::default()
     })
     .err()
-    .expect("the server must refuse to start");
+    .expect("the server must refuse to start")
+}
+
+#[test]
+fn an_unknown_module_argument_fails_the_load_and_is_named() {
+    let log = refused_start(&["dirr", "/tmp"]);
     assert!(log.contains("unknown module argument 'dirr'"), "{log}");
 }
 
 #[test]
 fn an_unpaired_module_argument_fails_the_load() {
-    let log = Server::try_with(Opts {
-        module_args: vec!["dir".into()],
-        ..Opts::default()
-    })
-    .err()
-    .expect("the server must refuse to start");
+    let log = refused_start(&["dir"]);
     assert!(log.contains("module argument 'dir' has no value"), "{log}");
 }
 
 #[test]
 fn a_dir_that_does_not_exist_fails_the_load_and_is_named() {
-    let log = Server::try_with(Opts {
-        module_args: vec!["dir".into(), "/nonexistent/vectors".into()],
-        ..Opts::default()
-    })
-    .err()
-    .expect("the server must refuse to start");
+    let log = refused_start(&["dir", "/nonexistent/vectors"]);
     assert!(log.contains("/nonexistent/vectors"), "{log}");
 }
 
@@ -224,9 +219,6 @@ fn a_panic_becomes_an_error_reply_and_a_log_line() {
     assert!(s.log().contains("injected by MMAP.PANIC"), "{}", s.log());
     // The server is still up and serving.
     assert_eq!(int(&mut c, &["MMAP", "k", "f.f64"]), 0);
-    let info = match raw(&mut c, &["INFO", "mmap"]).unwrap() {
-        Value::BulkString(b) => String::from_utf8(b).unwrap(),
-        other => panic!("{other:?}"),
-    };
-    assert!(info.contains("mmap_panics:1"), "{info}");
+    let text = info(&mut c);
+    assert!(text.contains("mmap_panics:1"), "{text}");
 }

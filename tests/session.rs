@@ -131,13 +131,8 @@ fn a_broken_key_can_be_deleted() {
     std::fs::remove_file(s.data().join("gone.f64")).unwrap();
     s.kill_and_restart();
     let mut c = s.conn();
-    let info = String::from_utf8(match raw(&mut c, &["INFO", "mmap"]).unwrap() {
-        Value::BulkString(b) => b,
-        Value::VerbatimString { text, .. } => text.into_bytes(),
-        other => panic!("{other:?}"),
-    })
-    .unwrap();
-    assert!(info.contains("mmap_broken_keys:1"), "{info}");
+    let text = info(&mut c);
+    assert!(text.contains("mmap_broken_keys:1"), "{text}");
     assert_eq!(int(&mut c, &["DEL", "g"]), 1);
     assert_eq!(int(&mut c, &["MMAP", "g", "gone.f64"]), 0);
 }

@@ -166,10 +166,10 @@ impl Server {
             match s.wait_ready() {
                 Ok(()) => return Ok(s),
                 Err(log) => {
-                    s.child.take().map(|mut c| {
+                    if let Some(mut c) = s.child.take() {
                         let _ = c.kill();
                         let _ = c.wait();
-                    });
+                    }
                     if !log.contains("Address already in use") {
                         return Err(log);
                     }
@@ -363,4 +363,25 @@ pub fn write_values(path: &Path, values: &[f64]) {
 
 pub fn file_len(path: &Path) -> u64 {
     fs::metadata(path).unwrap().len()
+}
+
+/// The text of `INFO mmap`.
+pub fn info(c: &mut redis::Connection) -> String {
+    match raw(c, &["INFO", "mmap"]).unwrap() {
+        Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        Value::VerbatimString { text, .. } => text,
+        other => panic!("INFO mmap: {other:?}"),
+    }
+}
+
+/// Runs a program to success and returns its standard output.
+pub fn stdout_of(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
