@@ -9,8 +9,7 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 pkgs=()
 command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || pkgs+=(redis-tools)
-ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so >/dev/null 2>&1 \
-  || pkgs+=(libclang-dev)
+dpkg -s libclang-dev >/dev/null 2>&1 || pkgs+=(libclang-dev)
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "installing ${pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
