@@ -21,15 +21,21 @@ run: build
 	mkdir -p data
 	redis-server redis.conf.example --loadmodule $(abspath $(SO))
 
-test: build
-	$(CARGO) build --examples
-	# The panic tests load target/debug/libredis_mmap.so built with MMAP.PANIC.
-	$(CARGO) build --lib --features fault-injection
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+RUN_TESTS = if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --no-fail-fast; \
 	else \
 		$(CARGO) test --no-fail-fast; \
 	fi
+
+# Every test runs against Debian's Redis 7.0, then the integration tests
+# against Valkey 9 (REDIS_SERVER points the harness at another server).
+test: build
+	$(CARGO) build --examples
+	# The panic tests load target/debug/libredis_mmap.so built with MMAP.PANIC.
+	$(CARGO) build --lib --features fault-injection
+	@$(RUN_TESTS)
+	@echo "--- the same tests against Valkey 9"
+	@export REDIS_SERVER="$$(bash scripts/valkey.sh)" && $$REDIS_SERVER --version && $(RUN_TESTS)
 
 fmt:
 	$(CARGO) fmt

@@ -22,6 +22,28 @@ fn loadmodule_with_a_dir_argument() {
 }
 
 #[test]
+fn loadmodule_on_the_command_line() {
+    let other = tempfile::tempdir().unwrap();
+    let s = Server::with(Opts {
+        load_module: false,
+        cli: vec![
+            "--loadmodule".into(),
+            module_path().display().to_string(),
+            "dir".into(),
+            other.path().display().to_string(),
+        ],
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    assert_eq!(
+        config_get(&mut c, "mmap.dir")[1],
+        other.path().canonicalize().unwrap().display().to_string()
+    );
+    int(&mut c, &["MMAP", "k", "f.f64"]);
+    assert!(other.path().join("f.f64").exists());
+}
+
+#[test]
 fn mmap_dir_in_redis_conf() {
     let other = tempfile::tempdir().unwrap();
     let s = Server::with(Opts {

@@ -70,6 +70,8 @@ pub struct Opts {
     /// Whether redis.conf loads the module at all.
     pub load_module: bool,
     pub module: PathBuf,
+    /// Arguments after redis.conf on the redis-server command line.
+    pub cli: Vec<String>,
 }
 
 impl Default for Opts {
@@ -79,6 +81,7 @@ impl Default for Opts {
             module_args: Vec::new(),
             load_module: true,
             module: module_path(),
+            cli: Vec::new(),
         }
     }
 }
@@ -150,6 +153,7 @@ impl Server {
             let _ = fs::remove_file(home.join("redis.log"));
             let child = Command::new(redis_server())
                 .arg(&conf_path)
+                .args(&opts.cli)
                 .current_dir(&home)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
