@@ -2,8 +2,9 @@
 //! its mapping. Every change to a file goes through `Binding::write`.
 
 use std::collections::HashMap;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::error::{shown, Error, Result};
@@ -13,55 +14,114 @@ use crate::vector::MappedVec;
 
 pub type Vector = MappedVec<f64>;
 
-/// Files bound in this process, by (device, inode), with the key that holds each.
-static BOUND: Mutex<Option<HashMap<(u64, u64), String>>> = Mutex::new(None);
+/// Who holds a bound file: the key (as last seen), its database, the
+/// descriptor that carries the lock, and a token telling claims apart.
+struct Holder {
+    key: String,
+    db: i32,
+    fd: RawFd,
+    token: u64,
+}
 
-fn bound<R>(f: impl FnOnce(&mut HashMap<(u64, u64), String>) -> R) -> R {
+/// Files bound in this process, by (device, inode).
+static BOUND: Mutex<Option<HashMap<(u64, u64), Holder>>> = Mutex::new(None);
+static TOKENS: AtomicU64 = AtomicU64::new(1);
+
+fn bound<R>(f: impl FnOnce(&mut HashMap<(u64, u64), Holder>) -> R) -> R {
     let mut g = BOUND.lock().unwrap_or_else(|e| e.into_inner());
     f(g.get_or_insert_with(HashMap::new))
 }
 
-/// An open, locked, registered file. Dropping it releases all three.
+fn unlock(fd: RawFd) {
+    // Unlock explicitly rather than by closing: a fork child (BGSAVE) shares
+    // the open file description and would keep the lock until it exits.
+    // SAFETY: callers pass the descriptor of a live claim.
+    unsafe { libc::flock(fd, libc::LOCK_UN) };
+}
+
+/// A flush of `db` (-1: all) is starting. Its values may be freed later on a
+/// lazy-free thread, so their files are released now: a key loaded or bound
+/// right after the flush must find them free.
+pub fn flushed(db: i32) {
+    bound(|map| {
+        map.retain(|_, h| {
+            let keep = db != -1 && h.db != db;
+            if !keep {
+                unlock(h.fd);
+            }
+            keep
+        })
+    });
+}
+
+/// `SWAPDB a b`: the holders move with their databases.
+pub fn swapped(a: i32, b: i32) {
+    bound(|map| {
+        for h in map.values_mut() {
+            if h.db == a {
+                h.db = b;
+            } else if h.db == b {
+                h.db = a;
+            }
+        }
+    });
+}
+
+/// An open, locked, registered file. Dropping it releases what it still holds.
 pub struct Opened {
     vec: Vector,
     id: (u64, u64),
+    token: u64,
 }
 
 impl Opened {
-    fn claim(vec: Vector, key: &[u8], path: &Path) -> Result<Opened> {
+    fn claim(vec: Vector, key: &[u8], db: i32, path: &Path) -> Result<Opened> {
         let id = vec.identity().map_err(|e| Error::Broken {
             key: shown(key),
             path: path.display().to_string(),
             cause: e.to_string(),
         })?;
+        let token = TOKENS.fetch_add(1, Ordering::Relaxed);
         bound(|map| {
             if let Some(holder) = map.get(&id) {
                 return Err(Error::AlreadyBound {
                     path: path.display().to_string(),
-                    key: holder.clone(),
+                    key: holder.key.clone(),
                 });
             }
+            let fd = vec.file().as_raw_fd();
             // SAFETY: a valid open fd.
-            if unsafe { libc::flock(vec.file().as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
                 return Err(Error::Locked {
                     path: path.display().to_string(),
                 });
             }
-            map.insert(id, shown(key));
+            map.insert(
+                id,
+                Holder {
+                    key: shown(key),
+                    db,
+                    fd,
+                    token,
+                },
+            );
             Ok(())
         })?;
         info::open_delta(1, vec.file_bytes() as i64, vec.reserved_bytes() as i64);
-        Ok(Opened { vec, id })
+        Ok(Opened { vec, id, token })
     }
 }
 
 impl Drop for Opened {
     fn drop(&mut self) {
-        // Unlock explicitly: a fork child (BGSAVE) shares this open file
-        // description, and closing alone would leave the lock held until it exits.
-        // SAFETY: the fd is still open; the vector closes it after this.
-        unsafe { libc::flock(self.vec.file().as_raw_fd(), libc::LOCK_UN) };
-        bound(|map| map.remove(&self.id));
+        bound(|map| {
+            // A flush may have released this claim already, and the file may
+            // since be bound again, by another claim.
+            if map.get(&self.id).is_some_and(|h| h.token == self.token) {
+                unlock(self.vec.file().as_raw_fd());
+                map.remove(&self.id);
+            }
+        });
         info::open_delta(-1, -(self.vec.file_bytes() as i64), -(self.vec.reserved_bytes() as i64));
     }
 }
@@ -79,9 +139,9 @@ pub struct Binding {
 }
 
 impl Binding {
-    /// Opens and claims the file at `rel`.
-    pub fn open(sandbox: &Sandbox, rel: &Path, key: &[u8], create: bool) -> Result<Binding> {
-        let opened = open_file(sandbox, rel, key, create)?;
+    /// Opens and claims the file at `rel` for `key` in database `db`.
+    pub fn open(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool) -> Result<Binding> {
+        let opened = open_file(sandbox, rel, key, db, create)?;
         Ok(Binding {
             path: rel.to_path_buf(),
             state: State::Open(opened),
@@ -101,11 +161,17 @@ impl Binding {
         &self.path
     }
 
-    /// Records the key's new name after RENAME or MOVE, so that errors
-    /// about this file name the key that holds it now.
-    pub fn renamed(&self, key: &[u8]) {
+    /// Records the key's new name and database after RENAME or MOVE, so
+    /// that errors name the key that holds the file now and flushes of its
+    /// database release it.
+    pub fn renamed(&self, key: &[u8], db: i32) {
         if let State::Open(o) = &self.state {
-            bound(|map| map.insert(o.id, shown(key)));
+            bound(|map| {
+                if let Some(h) = map.get_mut(&o.id).filter(|h| h.token == o.token) {
+                    h.key = shown(key);
+                    h.db = db;
+                }
+            });
         }
     }
 
@@ -128,7 +194,7 @@ impl Binding {
     /// `MMAP` on a key that is already bound: the count if `rel` is this
     /// binding's file (re-opening it if it was broken), an error otherwise.
     /// Returns whether the file was re-opened.
-    pub fn rebind(&mut self, sandbox: &Sandbox, rel: &Path, key: &[u8]) -> Result<(usize, bool)> {
+    pub fn rebind(&mut self, sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32) -> Result<(usize, bool)> {
         let same_path = rel == self.path;
         match &self.state {
             State::Open(o) if same_path => return Ok((o.vec.len(), false)),
@@ -143,7 +209,7 @@ impl Binding {
             }
             State::Broken(_) if same_path => {
                 // Never create: an absent file must not come back empty.
-                let opened = open_file(sandbox, rel, key, false)?;
+                let opened = open_file(sandbox, rel, key, db, false)?;
                 let n = opened.vec.len();
                 self.state = State::Open(opened);
                 info::broken_delta(-1);
@@ -217,11 +283,11 @@ impl Drop for Binding {
     }
 }
 
-fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], create: bool) -> Result<Opened> {
+fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool) -> Result<Opened> {
     let path = || rel.display().to_string();
     let file = sandbox
         .open(rel, create)
         .map_err(|cause| Error::Path { path: path(), cause })?;
     let vec = Vector::open(file).map_err(|cause| Error::Open { path: path(), cause })?;
-    Opened::claim(vec, key, rel)
+    Opened::claim(vec, key, db, rel)
 }

@@ -85,22 +85,25 @@ unsafe extern "C" fn rdb_load(io: *mut raw::RedisModuleIO, encver: c_int) -> *mu
         let ctx = api!(RedisModule_GetContextFromIO)(io);
         api!(RedisModule_GetContextFlags)(ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int != 0
     };
-    guard("rdb_load", ptr::null_mut(), || match load(&key, &path, kind, loading) {
-        Some(b) => Box::into_raw(Box::new(b)).cast(),
-        None => ptr::null_mut(),
+    let db = raw::RedisModule_GetDbIdFromIO.map_or(0, |f| f(io));
+    guard("rdb_load", ptr::null_mut(), || {
+        match load(&key, db, &path, kind, loading) {
+            Some(b) => Box::into_raw(Box::new(b)).cast(),
+            None => ptr::null_mut(),
+        }
     })
 }
 
 /// While loading an RDB, a file that cannot be used still gives a key, one
 /// that says why; for `RESTORE` the command fails instead.
-fn load(key: &[u8], path: &[u8], kind: u64, loading: bool) -> Option<Binding> {
+fn load(key: &[u8], db: i32, path: &[u8], kind: u64, loading: bool) -> Option<Binding> {
     let sb = sandbox();
     let result = if kind != KIND_F64 {
         Err(format!("unknown element kind {kind}"))
     } else {
         sb.relative(path)
             .map_err(|e| e.to_string())
-            .and_then(|rel| Binding::open(sb, &rel, key, false).map_err(|e| e.cause()))
+            .and_then(|rel| Binding::open(sb, &rel, key, db, false).map_err(|e| e.cause()))
     };
     match result {
         Ok(b) => Some(b),
@@ -154,11 +157,67 @@ pub unsafe extern "C" fn on_generic_event(
             if api!(RedisModule_ModuleTypeGetType)(k) == crate::ctx::data_type() {
                 let b = api!(RedisModule_ModuleTypeGetValue)(k).cast::<Binding>();
                 if let Some(b) = b.as_ref() {
-                    b.renamed(bytes(key));
+                    b.renamed(bytes(key), api!(RedisModule_GetSelectedDb)(ctx));
                 }
             }
             api!(RedisModule_CloseKey)(k);
         });
     }
     raw::Status::Ok as c_int
+}
+
+/// `RedisModuleFlushInfoV1`.
+#[repr(C)]
+struct FlushInfo {
+    version: u64,
+    sync: i32,
+    dbnum: i32,
+}
+
+/// `RedisModuleSwapDbInfoV1`.
+#[repr(C)]
+struct SwapDbInfo {
+    version: u64,
+    first: i32,
+    second: i32,
+}
+
+pub const FLUSHDB: raw::RedisModuleEvent = raw::RedisModuleEvent {
+    id: raw::REDISMODULE_EVENT_FLUSHDB,
+    dataver: 1,
+};
+pub const SWAPDB: raw::RedisModuleEvent = raw::RedisModuleEvent {
+    id: raw::REDISMODULE_EVENT_SWAPDB,
+    dataver: 1,
+};
+
+/// Releases the files of a database when a flush of it starts (FLUSHDB,
+/// FLUSHALL, a replica's full sync, DEBUG RELOAD).
+///
+/// # Safety
+/// Called by Redis with the event's own data structure.
+pub unsafe extern "C" fn on_flush(
+    _ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    sub: u64,
+    data: *mut c_void,
+) {
+    if sub == raw::REDISMODULE_SUBEVENT_FLUSHDB_START && !data.is_null() {
+        let db = (*data.cast::<FlushInfo>()).dbnum;
+        guard("flush", (), || crate::binding::flushed(db));
+    }
+}
+
+/// # Safety
+/// Called by Redis with the event's own data structure.
+pub unsafe extern "C" fn on_swapdb(
+    _ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    _sub: u64,
+    data: *mut c_void,
+) {
+    if !data.is_null() {
+        let info = &*data.cast::<SwapDbInfo>();
+        guard("swapdb", (), || crate::binding::swapped(info.first, info.second));
+    }
 }

@@ -5,7 +5,7 @@ use std::ffi::CStr;
 
 use crate::binding::Binding;
 use crate::config::sandbox;
-use crate::ctx::{Args, Ctx};
+use crate::ctx::{log, Args, Ctx};
 use crate::error::{shown, Error, Result};
 use crate::num::{parse_index, parse_value, ValueBuf};
 
@@ -63,15 +63,28 @@ pub fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), true);
     let n = match key.binding()? {
         Some(b) => {
-            let (n, reopened) = b.rebind(sb, &rel, key_name)?;
+            let (n, reopened) = b.rebind(sb, &rel, key_name, ctx.db())?;
             if reopened {
                 written(ctx, args, c"mmap", Propagate::Mmap(&rel));
             }
             n
         }
         None => {
-            let b = Binding::open(sb, &rel, key_name, true)?;
-            let n = b.vector(key_name)?.len();
+            let b = match Binding::open(sb, &rel, key_name, ctx.db(), !ctx.loading()) {
+                Ok(b) => b,
+                // Replaying an AOF: a file that is gone stays gone, as when an
+                // RDB is loaded; the key says why.
+                Err(e) if ctx.loading() => {
+                    let cause = e.cause();
+                    log(
+                        "warning",
+                        &format!("mmap: key '{}': file '{}': {cause}", shown(key_name), rel.display()),
+                    );
+                    Binding::broken(&rel, cause)
+                }
+                Err(e) => return Err(e),
+            };
+            let n = b.vector(key_name).map_or(0, |v| v.len());
             key.set(b);
             written(ctx, args, c"mmap", Propagate::Mmap(&rel));
             n

@@ -171,6 +171,17 @@ impl Ctx {
         }
     }
 
+    /// The selected database.
+    pub fn db(&self) -> i32 {
+        // SAFETY: a live context.
+        unsafe { api!(RedisModule_GetSelectedDb)(self.ptr) }
+    }
+
+    /// Whether the server is loading an RDB or replaying an AOF.
+    pub fn loading(&self) -> bool {
+        self.flags() & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int != 0
+    }
+
     pub fn resp3(&self) -> bool {
         self.flags() & raw::REDISMODULE_CTX_FLAGS_RESP3 as c_int != 0
     }

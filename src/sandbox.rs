@@ -68,6 +68,10 @@ impl Sandbox {
         if path.contains(&0) {
             return Err(PathError::Nul);
         }
+        // `sub/` names a directory; folding it to `sub` would create a file.
+        if path.ends_with(b"/") {
+            return Err(PathError::NotRegular("a directory"));
+        }
         let path = Path::new(std::ffi::OsStr::from_bytes(path));
         let outside = || PathError::Outside(self.root.display().to_string());
         let rest = if path.is_absolute() {
@@ -263,6 +267,14 @@ mod tests {
         assert!(matches!(sb.relative(b""), Err(PathError::Empty)));
         assert!(matches!(sb.relative(b"a\0b"), Err(PathError::Nul)));
         assert!(matches!(sb.relative(b"."), Err(PathError::NotRegular("a directory"))));
+        assert!(matches!(
+            sb.relative(b"sub/"),
+            Err(PathError::NotRegular("a directory"))
+        ));
+        assert!(matches!(
+            sb.relative(b"a/.."),
+            Err(PathError::NotRegular("a directory"))
+        ));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub fn init(ctx: &Context, args: &[RedisString], data_type: &RedisType, commands
             raw::NotifyEvent::GENERIC.bits(),
             Some(crate::callbacks::on_generic_event),
         );
+        api!(RedisModule_SubscribeToServerEvent)(ctx.ctx, crate::callbacks::FLUSHDB, Some(crate::callbacks::on_flush));
+        api!(RedisModule_SubscribeToServerEvent)(ctx.ctx, crate::callbacks::SWAPDB, Some(crate::callbacks::on_swapdb));
     }
     Status::Ok
 }

@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
-/// Smallest reservation: growing a small file costs no remap for a long time.
-const MIN_RESERVE: usize = 64 << 20;
+/// Smallest reservation: a small file can grow to half a million values
+/// before its first remap, while a million bound keys still fit easily in
+/// the address space.
+const MIN_RESERVE: usize = 4 << 20;
 
 /// A fixed-size value stored little-endian in the file.
 pub trait Element: Copy + Send + Sync + 'static {

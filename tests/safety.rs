@@ -84,6 +84,9 @@ fn a_directory_and_other_non_regular_files_are_refused() {
     let e = refused(&s, "dir");
     assert!(e.contains("not a regular file (it is a directory)"), "{e}");
     assert!(refused(&s, ".").contains("directory"));
+    // A trailing slash names a directory: nothing is created.
+    assert!(refused(&s, "new/").contains("it is a directory"));
+    assert!(!s.data().join("new").exists());
     let fifo = std::ffi::CString::new(s.data().join("fifo").to_str().unwrap()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc_mkfifo(fifo.as_ptr(), 0o600) }, 0);

@@ -168,3 +168,51 @@ fn many_keys_come_back_after_a_restart() {
         assert_eq!(bulk(&mut c, &["VGET", &format!("k{i}"), "0"]), Some(i.to_string()));
     }
 }
+
+#[test]
+fn debug_reload_saves_frees_and_reopens_in_one_process() {
+    let s = Server::start();
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "a", "a.f64"]);
+    int(&mut c, &["VADD", "a", "1", "2"]);
+    int(&mut c, &["MMAP", "b", "b.f64"]);
+    raw(&mut c, &["DEBUG", "RELOAD"]).unwrap();
+    assert_eq!(int(&mut c, &["VCOUNT", "a"]), 2);
+    assert_eq!(int(&mut c, &["VADD", "b", "3"]), 1);
+    // The registry followed: each file is still bound to its own key only.
+    let e = err(&mut c, &["MMAP", "other", "a.f64"]);
+    assert!(e.contains("already bound to key 'a'"), "{e}");
+    assert!(info(&mut c).lines().any(|l| l == "mmap_keys:2"));
+}
+
+/// With an AOF, a deleted file must not come back as a new empty one when
+/// the log replays `MMAP`.
+fn aof_replay_keeps_a_missing_file_missing(preamble: &str) {
+    let mut s = Server::with(Opts {
+        conf: vec!["appendonly yes".into(), format!("aof-use-rdb-preamble {preamble}")],
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    int(&mut c, &["VADD", "k", "1"]);
+    std::fs::remove_file(s.data().join("k.f64")).unwrap();
+    s.kill_and_restart();
+    let mut c = s.conn();
+    assert_eq!(int(&mut c, &["EXISTS", "k"]), 1);
+    let e = err(&mut c, &["VCOUNT", "k"]);
+    assert!(
+        e.starts_with("ERR key 'k' is bound to 'k.f64'") && e.contains("no such file"),
+        "{e}"
+    );
+    assert!(!s.data().join("k.f64").exists(), "no empty file was made");
+}
+
+#[test]
+fn aof_replay_keeps_a_missing_file_missing_with_rdb_preamble() {
+    aof_replay_keeps_a_missing_file_missing("yes");
+}
+
+#[test]
+fn aof_replay_keeps_a_missing_file_missing_without_rdb_preamble() {
+    aof_replay_keeps_a_missing_file_missing("no");
+}
