@@ -19,16 +19,6 @@ fn value(args: &Args, i: usize) -> Result<f64> {
     parse_value(s).ok_or_else(|| Error::BadValue(shown(s)))
 }
 
-/// `Some(())` when the arity fits; otherwise replies with Redis's own arity error.
-fn arity(ctx: &Ctx, ok: bool) -> Option<()> {
-    if ok {
-        Some(())
-    } else {
-        ctx.wrong_arity();
-        None
-    }
-}
-
 /// How a write reaches the AOF and replicas.
 enum Propagate<'a> {
     /// Not yet: replaying it is not idempotent.
@@ -50,9 +40,6 @@ fn slot(v: &crate::binding::Vector, i: i64) -> Option<f64> {
 }
 
 pub fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
-    let Some(()) = arity(ctx, args.len() == 3) else {
-        return Ok(());
-    };
     let key_name = args.bytes(1);
     let path = args.bytes(2);
     let sb = sandbox();
@@ -95,9 +82,6 @@ pub fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 pub fn vget(ctx: &Ctx, args: &Args) -> Result<()> {
-    let Some(()) = arity(ctx, args.len() == 3) else {
-        return Ok(());
-    };
     let i = index(args, 2)?;
     let mut key = ctx.open(args.raw(1), false);
     let found = match key.binding()? {
@@ -112,9 +96,6 @@ pub fn vget(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 pub fn vmget(ctx: &Ctx, args: &Args) -> Result<()> {
-    let Some(()) = arity(ctx, args.len() >= 3) else {
-        return Ok(());
-    };
     let indices = (2..args.len()).map(|i| index(args, i)).collect::<Result<Vec<_>>>()?;
     let mut key = ctx.open(args.raw(1), false);
     let vec = match key.binding()? {
@@ -142,9 +123,6 @@ fn on_bound<R>(ctx: &Ctx, args: &Args, f: impl FnOnce(&mut Binding, &[u8]) -> Re
 }
 
 pub fn vset(ctx: &Ctx, args: &Args) -> Result<()> {
-    let Some(()) = arity(ctx, args.len() >= 4) else {
-        return Ok(());
-    };
     if !args.len().is_multiple_of(2) {
         return Err(Error::OddPairs);
     }
@@ -161,9 +139,6 @@ pub fn vset(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 pub fn vadd(ctx: &Ctx, args: &Args) -> Result<()> {
-    let Some(()) = arity(ctx, args.len() >= 3) else {
-        return Ok(());
-    };
     let values = (2..args.len()).map(|i| value(args, i)).collect::<Result<Vec<_>>>()?;
     let n = on_bound(ctx, args, |b, key| b.append(key, &values))?;
     written(ctx, args, c"vadd", Propagate::No);
@@ -172,9 +147,6 @@ pub fn vadd(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 pub fn vpop(ctx: &Ctx, args: &Args) -> Result<()> {
-    let Some(()) = arity(ctx, args.len() == 2) else {
-        return Ok(());
-    };
     let mut key = ctx.open(args.raw(1), true);
     let popped = match key.binding()? {
         Some(b) => b.pop(args.bytes(1))?,
@@ -192,9 +164,6 @@ pub fn vpop(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 pub fn vcount(ctx: &Ctx, args: &Args) -> Result<()> {
-    let Some(()) = arity(ctx, args.len() == 2) else {
-        return Ok(());
-    };
     let mut key = ctx.open(args.raw(1), false);
     let n = match key.binding()? {
         Some(b) => b.vector(args.bytes(1))?.len(),
@@ -205,9 +174,6 @@ pub fn vcount(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 pub fn vclear(ctx: &Ctx, args: &Args) -> Result<()> {
-    let Some(()) = arity(ctx, args.len() == 2) else {
-        return Ok(());
-    };
     let mut key = ctx.open(args.raw(1), true);
     let n = match key.binding()? {
         Some(b) => b.clear(args.bytes(1))?,

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use redis_module::raw;
 
 use crate::binding::Binding;
+use crate::docs::Spec;
 use crate::error::{Error, Result};
 use crate::info;
 
@@ -34,12 +35,13 @@ pub fn data_type() -> *mut raw::RedisModuleType {
 
 pub type Handler = fn(&Ctx, &Args) -> Result<()>;
 
-/// Runs a command: catches any panic, logs it, and answers with an error.
+/// Runs a command: checks its arity, catches any panic, logs it, and
+/// answers with an error.
 pub fn run(
     ctx: *mut raw::RedisModuleCtx,
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
-    name: &str,
+    spec: &Spec,
     f: Handler,
 ) -> c_int {
     let ctx = Ctx { ptr: ctx };
@@ -50,6 +52,12 @@ pub fn run(
         unsafe { std::slice::from_raw_parts(argv, argc as usize) }
     };
     let args = Args { argv };
+    // Redis checks arity itself where COMMAND DOCS exist; this covers the rest.
+    if !spec.fits(args.len()) {
+        ctx.wrong_arity();
+        return raw::Status::Ok as c_int;
+    }
+    let name = spec.name;
     match catch_unwind(AssertUnwindSafe(|| f(&ctx, &args))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => ctx.reply_error(&e),

@@ -45,44 +45,44 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     setup::init(ctx, args, &MMAP_TYPE, COMMANDS)
 }
 
-const COMMANDS: &[(&str, setup::CmdFn)] = &[
-    ("MMAP", mmap),
-    ("VGET", vget),
-    ("VMGET", vmget),
-    ("VSET", vset),
-    ("VADD", vadd),
-    ("VPOP", vpop),
-    ("VCOUNT", vcount),
-    ("VCLEAR", vclear),
+const COMMANDS: &[(&docs::Spec, setup::CmdFn)] = &[
+    (&docs::MMAP, mmap),
+    (&docs::VGET, vget),
+    (&docs::VMGET, vmget),
+    (&docs::VSET, vset),
+    (&docs::VADD, vadd),
+    (&docs::VPOP, vpop),
+    (&docs::VCOUNT, vcount),
+    (&docs::VCLEAR, vclear),
     #[cfg(feature = "fault-injection")]
-    ("MMAP.PANIC", panic),
+    (&docs::MMAP_PANIC, panic),
 ];
 
 extern "C" fn mmap(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
-    ctx::run(c, v, n, "MMAP", commands::mmap)
+    ctx::run(c, v, n, &docs::MMAP, commands::mmap)
 }
 extern "C" fn vget(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
-    ctx::run(c, v, n, "VGET", commands::vget)
+    ctx::run(c, v, n, &docs::VGET, commands::vget)
 }
 extern "C" fn vmget(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
-    ctx::run(c, v, n, "VMGET", commands::vmget)
+    ctx::run(c, v, n, &docs::VMGET, commands::vmget)
 }
 extern "C" fn vset(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
-    ctx::run(c, v, n, "VSET", commands::vset)
+    ctx::run(c, v, n, &docs::VSET, commands::vset)
 }
 extern "C" fn vadd(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
-    ctx::run(c, v, n, "VADD", commands::vadd)
+    ctx::run(c, v, n, &docs::VADD, commands::vadd)
 }
 extern "C" fn vpop(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
-    ctx::run(c, v, n, "VPOP", commands::vpop)
+    ctx::run(c, v, n, &docs::VPOP, commands::vpop)
 }
 extern "C" fn vcount(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
-    ctx::run(c, v, n, "VCOUNT", commands::vcount)
+    ctx::run(c, v, n, &docs::VCOUNT, commands::vcount)
 }
 extern "C" fn vclear(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
-    ctx::run(c, v, n, "VCLEAR", commands::vclear)
+    ctx::run(c, v, n, &docs::VCLEAR, commands::vclear)
 }
 #[cfg(feature = "fault-injection")]
 extern "C" fn panic(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
-    ctx::run(c, v, n, "MMAP.PANIC", commands::panic)
+    ctx::run(c, v, n, &docs::MMAP_PANIC, commands::panic)
 }

@@ -8,12 +8,12 @@ use redis_module::raw;
 use redis_module::{Context, RedisString, Status};
 
 use crate::ctx::{api, log, set_type};
-use crate::docs::{spec, ArgKind, Spec, SINCE};
+use crate::docs::{ArgKind, Spec, SINCE};
 use crate::{config, info};
 
 pub type CmdFn = extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
 
-pub fn init(ctx: &Context, args: &[RedisString], data_type: &RedisType, commands: &[(&str, CmdFn)]) -> Status {
+pub fn init(ctx: &Context, args: &[RedisString], data_type: &RedisType, commands: &[(&Spec, CmdFn)]) -> Status {
     set_type(*data_type.raw_type.borrow());
     std::panic::set_hook(Box::new(|p| log("warning", &format!("mmap: {p}"))));
     let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_slice().to_vec()).collect();
@@ -21,8 +21,8 @@ pub fn init(ctx: &Context, args: &[RedisString], data_type: &RedisType, commands
         log("warning", &format!("mmap: module not loaded: {msg}"));
         return Status::Err;
     }
-    for &(name, f) in commands {
-        if let Err(msg) = register(ctx.ctx, spec(name), f) {
+    for &(spec, f) in commands {
+        if let Err(msg) = register(ctx.ctx, spec, f) {
             log("warning", &format!("mmap: module not loaded: {msg}"));
             return Status::Err;
         }
