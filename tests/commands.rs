@@ -382,3 +382,23 @@ fn writes_are_visible_to_other_readers_of_the_file_at_once() {
     f.write_all_at(&7.25f64.to_le_bytes(), 16).unwrap();
     assert_eq!(bulk(&mut c, &["VGET", "v", "2"]).as_deref(), Some("7.25"));
 }
+
+#[test]
+fn a_write_the_disk_refuses_changes_nothing() {
+    let s = Server::with(Opts {
+        fsize_limit: Some(1 << 20),
+        ..Opts::default()
+    });
+    let mut c = bound(&s, &["1", "2"]);
+    let path = s.data().join("v.f64");
+    let values = vec!["0.5"; 200_000]; // 1.6 MB: past the 1 MiB limit
+    let mut cmd = redis::cmd("VADD");
+    cmd.arg("v").arg(&values);
+    let e = error_text(&cmd.query::<i64>(&mut c).unwrap_err());
+    assert!(e.starts_with("ERR writing 'v.f64' failed: File too large"), "{e}");
+    assert!(e.ends_with("nothing was changed"), "{e}");
+    assert_eq!(file_values(&path), vec![1.0, 2.0]);
+    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 2);
+    assert_eq!(int(&mut c, &["VADD", "v", "3"]), 1);
+    assert_eq!(file_values(&path), vec![1.0, 2.0, 3.0]);
+}

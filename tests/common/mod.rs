@@ -72,6 +72,9 @@ pub struct Opts {
     pub module: PathBuf,
     /// Arguments after redis.conf on the redis-server command line.
     pub cli: Vec<String>,
+    /// A file size limit (RLIMIT_FSIZE) for the server, with SIGXFSZ
+    /// ignored, so that a write past it fails with EFBIG.
+    pub fsize_limit: Option<u64>,
 }
 
 impl Default for Opts {
@@ -82,6 +85,7 @@ impl Default for Opts {
             load_module: true,
             module: module_path(),
             cli: Vec::new(),
+            fsize_limit: None,
         }
     }
 }
@@ -151,15 +155,17 @@ impl Server {
             let conf_path = home.join("redis.conf");
             fs::write(&conf_path, conf.join("\n") + "\n").unwrap();
             let _ = fs::remove_file(home.join("redis.log"));
-            let child = Command::new(redis_server())
-                .arg(&conf_path)
+            let mut cmd = Command::new(redis_server());
+            cmd.arg(&conf_path)
                 .args(&opts.cli)
                 .current_dir(&home)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server runs (make test installs it)");
+                .stderr(Stdio::null());
+            if let Some(limit) = opts.fsize_limit {
+                limit_file_size(&mut cmd, limit);
+            }
+            let child = cmd.spawn().expect("redis-server runs (make test installs it)");
             let mut s = Server {
                 child: Some(child),
                 port,
@@ -281,6 +287,33 @@ impl Drop for Server {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "--- redis-server log ({}):\n{}", self.home.display(), self.log());
         }
+    }
+}
+
+fn limit_file_size(cmd: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    #[repr(C)]
+    struct Rlimit {
+        cur: u64,
+        max: u64,
+    }
+    extern "C" {
+        fn setrlimit(resource: i32, rlim: *const Rlimit) -> i32;
+        fn signal(sig: i32, handler: usize) -> usize;
+    }
+    const RLIMIT_FSIZE: i32 = 1;
+    const SIGXFSZ: i32 = 25;
+    const SIG_IGN: usize = 1;
+    // SAFETY: only async-signal-safe calls between fork and exec; an ignored
+    // signal and a resource limit both survive exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            signal(SIGXFSZ, SIG_IGN);
+            if setrlimit(RLIMIT_FSIZE, &Rlimit { cur: limit, max: limit }) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
