@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use crate::error::{shown, Error, Result};
 use crate::info;
 use crate::sandbox::Sandbox;
-use crate::vector::MappedVec;
+use crate::vector::{identity, MappedVec};
 
 pub type Vector = MappedVec<f64>;
 
@@ -200,11 +200,9 @@ impl Binding {
             State::Open(o) if same_path => return Ok((o.vec.len(), false)),
             State::Open(o) => {
                 // Another name for the same file (a hard link) is the same binding.
-                if let Ok(f) = sandbox.open(rel, false) {
-                    use std::os::unix::fs::MetadataExt;
-                    if f.metadata().is_ok_and(|m| (m.dev(), m.ino()) == o.id) {
-                        return Ok((o.vec.len(), false));
-                    }
+                let same = sandbox.open(rel, false).ok().and_then(|f| identity(&f).ok()) == Some(o.id);
+                if same {
+                    return Ok((o.vec.len(), false));
                 }
             }
             State::Broken(_) if same_path => {

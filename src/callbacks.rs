@@ -10,7 +10,7 @@ use redis_module::raw;
 
 use crate::binding::Binding;
 use crate::config::sandbox;
-use crate::ctx::{api, bytes, guard, log};
+use crate::ctx::{api, bytes, guard, log, Ctx};
 use crate::error::shown;
 
 /// RDB encoding version of the binding.
@@ -81,10 +81,7 @@ unsafe extern "C" fn rdb_load(io: *mut raw::RedisModuleIO, encver: c_int) -> *mu
     } else {
         bytes(name).to_vec()
     };
-    let loading = {
-        let ctx = api!(RedisModule_GetContextFromIO)(io);
-        api!(RedisModule_GetContextFlags)(ctx) & raw::REDISMODULE_CTX_FLAGS_LOADING as c_int != 0
-    };
+    let loading = Ctx::from_raw(api!(RedisModule_GetContextFromIO)(io)).loading();
     let db = raw::RedisModule_GetDbIdFromIO.map_or(0, |f| f(io));
     guard("rdb_load", ptr::null_mut(), || {
         match load(&key, db, &path, kind, loading) {
@@ -149,18 +146,11 @@ pub unsafe extern "C" fn on_generic_event(
 ) -> c_int {
     let event = std::ffi::CStr::from_ptr(event).to_bytes();
     if event == b"rename_to" || event == b"move_to" {
+        let ctx = Ctx::from_raw(ctx);
         guard("rename", (), || {
-            let k = api!(RedisModule_OpenKey)(ctx, key, raw::REDISMODULE_READ as c_int);
-            if k.is_null() {
-                return;
+            if let Ok(Some(b)) = ctx.open(key, false).binding() {
+                b.renamed(bytes(key), ctx.db());
             }
-            if api!(RedisModule_ModuleTypeGetType)(k) == crate::ctx::data_type() {
-                let b = api!(RedisModule_ModuleTypeGetValue)(k).cast::<Binding>();
-                if let Some(b) = b.as_ref() {
-                    b.renamed(bytes(key), api!(RedisModule_GetSelectedDb)(ctx));
-                }
-            }
-            api!(RedisModule_CloseKey)(k);
         });
     }
     raw::Status::Ok as c_int

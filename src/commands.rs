@@ -57,11 +57,12 @@ pub fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
             n
         }
         None => {
-            let b = match Binding::open(sb, &rel, key_name, ctx.db(), !ctx.loading()) {
+            let loading = ctx.loading();
+            let b = match Binding::open(sb, &rel, key_name, ctx.db(), !loading) {
                 Ok(b) => b,
                 // Replaying an AOF: a file that is gone stays gone, as when an
                 // RDB is loaded; the key says why.
-                Err(e) if ctx.loading() => {
+                Err(e) if loading => {
                     let cause = e.cause();
                     log(
                         "warning",

@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use redis_module::raw;
 
@@ -15,7 +15,6 @@ use crate::sandbox::Sandbox;
 /// Names accepted as `loadmodule ... <name> <value>` pairs.
 const KNOWN: &[&str] = &["dir"];
 
-static DIR: Mutex<String> = Mutex::new(String::new());
 /// The Redis string `CONFIG GET mmap.dir` returns; Redis does not free it.
 static DIR_STRING: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(ptr::null_mut());
 static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
@@ -80,7 +79,12 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
     if unsafe { api!(RedisModule_LoadConfigs)(ctx) } != raw::Status::Ok as c_int {
         return Err("mmap.dir: the configured value was refused (see the line above)".into());
     }
-    let dir = DIR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let s = DIR_STRING.load(Ordering::Relaxed);
+    if s.is_null() {
+        return Err("mmap.dir was never set".into());
+    }
+    // SAFETY: set_dir stored a live string, freed only when replaced.
+    let dir = String::from_utf8_lossy(unsafe { bytes(s) }).into_owned();
     let sandbox = Sandbox::new(Path::new(&dir)).map_err(|e| format!("mmap.dir '{dir}': {e}"))?;
     log("notice", &format!("mapping files beneath {}", sandbox.root().display()));
     let _ = SANDBOX.set(sandbox);
@@ -122,7 +126,6 @@ unsafe extern "C" fn set_dir(
     if !old.is_null() {
         api!(RedisModule_FreeString)(ptr::null_mut(), old);
     }
-    *DIR.lock().unwrap_or_else(|e| e.into_inner()) = value;
     raw::Status::Ok as c_int
 }
 

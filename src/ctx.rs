@@ -140,6 +140,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// # Safety
+    /// `ptr` must be a context Redis passed to the running callback.
+    pub unsafe fn from_raw(ptr: *mut raw::RedisModuleCtx) -> Ctx {
+        Ctx { ptr }
+    }
+
     pub fn flags(&self) -> c_int {
         // SAFETY: a live context.
         unsafe { api!(RedisModule_GetContextFlags)(self.ptr) }

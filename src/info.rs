@@ -17,9 +17,12 @@ static PANICS: AtomicU64 = AtomicU64::new(0);
 
 /// A binding with an open file appeared (+1) or went away (-1).
 pub fn open_delta(keys: i64, file_bytes: i64, reserved: i64) {
-    KEYS.fetch_add(keys, Relaxed);
-    FILE_BYTES.fetch_add(file_bytes, Relaxed);
-    RESERVED_BYTES.fetch_add(reserved, Relaxed);
+    // Most writes (every VSET) change no size: skip the locked adds.
+    for (counter, d) in [(&KEYS, keys), (&FILE_BYTES, file_bytes), (&RESERVED_BYTES, reserved)] {
+        if d != 0 {
+            counter.fetch_add(d, Relaxed);
+        }
+    }
 }
 
 pub fn broken_delta(n: i64) {

@@ -88,6 +88,12 @@ pub fn kind_name(ft: std::fs::FileType) -> &'static str {
     }
 }
 
+/// Device and inode of an open file.
+pub fn identity(file: &File) -> io::Result<(u64, u64)> {
+    let m = file.metadata()?;
+    Ok((m.dev(), m.ino()))
+}
+
 pub struct MappedVec<T: Element> {
     file: File,
     map: MmapRaw,
@@ -217,8 +223,7 @@ impl<T: Element> MappedVec<T> {
 
     /// Device and inode: what makes two paths the same file.
     pub fn identity(&self) -> io::Result<(u64, u64)> {
-        let m = self.file.metadata()?;
-        Ok((m.dev(), m.ino()))
+        identity(&self.file)
     }
 }
 
