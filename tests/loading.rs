@@ -112,12 +112,17 @@ fn a_dir_that_does_not_exist_fails_the_load_and_is_named() {
     assert!(log.contains("/nonexistent/vectors"), "{log}");
 }
 
-#[test]
-fn module_load_at_runtime() {
-    let s = Server::with(Opts {
+/// A server whose configuration does not load the module.
+fn without_module() -> Server {
+    Server::with(Opts {
         load_module: false,
         ..Opts::default()
-    });
+    })
+}
+
+#[test]
+fn module_load_at_runtime() {
+    let s = without_module();
     let mut c = s.conn();
     assert!(err(&mut c, &["VCOUNT", "k"]).starts_with("ERR unknown command"));
     let so = module_path();
@@ -134,10 +139,7 @@ fn module_load_at_runtime() {
 
 #[test]
 fn module_load_at_runtime_with_a_bad_argument_fails() {
-    let s = Server::with(Opts {
-        load_module: false,
-        ..Opts::default()
-    });
+    let s = without_module();
     let mut c = s.conn();
     let so = module_path();
     let e = err(&mut c, &["MODULE", "LOAD", so.to_str().unwrap(), "nope", "1"]);
@@ -148,10 +150,7 @@ fn module_load_at_runtime_with_a_bad_argument_fails() {
 
 #[test]
 fn module_loadex_with_a_config() {
-    let s = Server::with(Opts {
-        load_module: false,
-        ..Opts::default()
-    });
+    let s = without_module();
     let mut c = s.conn();
     let so = module_path();
     let data = s.data();

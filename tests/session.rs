@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -73,31 +74,40 @@ fn a_file_written_by_python_struct_maps_with_its_values() {
     assert_eq!(bulk(&mut c, &["VGET", "py", "100"]), None);
 }
 
+/// Binds `file` to `key` with `values`, saves the RDB, lets `damage` change
+/// the file behind the server's back, and restarts from the RDB.
+fn restart_after(
+    s: &mut Server,
+    key: &str,
+    file: &str,
+    values: &[&str],
+    damage: impl FnOnce(&Path),
+) -> redis::Connection {
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", key, file]);
+    if !values.is_empty() {
+        let mut args = vec!["VADD", key];
+        args.extend_from_slice(values);
+        int(&mut c, &args);
+    }
+    raw(&mut c, &["SAVE"]).unwrap();
+    damage(&s.data().join(file));
+    s.kill_and_restart();
+    s.conn()
+}
+
 #[test]
 fn a_missing_file_after_restart_leaves_a_key_that_explains_itself() {
     let mut s = Server::start();
-    let mut c = s.conn();
     let path = s.data().join("gone.f64");
-    int(&mut c, &["MMAP", "g", "gone.f64"]);
-    int(&mut c, &["VADD", "g", "1", "2", "3"]);
-    let kept = std::fs::read(&path).unwrap();
-    raw(&mut c, &["SAVE"]).unwrap();
-    let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg("NOSAVE").query(&mut c);
-    std::fs::remove_file(&path).unwrap();
-    s.kill_and_restart();
-
-    let mut c = s.conn();
+    let mut kept = Vec::new();
+    let mut c = restart_after(&mut s, "g", "gone.f64", &["1", "2", "3"], |p| {
+        kept = std::fs::read(p).unwrap();
+        std::fs::remove_file(p).unwrap();
+    });
     assert_eq!(int(&mut c, &["EXISTS", "g"]), 1);
     assert!(s.log().contains("gone.f64"), "the log names the file:\n{}", s.log());
-    for args in [
-        &["VGET", "g", "0"][..],
-        &["VMGET", "g", "0"],
-        &["VSET", "g", "0", "1"],
-        &["VADD", "g", "1"],
-        &["VPOP", "g"],
-        &["VCOUNT", "g"],
-        &["VCLEAR", "g"],
-    ] {
+    for args in &data_commands("g") {
         let e = err(&mut c, args);
         assert!(e.starts_with("ERR key 'g' is bound to 'gone.f64'"), "{args:?}: {e}");
         assert!(e.contains("no such file or directory"), "{e}");
@@ -125,12 +135,7 @@ fn a_missing_file_after_restart_leaves_a_key_that_explains_itself() {
 #[test]
 fn a_broken_key_can_be_deleted() {
     let mut s = Server::start();
-    let mut c = s.conn();
-    int(&mut c, &["MMAP", "g", "gone.f64"]);
-    raw(&mut c, &["SAVE"]).unwrap();
-    std::fs::remove_file(s.data().join("gone.f64")).unwrap();
-    s.kill_and_restart();
-    let mut c = s.conn();
+    let mut c = restart_after(&mut s, "g", "gone.f64", &[], |p| std::fs::remove_file(p).unwrap());
     let text = info(&mut c);
     assert!(text.contains("mmap_broken_keys:1"), "{text}");
     assert_eq!(int(&mut c, &["DEL", "g"]), 1);
@@ -140,14 +145,10 @@ fn a_broken_key_can_be_deleted() {
 #[test]
 fn a_file_of_a_bad_size_after_restart_is_explained() {
     let mut s = Server::start();
-    let mut c = s.conn();
     let path = s.data().join("odd.f64");
-    int(&mut c, &["MMAP", "o", "odd.f64"]);
-    int(&mut c, &["VADD", "o", "1"]);
-    raw(&mut c, &["SAVE"]).unwrap();
-    std::fs::write(&path, [0u8; 12]).unwrap();
-    s.kill_and_restart();
-    let mut c = s.conn();
+    let mut c = restart_after(&mut s, "o", "odd.f64", &["1"], |p| {
+        std::fs::write(p, [0u8; 12]).unwrap()
+    });
     let e = err(&mut c, &["VCOUNT", "o"]);
     assert!(e.contains("has 12 bytes, which is not a multiple of 8"), "{e}");
     assert_eq!(file_len(&path), 12, "the file is left as it was");

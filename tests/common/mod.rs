@@ -422,3 +422,16 @@ pub fn stdout_of(cmd: &mut std::process::Command) -> String {
     );
     stdout
 }
+
+/// One call of every command that reads or writes a bound key (all but MMAP).
+pub fn data_commands(key: &str) -> Vec<Vec<&str>> {
+    vec![
+        vec!["VGET", key, "0"],
+        vec!["VMGET", key, "0"],
+        vec!["VSET", key, "0", "1"],
+        vec!["VADD", key, "1"],
+        vec!["VPOP", key],
+        vec!["VCOUNT", key],
+        vec!["VCLEAR", key],
+    ]
+}
