@@ -2,24 +2,25 @@
 //! its mapping. Every change to a file goes through `Binding::write`.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{shown, Error, Result};
+use crate::fsync::{self, Synced};
 use crate::info;
 use crate::sandbox::Sandbox;
-use crate::vector::{identity, MappedVec};
+use crate::vector::{identity, read_at, MappedVec};
 
 pub type Vector = MappedVec<f64>;
 
 /// Who holds a bound file: the key (as last seen), its database, the
-/// descriptor that carries the lock, and a token telling claims apart.
+/// file (whose descriptor carries the lock), and a token telling claims apart.
 struct Holder {
     key: String,
     db: i32,
-    fd: RawFd,
+    sync: Arc<Synced>,
     token: u64,
 }
 
@@ -32,11 +33,50 @@ fn bound<R>(f: impl FnOnce(&mut HashMap<(u64, u64), Holder>) -> R) -> R {
     f(g.get_or_insert_with(HashMap::new))
 }
 
-fn unlock(fd: RawFd) {
+fn unlock(file: &std::fs::File) {
     // Unlock explicitly rather than by closing: a fork child (BGSAVE) shares
     // the open file description and would keep the lock until it exits.
-    // SAFETY: callers pass the descriptor of a live claim.
-    unsafe { libc::flock(fd, libc::LOCK_UN) };
+    // SAFETY: a live descriptor, owned by `file`.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+}
+
+/// Flushes every bound file to disk (SAVE, BGSAVE, SHUTDOWN); returns how
+/// many, or `None` if the registry was locked. That happens only in a fork
+/// child (BGSAVE) forked while another thread held the lock, which no thread
+/// of the child will ever release: waiting would hang the save.
+pub fn flush_all() -> Option<usize> {
+    let files: Vec<Arc<Synced>> = {
+        let mut g = match BOUND.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        g.get_or_insert_with(HashMap::new)
+            .values()
+            .map(|h| h.sync.clone())
+            .collect()
+    };
+    for s in &files {
+        fsync::flush(s.file());
+    }
+    Some(files.len())
+}
+
+/// Values per `VADD` in an AOF rewrite: few enough that memory stays small,
+/// many enough that replay is quick.
+const REBUILD_BATCH: usize = 512;
+/// Bytes per digest step; fixed, so every server cuts the content alike.
+const DIGEST_CHUNK: usize = 8192;
+
+/// One command of the rebuild of a binding in a rewritten AOF.
+#[derive(Debug, PartialEq)]
+pub enum Rebuild<'a> {
+    /// `MMAP key path`, with `CREATE` when the content follows.
+    Mmap { create: bool },
+    /// `VRESIZE key len`.
+    Resize(usize),
+    /// `VADD key values...`.
+    Add(&'a [f64]),
 }
 
 /// A flush of `db` (-1: all) is starting. Its values may be freed later on a
@@ -47,7 +87,7 @@ pub fn flushed(db: i32) {
         map.retain(|_, h| {
             let keep = db != -1 && h.db != db;
             if !keep {
-                unlock(h.fd);
+                unlock(h.sync.file());
             }
             keep
         })
@@ -72,6 +112,7 @@ pub struct Opened {
     vec: Vector,
     id: (u64, u64),
     token: u64,
+    sync: Arc<Synced>,
 }
 
 impl Opened {
@@ -82,6 +123,7 @@ impl Opened {
             cause: e.to_string(),
         })?;
         let token = TOKENS.fetch_add(1, Ordering::Relaxed);
+        let sync = Synced::new(vec.file().clone());
         bound(|map| {
             if let Some(holder) = map.get(&id) {
                 return Err(Error::AlreadyBound {
@@ -101,14 +143,14 @@ impl Opened {
                 Holder {
                     key: shown(key),
                     db,
-                    fd,
+                    sync: sync.clone(),
                     token,
                 },
             );
             Ok(())
         })?;
         info::open_delta(1, vec.file_bytes() as i64, vec.reserved_bytes() as i64);
-        Ok(Opened { vec, id, token })
+        Ok(Opened { vec, id, token, sync })
     }
 }
 
@@ -118,7 +160,7 @@ impl Drop for Opened {
             // A flush may have released this claim already, and the file may
             // since be bound again, by another claim.
             if map.get(&self.id).is_some_and(|h| h.token == self.token) {
-                unlock(self.vec.file().as_raw_fd());
+                unlock(self.vec.file());
                 map.remove(&self.id);
             }
         });
@@ -139,13 +181,15 @@ pub struct Binding {
 }
 
 impl Binding {
-    /// Opens and claims the file at `rel` for `key` in database `db`.
-    pub fn open(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool) -> Result<Binding> {
-        let opened = open_file(sandbox, rel, key, db, create)?;
-        Ok(Binding {
+    /// Opens and claims the file at `rel` for `key` in database `db`; says
+    /// whether it created the file.
+    pub fn open(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool) -> Result<(Binding, bool)> {
+        let (opened, created) = open_file(sandbox, rel, key, db, create)?;
+        let b = Binding {
             path: rel.to_path_buf(),
             state: State::Open(opened),
-        })
+        };
+        Ok((b, created))
     }
 
     /// A binding whose file cannot be used now; every command on it says why.
@@ -175,6 +219,75 @@ impl Binding {
         }
     }
 
+    /// The commands that rebuild this binding on replay. For an open file:
+    /// `MMAP .. CREATE`, `VRESIZE 0` and the content as batches of `VADD`,
+    /// read with `pread` (in a fork child, the parent may shrink the file
+    /// meanwhile; a mapping would fault) up to the length the vector had
+    /// when this process last saw it. For a broken one, a plain `MMAP`, so
+    /// the key stays broken until the file is back.
+    pub fn rebuild(&self, mut emit: impl FnMut(Rebuild)) -> std::io::Result<()> {
+        let State::Open(o) = &self.state else {
+            emit(Rebuild::Mmap { create: false });
+            return Ok(());
+        };
+        emit(Rebuild::Mmap { create: true });
+        emit(Rebuild::Resize(0));
+        let (mut values, mut buf) = (vec![0.0; REBUILD_BATCH], Vec::new());
+        let mut at = 0;
+        while at < o.vec.len() {
+            let want = REBUILD_BATCH.min(o.vec.len() - at);
+            let n = read_at(o.vec.file(), at, &mut values[..want], &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            emit(Rebuild::Add(&values[..n]));
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Feeds what `DEBUG DIGEST-VALUE` covers to `add` in fixed-size pieces:
+    /// the file's bytes, or for a broken binding its path.
+    pub fn digest(&self, mut add: impl FnMut(&[u8])) -> std::io::Result<()> {
+        let State::Open(o) = &self.state else {
+            add(self.path.as_os_str().as_encoded_bytes());
+            return Ok(());
+        };
+        let (mut values, mut buf) = (vec![0.0f64; DIGEST_CHUNK / 8], Vec::new());
+        let mut at = 0;
+        while at < o.vec.len() {
+            let want = values.len().min(o.vec.len() - at);
+            let n = read_at(o.vec.file(), at, &mut values[..want], &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            add(&buf[..n * 8]);
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Heap this binding owns: itself, its path, and for an open file its
+    /// registry entry and flush state. The file's pages are not Redis memory.
+    pub fn heap_bytes(&self) -> usize {
+        let own = std::mem::size_of::<Binding>() + self.path.as_os_str().len();
+        match &self.state {
+            State::Open(o) => {
+                let key = bound(|map| map.get(&o.id).map_or(0, |h| h.key.capacity()));
+                own + std::mem::size_of::<((u64, u64), Holder)>() + key + std::mem::size_of::<Synced>()
+            }
+            State::Broken(cause) => own + cause.capacity(),
+        }
+    }
+
+    /// The vector, if the file is open.
+    pub fn opened(&self) -> Option<&Vector> {
+        match &self.state {
+            State::Open(o) => Some(&o.vec),
+            State::Broken(_) => None,
+        }
+    }
+
     /// The vector, or the error that says why the file cannot be used.
     pub fn vector(&self, key: &[u8]) -> Result<&Vector> {
         match &self.state {
@@ -200,14 +313,14 @@ impl Binding {
             State::Open(o) if same_path => return Ok((o.vec.len(), false)),
             State::Open(o) => {
                 // Another name for the same file (a hard link) is the same binding.
-                let same = sandbox.open(rel, false).ok().and_then(|f| identity(&f).ok()) == Some(o.id);
+                let same = sandbox.open(rel, false).ok().and_then(|(f, _)| identity(&f).ok()) == Some(o.id);
                 if same {
                     return Ok((o.vec.len(), false));
                 }
             }
             State::Broken(_) if same_path => {
                 // Never create: an absent file must not come back empty.
-                let opened = open_file(sandbox, rel, key, db, false)?;
+                let (opened, _) = open_file(sandbox, rel, key, db, false)?;
                 let n = opened.vec.len();
                 self.state = State::Open(opened);
                 info::broken_delta(-1);
@@ -238,6 +351,9 @@ impl Binding {
             path: self.path.display().to_string(),
             cause,
         });
+        if out.is_ok() {
+            fsync::wrote(&opened.sync);
+        }
         info::open_delta(
             0,
             vec.file_bytes() as i64 - bytes0,
@@ -264,6 +380,14 @@ impl Binding {
         self.write(key, |v| v.pop())
     }
 
+    /// Cuts or zero-extends the file to `len` values; returns how many it held.
+    pub fn resize(&mut self, key: &[u8], len: usize) -> Result<usize> {
+        self.write(key, |v| {
+            let n = v.len();
+            v.resize(len).map(|()| n)
+        })
+    }
+
     /// Truncates the file to nothing; returns how many values it held.
     pub fn clear(&mut self, key: &[u8]) -> Result<usize> {
         self.write(key, |v| {
@@ -281,11 +405,12 @@ impl Drop for Binding {
     }
 }
 
-fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool) -> Result<Opened> {
+/// Opens, maps and claims a file; says whether it was created.
+fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool) -> Result<(Opened, bool)> {
     let path = || rel.display().to_string();
-    let file = sandbox
+    let (file, created) = sandbox
         .open(rel, create)
         .map_err(|cause| Error::Path { path: path(), cause })?;
     let vec = Vector::open(file).map_err(|cause| Error::Open { path: path(), cause })?;
-    Opened::claim(vec, key, db, rel)
+    Ok((Opened::claim(vec, key, db, rel)?, created))
 }

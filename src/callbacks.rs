@@ -10,7 +10,7 @@ use redis_module::raw;
 
 use crate::binding::Binding;
 use crate::config::sandbox;
-use crate::ctx::{api, bytes, guard, log, Ctx};
+use crate::ctx::{api, bytes, guard, in_fork_child, log, Aof, Ctx};
 use crate::error::shown;
 
 /// RDB encoding version of the binding.
@@ -22,9 +22,9 @@ pub const METHODS: raw::RedisModuleTypeMethods = raw::RedisModuleTypeMethods {
     version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
     rdb_load: Some(rdb_load),
     rdb_save: Some(rdb_save),
-    aof_rewrite: None,
+    aof_rewrite: Some(aof_rewrite),
     mem_usage: Some(mem_usage),
-    digest: None,
+    digest: Some(digest),
     free: Some(free),
     aux_load: None,
     aux_save: None,
@@ -98,9 +98,11 @@ fn load(key: &[u8], db: i32, path: &[u8], kind: u64, loading: bool) -> Option<Bi
     let result = if kind != KIND_F64 {
         Err(format!("unknown element kind {kind}"))
     } else {
-        sb.relative(path)
-            .map_err(|e| e.to_string())
-            .and_then(|rel| Binding::open(sb, &rel, key, db, false).map_err(|e| e.cause()))
+        sb.relative(path).map_err(|e| e.to_string()).and_then(|rel| {
+            Binding::open(sb, &rel, key, db, false)
+                .map(|(b, _)| b)
+                .map_err(|e| e.cause())
+        })
     };
     match result {
         Ok(b) => Some(b),
@@ -131,7 +133,53 @@ unsafe extern "C" fn free(value: *mut c_void) {
 /// Redis passes a value created by this module.
 unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
     let b = &*value.cast::<Binding>();
-    std::mem::size_of::<Binding>() + b.path().as_os_str().len()
+    guard("mem_usage", 0, || b.heap_bytes())
+}
+
+/// Writes the commands that rebuild the key and its file's content.
+///
+/// # Safety
+/// Called by Redis, in the rewriting child, with a live IO handle, the key's
+/// name and a value created by this module.
+unsafe extern "C" fn aof_rewrite(io: *mut raw::RedisModuleIO, key: *mut raw::RedisModuleString, value: *mut c_void) {
+    let b = &*value.cast::<Binding>();
+    let aof = Aof::new(io, key);
+    let done = guard("aof_rewrite", false, || {
+        match b.rebuild(|cmd| aof.emit(cmd, b.path())) {
+            Ok(()) => true,
+            Err(e) => {
+                log(
+                    "warning",
+                    &format!("mmap: AOF rewrite: cannot read '{}': {e}", b.path().display()),
+                );
+                false
+            }
+        }
+    });
+    if !done && in_fork_child() {
+        // A rewritten AOF without this content would lose it: fail the
+        // rewrite instead, and Redis keeps the AOF it has.
+        log("warning", "mmap: abandoning the AOF rewrite");
+        libc::_exit(1);
+    }
+}
+
+/// Adds the file's content (or a broken binding's path) to a digest.
+///
+/// # Safety
+/// Called by Redis with a live digest and a value created by this module.
+unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
+    let b = &*value.cast::<Binding>();
+    guard("digest", (), || {
+        let read = b.digest(|piece| api!(RedisModule_DigestAddStringBuffer)(md, piece.as_ptr().cast(), piece.len()));
+        if let Err(e) = read {
+            log(
+                "warning",
+                &format!("mmap: digest: cannot read '{}': {e}", b.path().display()),
+            );
+        }
+        api!(RedisModule_DigestEndSequence)(md);
+    })
 }
 
 /// Follows renames: `rename_to` and `move_to` carry the key's new name.
@@ -180,6 +228,60 @@ pub const SWAPDB: raw::RedisModuleEvent = raw::RedisModuleEvent {
     id: raw::REDISMODULE_EVENT_SWAPDB,
     dataver: 1,
 };
+
+pub const PERSISTENCE: raw::RedisModuleEvent = raw::RedisModuleEvent {
+    id: raw::REDISMODULE_EVENT_PERSISTENCE,
+    dataver: 1,
+};
+pub const SHUTDOWN: raw::RedisModuleEvent = raw::RedisModuleEvent {
+    id: raw::REDISMODULE_EVENT_SHUTDOWN,
+    dataver: 1,
+};
+
+fn flush_for(what: &str) {
+    match crate::binding::flush_all() {
+        Some(n) => log("notice", &format!("mmap: flushed {n} bound files to disk ({what})")),
+        None => log(
+            "warning",
+            &format!("mmap: bound files not flushed ({what}): registry busy at fork"),
+        ),
+    }
+}
+
+/// A save starts (SAVE in the server, BGSAVE and BGREWRITEAOF in their fork
+/// child): every bound file is flushed first.
+///
+/// # Safety
+/// Called by Redis with the event's own data.
+pub unsafe extern "C" fn on_persistence(
+    _ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    sub: u64,
+    _data: *mut c_void,
+) {
+    let what = match sub {
+        raw::REDISMODULE_SUBEVENT_PERSISTENCE_RDB_START => "BGSAVE",
+        raw::REDISMODULE_SUBEVENT_PERSISTENCE_SYNC_RDB_START => "SAVE",
+        raw::REDISMODULE_SUBEVENT_PERSISTENCE_AOF_START | raw::REDISMODULE_SUBEVENT_PERSISTENCE_SYNC_AOF_START => {
+            "AOF rewrite"
+        }
+        _ => return,
+    };
+    guard("flush", (), || flush_for(what));
+}
+
+/// A clean shutdown: every bound file is flushed.
+///
+/// # Safety
+/// Called by Redis on the main thread.
+pub unsafe extern "C" fn on_shutdown(
+    _ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    _sub: u64,
+    _data: *mut c_void,
+) {
+    guard("flush", (), || flush_for("shutdown"));
+}
 
 /// Releases the files of a database when a flush of it starts (FLUSHDB,
 /// FLUSHALL, a replica's full sync, DEBUG RELOAD).

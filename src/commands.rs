@@ -2,6 +2,9 @@
 //! so a malformed one changes nothing.
 
 use std::ffi::CStr;
+use std::path::Path;
+
+use redis_module::raw::RedisModuleString as RStr;
 
 use crate::binding::Binding;
 use crate::config::sandbox;
@@ -19,29 +22,67 @@ fn value(args: &Args, i: usize) -> Result<f64> {
     parse_value(s).ok_or_else(|| Error::BadValue(shown(s)))
 }
 
-/// How a write reaches the AOF and replicas.
+/// How a write reaches the AOF and replicas. Each form sets what it
+/// touches absolutely, as Redis turns INCRBYFLOAT into SET: replayed over a
+/// file that already holds its effects it changes nothing, and replayed over
+/// the file as it was when the log began it reproduces it.
 enum Propagate<'a> {
-    /// Not yet: replaying it is not idempotent.
-    No,
-    /// `MMAP key <path relative to mmap.dir>`, the same on any server.
-    Mmap(&'a std::path::Path),
+    /// As sent: VSET of in-range pairs, VCLEAR, a VRESIZE that shrinks.
+    Verbatim,
+    /// `VRESIZE key len` instead (VPOP).
+    Resize(usize),
+    /// `VRESIZE key len`, then the command as sent: VADD and a growing
+    /// VRESIZE act on the length they find, so the log first fixes it.
+    FromLength(usize),
+    /// `VSET key` with only the pairs that were in range.
+    Pairs(&'a [*mut RStr]),
+    /// `MMAP key <path relative to mmap.dir> [CREATE]`, the same on any server.
+    Mmap { rel: &'a Path, create: bool },
 }
 
-/// After every successful write: replicate, then notify.
+/// After every successful write: replicate (which also counts a change for
+/// the `save` rules), then notify.
 fn written(ctx: &Ctx, args: &Args, event: &CStr, how: Propagate) {
-    if let Propagate::Mmap(rel) = how {
-        ctx.replicate_mmap(args.raw(1), rel);
+    let key = args.raw(1);
+    match how {
+        Propagate::Verbatim => ctx.replicate_verbatim(),
+        Propagate::Resize(len) => ctx.replicate_resize(key, len),
+        Propagate::FromLength(len) => {
+            ctx.replicate_resize(key, len);
+            ctx.replicate_verbatim();
+        }
+        Propagate::Pairs(pairs) => ctx.replicate_args(c"VSET", key, pairs),
+        Propagate::Mmap { rel, create } => ctx.replicate_mmap(key, rel, create),
     }
-    ctx.notify(event, args.raw(1));
+    ctx.notify(event, key);
 }
 
 fn slot(v: &crate::binding::Vector, i: i64) -> Option<f64> {
     usize::try_from(i).ok().and_then(|i| v.get(i))
 }
 
+/// `MMAP key path [CREATE]`. Replaying an AOF or following a master, a
+/// missing file is created only with CREATE, which the module writes only
+/// where the commands after it rebuild the whole content; otherwise a file
+/// that is gone stays gone and the key says why.
 pub fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
     let key_name = args.bytes(1);
     let path = args.bytes(2);
+    let create_flag = match args.len() {
+        3 => false,
+        4 if args.bytes(3).eq_ignore_ascii_case(b"CREATE") => true,
+        4 => {
+            return Err(Error::BadOption {
+                command: "MMAP",
+                option: shown(args.bytes(3)),
+                known: "CREATE",
+            })
+        }
+        _ => {
+            ctx.wrong_arity();
+            return Ok(());
+        }
+    };
     let sb = sandbox();
     let rel = sb.relative(path).map_err(|cause| Error::Path {
         path: shown(path),
@@ -52,29 +93,43 @@ pub fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
         Some(b) => {
             let (n, reopened) = b.rebind(sb, &rel, key_name, ctx.db())?;
             if reopened {
-                written(ctx, args, c"mmap", Propagate::Mmap(&rel));
+                written(
+                    ctx,
+                    args,
+                    c"mmap",
+                    Propagate::Mmap {
+                        rel: &rel,
+                        create: false,
+                    },
+                );
             }
             n
         }
         None => {
-            let loading = ctx.loading();
-            let b = match Binding::open(sb, &rel, key_name, ctx.db(), !loading) {
-                Ok(b) => b,
-                // Replaying an AOF: a file that is gone stays gone, as when an
-                // RDB is loaded; the key says why.
-                Err(e) if loading => {
+            let following = ctx.loading() || ctx.replicated();
+            let (b, created) = match Binding::open(sb, &rel, key_name, ctx.db(), create_flag || !following) {
+                Ok(opened) => opened,
+                Err(e) if following => {
                     let cause = e.cause();
                     log(
                         "warning",
                         &format!("mmap: key '{}': file '{}': {cause}", shown(key_name), rel.display()),
                     );
-                    Binding::broken(&rel, cause)
+                    (Binding::broken(&rel, cause), false)
                 }
                 Err(e) => return Err(e),
             };
-            let n = b.vector(key_name).map_or(0, |v| v.len());
+            let n = b.opened().map_or(0, |v| v.len());
             key.set(b);
-            written(ctx, args, c"mmap", Propagate::Mmap(&rel));
+            written(
+                ctx,
+                args,
+                c"mmap",
+                Propagate::Mmap {
+                    rel: &rel,
+                    create: created,
+                },
+            );
             n
         }
     };
@@ -131,9 +186,20 @@ pub fn vset(ctx: &Ctx, args: &Args) -> Result<()> {
         .step_by(2)
         .map(|i| Ok((index(args, i)?, value(args, i + 1)?)))
         .collect::<Result<Vec<_>>>()?;
-    let n = on_bound(ctx, args, |b, key| b.set(key, &pairs))?;
-    if n > 0 {
-        written(ctx, args, c"vset", Propagate::No);
+    let (n, len) = on_bound(ctx, args, |b, key| {
+        Ok((b.set(key, &pairs)?, b.opened().map_or(0, |v| v.len())))
+    })?;
+    if n == pairs.len() {
+        written(ctx, args, c"vset", Propagate::Verbatim);
+    } else if n > 0 {
+        // Only what was written: a skipped pair must stay skipped on replay.
+        let kept: Vec<*mut RStr> = pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, &(i, _))| usize::try_from(i).is_ok_and(|i| i < len))
+            .flat_map(|(k, _)| [args.raw(2 + 2 * k), args.raw(3 + 2 * k)])
+            .collect();
+        written(ctx, args, c"vset", Propagate::Pairs(&kept));
     }
     ctx.reply_int(n as i64);
     Ok(())
@@ -141,22 +207,41 @@ pub fn vset(ctx: &Ctx, args: &Args) -> Result<()> {
 
 pub fn vadd(ctx: &Ctx, args: &Args) -> Result<()> {
     let values = (2..args.len()).map(|i| value(args, i)).collect::<Result<Vec<_>>>()?;
-    let n = on_bound(ctx, args, |b, key| b.append(key, &values))?;
-    written(ctx, args, c"vadd", Propagate::No);
+    let (n, before) = on_bound(ctx, args, |b, key| {
+        let before = b.opened().map_or(0, |v| v.len());
+        Ok((b.append(key, &values)?, before))
+    })?;
+    written(ctx, args, c"vadd", Propagate::FromLength(before));
     ctx.reply_int(n as i64);
+    Ok(())
+}
+
+/// `VRESIZE key length`: cuts the file, or extends it with zeros.
+pub fn vresize(ctx: &Ctx, args: &Args) -> Result<()> {
+    let s = args.bytes(2);
+    let len = parse_index(s)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| Error::BadLength(shown(s)))?;
+    let before = on_bound(ctx, args, |b, key| b.resize(key, len))?;
+    if len < before {
+        written(ctx, args, c"vresize", Propagate::Verbatim);
+    } else if len > before {
+        written(ctx, args, c"vresize", Propagate::FromLength(before));
+    }
+    ctx.reply_int(before as i64);
     Ok(())
 }
 
 pub fn vpop(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), true);
     let popped = match key.binding()? {
-        Some(b) => b.pop(args.bytes(1))?,
+        Some(b) => b.pop(args.bytes(1))?.map(|v| (v, b.opened().map_or(0, |v| v.len()))),
         None => None,
     };
     drop(key);
     match popped {
-        Some(v) => {
-            written(ctx, args, c"vpop", Propagate::No);
+        Some((v, left)) => {
+            written(ctx, args, c"vpop", Propagate::Resize(left));
             ctx.reply_value(v, ctx.resp3(), &mut ValueBuf::default());
         }
         None => ctx.reply_null(),
@@ -182,7 +267,7 @@ pub fn vclear(ctx: &Ctx, args: &Args) -> Result<()> {
     };
     drop(key);
     if n > 0 {
-        written(ctx, args, c"vclear", Propagate::No);
+        written(ctx, args, c"vclear", Propagate::Verbatim);
     }
     ctx.reply_int(n as i64);
     Ok(())

@@ -10,10 +10,11 @@ use std::sync::OnceLock;
 use redis_module::raw;
 
 use crate::ctx::{api, bytes, log};
+use crate::fsync::{self, Mode, MODES};
 use crate::sandbox::Sandbox;
 
 /// Names accepted as `loadmodule ... <name> <value>` pairs.
-const KNOWN: &[&str] = &["dir"];
+const KNOWN: &[&str] = &["dir", "fsync"];
 
 /// The Redis string `CONFIG GET mmap.dir` returns; Redis does not free it.
 static DIR_STRING: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(ptr::null_mut());
@@ -46,10 +47,24 @@ pub fn parse_args(args: &[Vec<u8>]) -> Result<Vec<(&'static str, String)>, Strin
     Ok(out)
 }
 
+/// The `mmap.fsync` mode a name stands for, any case.
+pub fn fsync_mode(name: &str) -> Result<Mode, String> {
+    MODES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, m)| m)
+        .ok_or_else(|| format!("mmap.fsync must be always, everysec or no, not '{name}'"))
+}
+
 /// Registers the options, applies redis.conf and `MODULE LOADEX` values, and
 /// opens `mmap.dir`. An error names the option that was wrong.
 pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), String> {
     let args = parse_args(args)?;
+    let fsync_default = match args.iter().rev().find(|(n, _)| *n == "fsync") {
+        Some((_, v)) => fsync_mode(v)?,
+        None => Mode::Everysec,
+    };
+    register_fsync(ctx, fsync_default)?;
     let dir_default = match args.iter().rev().find(|(n, _)| *n == "dir") {
         Some((_, v)) => v.clone(),
         None => std::env::current_dir()
@@ -89,6 +104,68 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
     log("notice", &format!("mapping files beneath {}", sandbox.root().display()));
     let _ = SANDBOX.set(sandbox);
     Ok(())
+}
+
+fn register_fsync(ctx: *mut raw::RedisModuleCtx, default: Mode) -> Result<(), String> {
+    // Redis keeps the pointers it is given: leak them once per load.
+    let names: &'static mut [*const c_char] = Box::leak(
+        MODES
+            .iter()
+            .map(|(n, _)| CString::new(*n).expect("no NUL").into_raw() as *const c_char)
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    let values: &'static [c_int] = Box::leak(
+        MODES
+            .iter()
+            .map(|&(_, m)| m as c_int)
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    fsync::set_mode(default);
+    // SAFETY: a live load context; names and values live for the process.
+    let rc = unsafe {
+        api!(RedisModule_RegisterEnumConfig)(
+            ctx,
+            c"fsync".as_ptr(),
+            default as c_int,
+            raw::REDISMODULE_CONFIG_DEFAULT,
+            names.as_mut_ptr(),
+            values.as_ptr(),
+            MODES.len() as c_int,
+            Some(get_fsync),
+            Some(set_fsync),
+            None,
+            ptr::null_mut(),
+        )
+    };
+    if rc != raw::Status::Ok as c_int {
+        return Err("cannot register mmap.fsync".into());
+    }
+    Ok(())
+}
+
+/// # Safety
+/// Called by Redis for `CONFIG GET`.
+unsafe extern "C" fn get_fsync(_name: *const c_char, _privdata: *mut c_void) -> c_int {
+    fsync::mode() as c_int
+}
+
+/// # Safety
+/// Called by Redis with one of the registered values.
+unsafe extern "C" fn set_fsync(
+    _name: *const c_char,
+    val: c_int,
+    _privdata: *mut c_void,
+    _err: *mut *mut raw::RedisModuleString,
+) -> c_int {
+    match MODES.iter().find(|&&(_, m)| m as c_int == val) {
+        Some(&(_, m)) => {
+            fsync::set_mode(m);
+            raw::Status::Ok as c_int
+        }
+        None => raw::Status::Err as c_int,
+    }
 }
 
 fn check_dir(dir: &str) -> Result<(), String> {
@@ -149,6 +226,18 @@ mod tests {
         assert!(e.contains("'size'"), "{e}");
         let e = parse_args(&v(&["dir"])).unwrap_err();
         assert!(e.contains("'dir' has no value"), "{e}");
+    }
+
+    #[test]
+    fn fsync_modes_are_named_in_any_case() {
+        assert_eq!(fsync_mode("always"), Ok(Mode::Always));
+        assert_eq!(fsync_mode("EverySec"), Ok(Mode::Everysec));
+        assert_eq!(fsync_mode("no"), Ok(Mode::No));
+        assert!(fsync_mode("sometimes").unwrap_err().contains("'sometimes'"));
+        assert_eq!(
+            parse_args(&v(&["fsync", "no", "dir", "/d"])).unwrap(),
+            vec![("fsync", "no".to_string()), ("dir", "/d".to_string())]
+        );
     }
 
     #[test]

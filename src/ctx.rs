@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::raw;
 
-use crate::binding::Binding;
+use crate::binding::{Binding, Rebuild};
 use crate::docs::Spec;
 use crate::error::{Error, Result};
 use crate::info;
@@ -222,21 +222,124 @@ impl Ctx {
         };
     }
 
-    /// Sends `MMAP key path` to the AOF and replicas, with the path relative
-    /// to `mmap.dir` so that it names the same file on any server.
-    pub fn replicate_mmap(&self, key: *mut raw::RedisModuleString, rel: &std::path::Path) {
+    /// Whether the running command came from our master.
+    pub fn replicated(&self) -> bool {
+        self.flags() & raw::REDISMODULE_CTX_FLAGS_REPLICATED as c_int != 0
+    }
+
+    // Each `replicate*` sends a command to the AOF and the replicas, after
+    // the running one's earlier ones (several are wrapped in MULTI/EXEC), and
+    // counts a change for the `save` rules.
+
+    /// The running command, as the client sent it.
+    pub fn replicate_verbatim(&self) {
+        // SAFETY: a live command context.
+        unsafe { api!(RedisModule_ReplicateVerbatim)(self.ptr) };
+    }
+
+    /// `VRESIZE key len`.
+    pub fn replicate_resize(&self, key: *mut raw::RedisModuleString, len: usize) {
+        // SAFETY: "sl" takes a Redis string and a long long.
+        unsafe { api!(RedisModule_Replicate)(self.ptr, c"VRESIZE".as_ptr(), c"sl".as_ptr(), key, len as i64) };
+    }
+
+    /// `cmd key args...`, with arguments taken from the running command.
+    pub fn replicate_args(&self, cmd: &CStr, key: *mut raw::RedisModuleString, args: &[*mut raw::RedisModuleString]) {
+        // SAFETY: "sv" takes a Redis string, then an array of them and its length.
+        unsafe { api!(RedisModule_Replicate)(self.ptr, cmd.as_ptr(), c"sv".as_ptr(), key, args.as_ptr(), args.len()) };
+    }
+
+    /// `MMAP key path [CREATE]`, with the path relative to `mmap.dir` so that
+    /// it names the same file on any server.
+    pub fn replicate_mmap(&self, key: *mut raw::RedisModuleString, rel: &std::path::Path, create: bool) {
         let path = rel.as_os_str().as_encoded_bytes();
-        // SAFETY: "sb" takes a Redis string, then a buffer and its length.
+        let (fmt, last) = if create { (c"sbc", c"CREATE") } else { (c"sb", c"") };
+        // SAFETY: "sb" takes a Redis string, then a buffer and its length;
+        // "c" a C string. Arguments past the format are never read.
         unsafe {
             api!(RedisModule_Replicate)(
                 self.ptr,
                 c"MMAP".as_ptr(),
-                c"sb".as_ptr(),
+                fmt.as_ptr(),
                 key,
                 path.as_ptr().cast::<c_char>(),
                 path.len(),
+                last.as_ptr(),
             )
         };
+    }
+}
+
+static MAIN_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Records the server's process, to tell fork children (BGSAVE,
+/// BGREWRITEAOF) from it.
+pub fn set_main_pid() {
+    MAIN_PID.store(std::process::id(), Ordering::Relaxed);
+}
+
+pub fn in_fork_child() -> bool {
+    std::process::id() != MAIN_PID.load(Ordering::Relaxed)
+}
+
+/// An AOF being rewritten, and the key whose commands go into it.
+pub struct Aof {
+    io: *mut raw::RedisModuleIO,
+    key: *mut raw::RedisModuleString,
+}
+
+impl Aof {
+    /// # Safety
+    /// `io` and `key` must be what Redis passed to the running `aof_rewrite`.
+    pub unsafe fn new(io: *mut raw::RedisModuleIO, key: *mut raw::RedisModuleString) -> Aof {
+        Aof { io, key }
+    }
+
+    /// Writes one rebuild command for the key bound to `rel`.
+    pub fn emit(&self, cmd: Rebuild, rel: &std::path::Path) {
+        // SAFETY: Redis filled in the table at load; a live IO handle and key; each format letter matches the
+        // argument after it ("s" Redis string, "b" buffer and length, "c" C
+        // string, "l" long long, "v" array of Redis strings and its length).
+        unsafe {
+            let emit = api!(RedisModule_EmitAOF);
+            match cmd {
+                Rebuild::Mmap { create } => {
+                    let path = rel.as_os_str().as_encoded_bytes();
+                    let (fmt, last) = if create { (c"sbc", c"CREATE") } else { (c"sb", c"") };
+                    emit(
+                        self.io,
+                        c"MMAP".as_ptr(),
+                        fmt.as_ptr(),
+                        self.key,
+                        path.as_ptr().cast::<c_char>(),
+                        path.len(),
+                        last.as_ptr(),
+                    );
+                }
+                Rebuild::Resize(len) => emit(self.io, c"VRESIZE".as_ptr(), c"sl".as_ptr(), self.key, len as i64),
+                Rebuild::Add(values) => {
+                    let mut buf = crate::num::ValueBuf::default();
+                    let strings: Vec<*mut raw::RedisModuleString> = values
+                        .iter()
+                        .map(|&v| {
+                            let s = buf.format(v);
+                            api!(RedisModule_CreateString)(ptr::null_mut(), s.as_ptr().cast::<c_char>(), s.len())
+                        })
+                        .collect();
+                    emit(
+                        self.io,
+                        c"VADD".as_ptr(),
+                        c"sv".as_ptr(),
+                        self.key,
+                        strings.as_ptr(),
+                        strings.len(),
+                    );
+                    for s in strings {
+                        api!(RedisModule_FreeString)(ptr::null_mut(), s);
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -12,6 +12,8 @@ pub enum ArgKind {
     String,
     Integer,
     Double,
+    /// An optional keyword, its name the token.
+    Token,
     /// An `index value` pair, shown as a block.
     Pair,
 }
@@ -37,11 +39,11 @@ pub const SINCE: &str = "0.1.0";
 pub static MMAP: Spec = Spec {
     name: "MMAP",
     flags: "write deny-oom",
-    arity: 3,
+    arity: -3,
     write: true,
-    summary: "Binds the key to a file of raw little-endian f64 values under mmap.dir, creating the file if absent. Returns the number of values.",
+    summary: "Binds the key to a file of raw little-endian f64 values under mmap.dir, creating the file if absent (while loading or following a master: only with CREATE). Returns the number of values.",
     complexity: "O(1)",
-    args: &[arg("path", ArgKind::String, false)],
+    args: &[arg("path", ArgKind::String, false), arg("CREATE", ArgKind::Token, false)],
 };
 
 pub static VGET: Spec = Spec {
@@ -82,6 +84,16 @@ pub static VADD: Spec = Spec {
     summary: "Appends values to the end of the file. Returns how many were appended.",
     complexity: "O(N) where N is the number of values added, whatever the file size",
     args: &[arg("value", ArgKind::Double, true)],
+};
+
+pub static VRESIZE: Spec = Spec {
+    name: "VRESIZE",
+    flags: "write deny-oom",
+    arity: 3,
+    write: true,
+    summary: "Makes the vector exactly length values long: cuts the file, or extends it with zeros. Returns the number of values before.",
+    complexity: "O(1): a cut or a sparse extension",
+    args: &[arg("length", ArgKind::Integer, false)],
 };
 
 pub static VPOP: Spec = Spec {

@@ -10,6 +10,14 @@ pub enum Error {
     BadIndex(String),
     #[error("ERR value '{0}' is not a number (decimal double, inf, -inf or nan)")]
     BadValue(String),
+    #[error("ERR length '{0}' is not a decimal 64-bit integer of 0 or more")]
+    BadLength(String),
+    #[error("ERR unknown {command} option '{option}' (the only one is {known})")]
+    BadOption {
+        command: &'static str,
+        option: String,
+        known: &'static str,
+    },
     #[error("ERR VSET takes index value pairs: the last index has no value")]
     OddPairs,
     #[error("ERR no such key '{0}': bind it to a file first with MMAP {0} <path>")]
@@ -71,6 +79,12 @@ mod tests {
         let all = [
             Error::BadIndex("x".into()),
             Error::BadValue("x".into()),
+            Error::BadLength("x".into()),
+            Error::BadOption {
+                command: "MMAP",
+                option: "x".into(),
+                known: "CREATE",
+            },
             Error::OddPairs,
             Error::NoKey("k".into()),
             Error::WrongType,

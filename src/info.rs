@@ -14,6 +14,8 @@ static FILE_BYTES: AtomicI64 = AtomicI64::new(0);
 static RESERVED_BYTES: AtomicI64 = AtomicI64::new(0);
 static ERRORS: AtomicU64 = AtomicU64::new(0);
 static PANICS: AtomicU64 = AtomicU64::new(0);
+static FLUSHES: AtomicU64 = AtomicU64::new(0);
+static FLUSH_ERRORS: AtomicU64 = AtomicU64::new(0);
 
 /// A binding with an open file appeared (+1) or went away (-1).
 pub fn open_delta(keys: i64, file_bytes: i64, reserved: i64) {
@@ -37,19 +39,29 @@ pub fn count_panic() {
     PANICS.fetch_add(1, Relaxed);
 }
 
+pub fn count_flush() {
+    FLUSHES.fetch_add(1, Relaxed);
+}
+
+pub fn count_flush_error() {
+    FLUSH_ERRORS.fetch_add(1, Relaxed);
+}
+
 /// Fills the `mmap_stats` section.
 ///
 /// # Safety
 /// `ctx` must be the info context Redis passed to the info callback.
 pub unsafe fn fill(ctx: *mut raw::RedisModuleInfoCtx) {
     api!(RedisModule_InfoAddSection)(ctx, c"stats".as_ptr());
-    let fields: [(&CStr, i64); 6] = [
+    let fields: [(&CStr, i64); 8] = [
         (c"keys", KEYS.load(Relaxed)),
         (c"broken_keys", BROKEN.load(Relaxed)),
         (c"file_bytes", FILE_BYTES.load(Relaxed)),
         (c"reserved_bytes", RESERVED_BYTES.load(Relaxed)),
         (c"errors", ERRORS.load(Relaxed) as i64),
         (c"panics", PANICS.load(Relaxed) as i64),
+        (c"flushes", FLUSHES.load(Relaxed) as i64),
+        (c"flush_errors", FLUSH_ERRORS.load(Relaxed) as i64),
     ];
     for (name, v) in fields {
         api!(RedisModule_InfoAddFieldLongLong)(ctx, name.as_ptr(), v);

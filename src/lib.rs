@@ -8,6 +8,7 @@ mod config;
 mod ctx;
 mod docs;
 mod error;
+mod fsync;
 mod info;
 mod num;
 mod sandbox;
@@ -51,6 +52,7 @@ const COMMANDS: &[(&docs::Spec, setup::CmdFn)] = &[
     (&docs::VMGET, vmget),
     (&docs::VSET, vset),
     (&docs::VADD, vadd),
+    (&docs::VRESIZE, vresize),
     (&docs::VPOP, vpop),
     (&docs::VCOUNT, vcount),
     (&docs::VCLEAR, vclear),
@@ -72,6 +74,9 @@ extern "C" fn vset(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
 }
 extern "C" fn vadd(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
     ctx::run(c, v, n, &docs::VADD, commands::vadd)
+}
+extern "C" fn vresize(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
+    ctx::run(c, v, n, &docs::VRESIZE, commands::vresize)
 }
 extern "C" fn vpop(c: *mut RCtx, v: *mut *mut RStr, n: c_int) -> c_int {
     ctx::run(c, v, n, &docs::VPOP, commands::vpop)

@@ -87,13 +87,22 @@ impl Sandbox {
     }
 
     /// Opens `rel` (from [`Sandbox::relative`]) for reading and writing,
-    /// creating an empty file if `create` and it is absent.
-    pub fn open(&self, rel: &Path, create: bool) -> Result<File, PathError> {
-        let c = cstring(rel)?;
-        let mut flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-        if create {
-            flags |= libc::O_CREAT;
+    /// creating an empty file if `create` and it is absent. Says whether it
+    /// created the file.
+    pub fn open(&self, rel: &Path, create: bool) -> Result<(File, bool), PathError> {
+        match self.open_with(rel, 0) {
+            Err(PathError::NotFound) if create => match self.open_with(rel, libc::O_CREAT | libc::O_EXCL) {
+                // Created by someone else in between: open theirs.
+                Err(PathError::Io(e)) if e.raw_os_error() == Some(libc::EEXIST) => Ok((self.open_with(rel, 0)?, false)),
+                other => Ok((other?, true)),
+            },
+            other => Ok((other?, false)),
         }
+    }
+
+    fn open_with(&self, rel: &Path, extra: i32) -> Result<File, PathError> {
+        let c = cstring(rel)?;
+        let flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | extra;
         let fd = match openat2(&self.dir, &c, flags) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) => self.walk(rel, flags),
             other => other,
@@ -233,7 +242,7 @@ mod tests {
 
     fn open(sb: &Sandbox, p: &str) -> Result<File, PathError> {
         let rel = sb.relative(p.as_bytes())?;
-        sb.open(&rel, true)
+        sb.open(&rel, true).map(|(f, _)| f)
     }
 
     #[test]
@@ -323,6 +332,10 @@ mod tests {
         let (_d, sb) = setup();
         assert!(matches!(open(&sb, "nodir/f"), Err(PathError::NotFound)));
         assert!(matches!(sb.open(Path::new("absent"), false), Err(PathError::NotFound)));
+        let (_, created) = sb.open(Path::new("absent"), true).unwrap();
+        assert!(created);
+        let (_, created) = sb.open(Path::new("absent"), true).unwrap();
+        assert!(!created);
     }
 
     #[test]

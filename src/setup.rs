@@ -15,6 +15,7 @@ pub type CmdFn = extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisMod
 
 pub fn init(ctx: &Context, args: &[RedisString], data_type: &RedisType, commands: &[(&Spec, CmdFn)]) -> Status {
     set_type(*data_type.raw_type.borrow());
+    crate::ctx::set_main_pid();
     std::panic::set_hook(Box::new(|p| log("warning", &format!("mmap: {p}"))));
     let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_slice().to_vec()).collect();
     if let Err(msg) = config::load(ctx.ctx, &args) {
@@ -37,7 +38,18 @@ pub fn init(ctx: &Context, args: &[RedisString], data_type: &RedisType, commands
         );
         api!(RedisModule_SubscribeToServerEvent)(ctx.ctx, crate::callbacks::FLUSHDB, Some(crate::callbacks::on_flush));
         api!(RedisModule_SubscribeToServerEvent)(ctx.ctx, crate::callbacks::SWAPDB, Some(crate::callbacks::on_swapdb));
+        api!(RedisModule_SubscribeToServerEvent)(
+            ctx.ctx,
+            crate::callbacks::PERSISTENCE,
+            Some(crate::callbacks::on_persistence),
+        );
+        api!(RedisModule_SubscribeToServerEvent)(
+            ctx.ctx,
+            crate::callbacks::SHUTDOWN,
+            Some(crate::callbacks::on_shutdown),
+        );
     }
+    crate::fsync::start();
     Status::Ok
 }
 
@@ -125,6 +137,14 @@ fn command_info(spec: &Spec) -> &'static raw::RedisModuleCommandInfo {
                 raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_DOUBLE,
                 flags,
             ),
+            ArgKind::Token => raw::RedisModuleCommandArg {
+                token: leak_str(a.name),
+                ..simple(
+                    a.name,
+                    raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
+                    flags | raw::REDISMODULE_CMD_ARG_OPTIONAL,
+                )
+            },
             ArgKind::Pair => raw::RedisModuleCommandArg {
                 subargs: leak(vec![
                     simple("index", raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER, 0),

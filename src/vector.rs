@@ -12,6 +12,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -38,6 +39,9 @@ pub trait Element: Copy + Send + Sync + 'static {
 
     /// The element's bytes as the file holds them.
     fn encode(self, out: &mut [u8]);
+
+    /// The element held in `SIZE` bytes of the file.
+    fn decode(bytes: &[u8]) -> Self;
 }
 
 impl Element for f64 {
@@ -56,6 +60,10 @@ impl Element for f64 {
 
     fn encode(self, out: &mut [u8]) {
         out.copy_from_slice(&self.to_bits().to_le_bytes())
+    }
+
+    fn decode(bytes: &[u8]) -> f64 {
+        f64::from_bits(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
     }
 }
 
@@ -94,8 +102,32 @@ pub fn identity(file: &File) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
+/// Reads elements from `start` into `out` with `pread`, never through a
+/// mapping: a reader in a fork child (an AOF rewrite) must not fault when the
+/// parent shrinks the file meanwhile. Returns how many whole elements were
+/// read; fewer than `out.len()` only at the end of the file.
+pub fn read_at<T: Element>(file: &File, start: usize, out: &mut [T], buf: &mut Vec<u8>) -> io::Result<usize> {
+    buf.resize(out.len() * T::SIZE, 0);
+    let mut got = 0;
+    let offset = (start * T::SIZE) as u64;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let n = got / T::SIZE;
+    for (x, b) in out.iter_mut().zip(buf.chunks_exact(T::SIZE)).take(n) {
+        *x = T::decode(b);
+    }
+    Ok(n)
+}
+
 pub struct MappedVec<T: Element> {
-    file: File,
+    /// Shared with whoever flushes it to disk off the main thread.
+    file: Arc<File>,
     map: MmapRaw,
     len: usize,
     _elem: PhantomData<T>,
@@ -131,7 +163,7 @@ impl<T: Element> MappedVec<T> {
         let bytes = usize::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
         let map = map(&file, bytes)?;
         Ok(MappedVec {
-            file,
+            file: Arc::new(file),
             map,
             len: bytes / T::SIZE,
             _elem: PhantomData,
@@ -142,7 +174,7 @@ impl<T: Element> MappedVec<T> {
         self.len
     }
 
-    pub fn file(&self) -> &File {
+    pub fn file(&self) -> &Arc<File> {
         &self.file
     }
 
@@ -208,6 +240,26 @@ impl<T: Element> MappedVec<T> {
             return Ok(());
         }
         self.file.set_len((len * T::SIZE) as u64)?;
+        self.len = len;
+        Ok(())
+    }
+
+    /// Makes the file exactly `len` elements long: cut, or extended with
+    /// zeros (a sparse hole, so growing costs no writes). All or nothing.
+    pub fn resize(&mut self, len: usize) -> io::Result<()> {
+        if len <= self.len {
+            return self.truncate(len);
+        }
+        let new = len
+            .checked_mul(T::SIZE)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        if new > self.map.len() {
+            self.map = map(&self.file, new)?;
+        }
+        if let Err(e) = self.file.set_len(new as u64) {
+            let _ = self.file.set_len(self.file_bytes() as u64);
+            return Err(e);
+        }
         self.len = len;
         Ok(())
     }
@@ -385,5 +437,61 @@ mod tests {
         assert_eq!(v.get((1 << 30) - 1), Some(0.0));
         v.extend(&[3.0]).unwrap();
         assert_eq!(v.get(1 << 30), Some(3.0));
+    }
+
+    #[test]
+    fn resize_cuts_or_extends_with_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = fresh(&dir, "a");
+        v.extend(&[1.0, 2.0, 3.0]).unwrap();
+        v.resize(5).unwrap();
+        assert_eq!(on_disk(&path), vec![1.0, 2.0, 3.0, 0.0, 0.0]);
+        v.resize(1).unwrap();
+        assert_eq!(on_disk(&path), vec![1.0]);
+        v.resize(3).unwrap();
+        // The cut values do not come back: the new tail is zeros.
+        assert_eq!(on_disk(&path), vec![1.0, 0.0, 0.0]);
+        assert_eq!((v.len(), v.get(2)), (3, Some(0.0)));
+        // Past the reservation: remapped, still readable at the end.
+        let big = v.reserved_bytes() / 8 + 10;
+        v.resize(big).unwrap();
+        assert_eq!((v.len(), v.get(big - 1)), (big, Some(0.0)));
+        assert_eq!(size(&path), 8 * big as u64);
+        v.resize(0).unwrap();
+        assert_eq!(size(&path), 0);
+    }
+
+    #[test]
+    fn resize_beyond_any_file_size_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = fresh(&dir, "a");
+        v.extend(&[1.0]).unwrap();
+        assert!(v.resize(usize::MAX / 4).is_err());
+        assert_eq!((v.len(), size(&path)), (1, 8));
+        assert_eq!(v.get(0), Some(1.0));
+    }
+
+    #[test]
+    fn read_at_reads_whole_elements_and_stops_at_a_shrunk_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = fresh(&dir, "a");
+        let values: Vec<f64> = (0..10).map(|i| i as f64 + 0.5).collect();
+        v.extend(&values).unwrap();
+        let (mut out, mut buf) = (vec![0.0; 4], Vec::new());
+        assert_eq!(read_at(v.file(), 0, &mut out, &mut buf).unwrap(), 4);
+        assert_eq!(out, values[..4]);
+        assert_eq!(read_at(v.file(), 8, &mut out, &mut buf).unwrap(), 2);
+        assert_eq!(out[..2], values[8..]);
+        // Another process cuts the file mid-value: only whole values count,
+        // and reading past the end is an empty read, not a fault.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(8 * 5 + 3)
+            .unwrap();
+        assert_eq!(read_at(v.file(), 4, &mut out, &mut buf).unwrap(), 1);
+        assert_eq!(out[0], values[4]);
+        assert_eq!(read_at(v.file(), 9, &mut out, &mut buf).unwrap(), 0);
     }
 }

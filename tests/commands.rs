@@ -153,7 +153,9 @@ fn every_command_checks_its_arity() {
     let mut c = bound(&s, &["1"]);
     let cases: &[&[&str]] = &[
         &["MMAP", "v"],
-        &["MMAP", "v", "a", "b"],
+        &["MMAP", "v", "a", "CREATE", "b"],
+        &["VRESIZE", "v"],
+        &["VRESIZE", "v", "1", "2"],
         &["VGET", "v"],
         &["VGET", "v", "1", "2"],
         &["VMGET", "v"],
@@ -393,4 +395,75 @@ fn a_write_the_disk_refuses_changes_nothing() {
     assert_eq!(int(&mut c, &["VCOUNT", "v"]), 2);
     assert_eq!(int(&mut c, &["VADD", "v", "3"]), 1);
     assert_eq!(file_values(&path), vec![1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn vresize_cuts_or_extends_with_zeros_and_returns_the_old_count() {
+    let s = Server::start();
+    let mut c = bound(&s, &["1", "2", "3"]);
+    let path = s.data().join("v.f64");
+    assert_eq!(int(&mut c, &["VRESIZE", "v", "5"]), 3);
+    assert_eq!(file_values(&path), vec![1.0, 2.0, 3.0, 0.0, 0.0]);
+    assert_eq!(int(&mut c, &["VRESIZE", "v", "1"]), 5);
+    assert_eq!(file_values(&path), vec![1.0]);
+    // What was cut does not come back: the new tail is zeros.
+    assert_eq!(int(&mut c, &["VRESIZE", "v", "2"]), 1);
+    assert_eq!(file_values(&path), vec![1.0, 0.0]);
+    assert_eq!(int(&mut c, &["VRESIZE", "v", "2"]), 2);
+    assert_eq!(int(&mut c, &["VRESIZE", "v", "0"]), 2);
+    assert_eq!(file_len(&path), 0);
+    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 0);
+}
+
+#[test]
+fn vresize_errors_name_the_problem_and_change_nothing() {
+    let s = Server::start();
+    let mut c = bound(&s, &["1", "2"]);
+    let path = s.data().join("v.f64");
+    for bad in ["-1", "abc", "1.5", "9223372036854775808", ""] {
+        let e = err(&mut c, &["VRESIZE", "v", bad]);
+        assert_eq!(
+            e,
+            format!("ERR length '{bad}' is not a decimal 64-bit integer of 0 or more")
+        );
+    }
+    let e = err(&mut c, &["VRESIZE", "nokey", "3"]);
+    assert!(e.starts_with("ERR no such key 'nokey'"), "{e}");
+    // Longer than any file can be: the file system refuses, nothing changes.
+    let e = err(&mut c, &["VRESIZE", "v", "9223372036854775807"]);
+    assert!(
+        e.starts_with("ERR writing 'v.f64' failed") && e.ends_with("nothing was changed"),
+        "{e}"
+    );
+    assert_eq!(file_values(&path), vec![1.0, 2.0]);
+    assert_eq!(int(&mut c, &["EXISTS", "nokey"]), 0);
+}
+
+#[test]
+fn vresize_past_the_disk_limit_changes_nothing() {
+    let s = Server::with(Opts {
+        fsize_limit: Some(1 << 20),
+        ..Opts::default()
+    });
+    let mut c = bound(&s, &["1", "2"]);
+    let e = err(&mut c, &["VRESIZE", "v", "1000000"]);
+    assert!(e.starts_with("ERR writing 'v.f64' failed: File too large"), "{e}");
+    assert_eq!(file_values(&s.data().join("v.f64")), vec![1.0, 2.0]);
+    assert_eq!(int(&mut c, &["VRESIZE", "v", "1000"]), 2);
+    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 1000);
+}
+
+#[test]
+fn mmap_takes_only_the_create_option() {
+    let s = Server::start();
+    let mut c = s.conn();
+    let e = err(&mut c, &["MMAP", "v", "v.f64", "NOW"]);
+    assert_eq!(e, "ERR unknown MMAP option 'NOW' (the only one is CREATE)");
+    assert!(!s.data().join("v.f64").exists());
+    assert_eq!(int(&mut c, &["EXISTS", "v"]), 0);
+    // For a client, CREATE changes nothing: MMAP creates a missing file anyway.
+    assert_eq!(int(&mut c, &["MMAP", "v", "v.f64", "create"]), 0);
+    assert!(s.data().join("v.f64").exists());
+    assert_eq!(int(&mut c, &["VADD", "v", "4"]), 1);
+    assert_eq!(int(&mut c, &["MMAP", "v", "v.f64", "CREATE"]), 1);
 }

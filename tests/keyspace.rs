@@ -154,13 +154,15 @@ fn every_write_fires_a_keyspace_event() {
     int(&mut c, &["VCLEAR", "k"]);
     int(&mut c, &["MMAP", "k", "k.f64"]);
     int(&mut c, &["VADD", "k", "7"]);
+    int(&mut c, &["VRESIZE", "k", "3"]);
+    int(&mut c, &["VRESIZE", "k", "3"]);
     let mut got = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..7 {
         let m = pubsub.get_message().unwrap();
         assert_eq!(m.get_channel_name(), "__keyspace@0__:k");
         got.push(m.get_payload::<String>().unwrap());
     }
-    assert_eq!(got, vec!["mmap", "vadd", "vset", "vpop", "vclear", "vadd"]);
+    assert_eq!(got, vec!["mmap", "vadd", "vset", "vpop", "vclear", "vadd", "vresize"]);
 }
 
 #[test]
@@ -192,4 +194,10 @@ fn memory_usage_counts_the_binding_not_the_file() {
     let _: i64 = redis::cmd("VADD").arg("k").arg(&values).query(&mut c).unwrap();
     let n = int(&mut c, &["MEMORY", "USAGE", "k"]);
     assert!(n > 0 && n < 4096, "{n}");
+    // The module's own heap: a longer path and key name cost more.
+    let long = format!("{}.f64", "p".repeat(200));
+    let name = "k".repeat(300);
+    int(&mut c, &["MMAP", &name, &long]);
+    let m = int(&mut c, &["MEMORY", "USAGE", &name]);
+    assert!(m >= n + 200 + 300, "{m} vs {n}");
 }

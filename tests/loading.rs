@@ -13,9 +13,17 @@ fn loadmodule_with_a_dir_argument() {
     let s = Server::start();
     let mut c = s.conn();
     let want = s.data().canonicalize().unwrap();
+    let mut got = config_get(&mut c, "mmap.*")
+        .chunks(2)
+        .map(|kv| (kv[0].clone(), kv[1].clone()))
+        .collect::<Vec<_>>();
+    got.sort();
     assert_eq!(
-        config_get(&mut c, "mmap.*"),
-        vec!["mmap.dir".to_string(), want.display().to_string()]
+        got,
+        vec![
+            ("mmap.dir".to_string(), want.display().to_string()),
+            ("mmap.fsync".to_string(), "everysec".to_string())
+        ]
     );
     let modules: Value = raw(&mut c, &["MODULE", "LIST"]).unwrap();
     assert!(format!("{modules:?}").contains("mmap"), "{modules:?}");
@@ -194,6 +202,18 @@ fn commands_are_described() {
     let text = format!("{docs:?}");
     assert!(text.contains("Appends values"), "{text}");
     assert!(text.contains("O(N)"), "{text}");
+    let docs: Value = raw(&mut c, &["COMMAND", "DOCS", "VRESIZE", "MMAP"]).unwrap();
+    let text = format!("{docs:?}");
+    for want in [
+        "extends it with zeros",
+        "length",
+        "CREATE",
+        "pure-token",
+        "optional",
+        "0.1.0",
+    ] {
+        assert!(text.contains(want), "{want} missing in {text}");
+    }
 }
 
 #[test]
@@ -226,6 +246,8 @@ fn command_flags_match_the_cost() {
     assert!(has(&f, "readonly") && has(&f, "fast"), "{f:?}");
     let f = flags(&mut c, "VCLEAR");
     assert!(has(&f, "write") && !has(&f, "fast"), "{f:?}");
+    let f = flags(&mut c, "VRESIZE");
+    assert!(has(&f, "write") && has(&f, "denyoom") && !has(&f, "fast"), "{f:?}");
 }
 
 #[test]

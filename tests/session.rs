@@ -194,6 +194,8 @@ fn aof_replay_keeps_a_missing_file_missing(preamble: &str) {
         ..Opts::default()
     });
     let mut c = s.conn();
+    // A file that existed before MMAP: the AOF does not hold its content.
+    write_values(&s.data().join("k.f64"), &[5.0]);
     int(&mut c, &["MMAP", "k", "k.f64"]);
     int(&mut c, &["VADD", "k", "1"]);
     std::fs::remove_file(s.data().join("k.f64")).unwrap();

@@ -235,19 +235,29 @@ impl Server {
 
     /// `SHUTDOWN SAVE`, then start again with the same home and options.
     pub fn restart(&mut self) {
-        let mut c = self.conn();
-        let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg("SAVE").query(&mut c);
-        self.wait_exit();
+        self.stop();
         self.start_again();
     }
 
     /// Kills the server with SIGKILL and starts it again.
     pub fn kill_and_restart(&mut self) {
+        self.kill();
+        self.start_again();
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
-        self.start_again();
+    }
+
+    /// `SHUTDOWN SAVE`, and waits for the process to end.
+    pub fn stop(&mut self) {
+        let mut c = self.conn();
+        let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg("SAVE").query(&mut c);
+        self.wait_exit();
     }
 
     fn wait_exit(&mut self) {
@@ -264,7 +274,8 @@ impl Server {
         }
     }
 
-    fn start_again(&mut self) {
+    /// Starts a stopped server again, with the same home and options.
+    pub fn start_again(&mut self) {
         let log_before = self.log();
         let fresh = Server::spawn(self.home.clone(), self.opts.clone())
             .unwrap_or_else(|log| panic!("restart failed:\n{log_before}\n--- after restart:\n{log}"));
@@ -433,5 +444,45 @@ pub fn data_commands(key: &str) -> Vec<Vec<&str>> {
         vec!["VPOP", key],
         vec!["VCOUNT", key],
         vec!["VCLEAR", key],
+        vec!["VRESIZE", key, "1"],
     ]
+}
+
+/// One field of `INFO <section>`, e.g. `field(c, "persistence", "aof_rewrite_in_progress")`.
+pub fn field(c: &mut redis::Connection, section: &str, name: &str) -> String {
+    let text = match raw(c, &["INFO", section]).unwrap() {
+        Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        Value::VerbatimString { text, .. } => text,
+        other => panic!("INFO {section}: {other:?}"),
+    };
+    let prefix = format!("{name}:");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("{name} missing in INFO {section}:\n{text}"))
+        .trim()
+        .to_string()
+}
+
+/// Waits up to 20 s for `cond`; panics with `what` if it never holds.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs BGREWRITEAOF and waits until it has finished, successfully.
+pub fn rewrite_aof(c: &mut redis::Connection) {
+    raw(c, &["BGREWRITEAOF"]).unwrap();
+    wait_for("the AOF rewrite", || {
+        field(c, "persistence", "aof_rewrite_in_progress") == "0"
+            && field(c, "persistence", "aof_rewrite_scheduled") == "0"
+    });
+    assert_eq!(field(c, "persistence", "aof_last_bgrewrite_status"), "ok");
+}
+
+/// A value of `INFO mmap` as a number.
+pub fn mmap_stat(c: &mut redis::Connection, name: &str) -> i64 {
+    field(c, "mmap", &format!("mmap_{name}")).parse().unwrap()
 }

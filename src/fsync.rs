@@ -1,0 +1,112 @@
+//! When writes reach the disk. Every write lands in the page cache at once
+//! (the mapping is shared); `mmap.fsync` says when the kernel is asked to
+//! write it out, as `appendfsync` does for the AOF.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use crate::ctx::log;
+use crate::info;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    /// After every write command, before its reply.
+    Always = 0,
+    /// Once a second, on a thread of its own.
+    Everysec = 1,
+    /// When the kernel decides (and on SAVE, BGSAVE and SHUTDOWN).
+    No = 2,
+}
+
+/// Names and values as `CONFIG SET mmap.fsync` takes them.
+pub const MODES: [(&str, Mode); 3] = [("always", Mode::Always), ("everysec", Mode::Everysec), ("no", Mode::No)];
+
+static MODE: AtomicU8 = AtomicU8::new(Mode::Everysec as u8);
+
+pub fn mode() -> Mode {
+    match MODE.load(Relaxed) {
+        0 => Mode::Always,
+        2 => Mode::No,
+        _ => Mode::Everysec,
+    }
+}
+
+pub fn set_mode(m: Mode) {
+    MODE.store(m as u8, Relaxed);
+}
+
+/// A bound file and whether it waits for the once-a-second flush.
+pub struct Synced {
+    file: Arc<File>,
+    queued: AtomicBool,
+}
+
+impl Synced {
+    pub fn new(file: Arc<File>) -> Arc<Synced> {
+        Arc::new(Synced {
+            file,
+            queued: AtomicBool::new(false),
+        })
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// Files written since the last once-a-second flush.
+static QUEUE: Mutex<Vec<Arc<Synced>>> = Mutex::new(Vec::new());
+
+/// After a write to `s`'s file.
+pub fn wrote(s: &Arc<Synced>) {
+    match mode() {
+        Mode::Always => flush(&s.file),
+        // One queue entry per file per second, whatever the write rate: the
+        // common case is one relaxed load.
+        Mode::Everysec => {
+            if !s.queued.load(Relaxed) && !s.queued.swap(true, Relaxed) {
+                QUEUE.lock().unwrap_or_else(|e| e.into_inner()).push(s.clone());
+            }
+        }
+        Mode::No => {}
+    }
+}
+
+/// Asks the kernel to write the file's data out: pages changed through any
+/// mapping of it, by this process or another, and appended bytes alike.
+pub fn flush(file: &File) {
+    // SAFETY: a live descriptor, owned by `file`.
+    if unsafe { libc::fdatasync(file.as_raw_fd()) } == 0 {
+        info::count_flush();
+    } else {
+        info::count_flush_error();
+        log(
+            "warning",
+            &format!("mmap: fdatasync failed: {}", std::io::Error::last_os_error()),
+        );
+    }
+}
+
+/// Starts the thread behind `everysec`, once per process. A fork child
+/// (BGSAVE) has no copy of it and never writes.
+pub fn start() {
+    static STARTED: Once = Once::new();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new().name("mmap-fsync".into()).spawn(|| loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let batch = std::mem::take(&mut *QUEUE.lock().unwrap_or_else(|e| e.into_inner()));
+            for s in batch {
+                // Cleared first: a write during the flush queues the file again.
+                s.queued.store(false, Relaxed);
+                flush(&s.file);
+            }
+        });
+        if let Err(e) = spawned {
+            log("warning", &format!("mmap: cannot start the fsync thread: {e}"));
+        }
+    });
+}

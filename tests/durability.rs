@@ -1,0 +1,167 @@
+//! Durability (SPEC section 4): `mmap.fsync`, flushes on SAVE, BGSAVE and
+//! SHUTDOWN, and writes that count as changes for the `save` rules.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+fn bound(s: &Server, keys: &[&str]) -> redis::Connection {
+    let mut c = s.conn();
+    for k in keys {
+        int(&mut c, &["MMAP", k, &format!("{k}.f64")]);
+        int(&mut c, &["VADD", k, "1", "2"]);
+    }
+    c
+}
+
+fn flushes(c: &mut redis::Connection) -> i64 {
+    mmap_stat(c, "flushes")
+}
+
+#[test]
+fn fsync_always_flushes_every_write_before_replying() {
+    let s = Server::start();
+    let mut c = bound(&s, &["k"]);
+    raw(&mut c, &["CONFIG", "SET", "mmap.fsync", "always"]).unwrap();
+    let f0 = flushes(&mut c);
+    int(&mut c, &["VSET", "k", "0", "5"]);
+    assert_eq!(flushes(&mut c), f0 + 1);
+    int(&mut c, &["VADD", "k", "3"]);
+    bulk(&mut c, &["VPOP", "k"]);
+    assert_eq!(flushes(&mut c), f0 + 3);
+    bulk(&mut c, &["VGET", "k", "0"]);
+    int(&mut c, &["VCOUNT", "k"]);
+    assert_eq!(flushes(&mut c), f0 + 3, "reads flush nothing");
+    assert_eq!(mmap_stat(&mut c, "flush_errors"), 0);
+}
+
+#[test]
+fn fsync_everysec_flushes_in_the_background_once_per_second() {
+    let s = Server::start();
+    let mut c = bound(&s, &["k"]);
+    let cfg: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("mmap.fsync").query(&mut c).unwrap();
+    assert_eq!(cfg, vec!["mmap.fsync", "everysec"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let f0 = flushes(&mut c);
+    for i in 0..300 {
+        int(&mut c, &["VSET", "k", "0", &i.to_string()]);
+    }
+    wait_for("a background flush", || flushes(&mut c) > f0);
+    std::thread::sleep(Duration::from_millis(1200));
+    // 300 writes to one file: one flush per second they spanned, not 300.
+    let n = flushes(&mut c) - f0;
+    assert!((1..=2).contains(&n), "{n} flushes");
+}
+
+#[test]
+fn fsync_no_leaves_the_timing_to_the_kernel() {
+    let s = Server::with(Opts {
+        module_args: vec!["fsync".into(), "no".into(), "dir".into(), "data".into()],
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    let cfg: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("mmap.fsync").query(&mut c).unwrap();
+    assert_eq!(cfg, vec!["mmap.fsync", "no"]);
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    for i in 0..10 {
+        int(&mut c, &["VADD", "k", &i.to_string()]);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(flushes(&mut c), 0);
+}
+
+#[test]
+fn fsync_refuses_an_unknown_mode() {
+    let s = Server::start();
+    let mut c = s.conn();
+    let e = err(&mut c, &["CONFIG", "SET", "mmap.fsync", "sometimes"]);
+    assert!(e.starts_with("ERR") && e.contains("mmap.fsync"), "{e}");
+    raw(&mut c, &["CONFIG", "SET", "mmap.fsync", "ALWAYS"]).unwrap();
+    let cfg: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("mmap.fsync").query(&mut c).unwrap();
+    assert_eq!(cfg, vec!["mmap.fsync", "always"]);
+}
+
+#[test]
+fn save_bgsave_and_shutdown_flush_every_bound_file() {
+    let mut s = Server::with(Opts {
+        module_args: vec!["fsync".into(), "no".into(), "dir".into(), "data".into()],
+        ..Opts::default()
+    });
+    let mut c = bound(&s, &["a", "b", "c"]);
+    let f0 = flushes(&mut c);
+    raw(&mut c, &["SAVE"]).unwrap();
+    assert_eq!(flushes(&mut c), f0 + 3);
+    assert!(s.log().contains("flushed 3 bound files to disk (SAVE)"), "{}", s.log());
+    // BGSAVE flushes in its child, before it writes the snapshot.
+    raw(&mut c, &["BGSAVE"]).unwrap();
+    wait_for("the BGSAVE flush", || {
+        s.log().contains("flushed 3 bound files to disk (BGSAVE)")
+    });
+    wait_for("BGSAVE to end", || {
+        field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    drop(c);
+    s.stop();
+    assert!(
+        s.log().contains("flushed 3 bound files to disk (shutdown)"),
+        "{}",
+        s.log()
+    );
+}
+
+#[test]
+fn every_write_counts_as_a_change_and_reads_do_not() {
+    let s = Server::start();
+    let mut c = s.conn();
+    let changes =
+        |c: &mut redis::Connection| -> i64 { field(c, "persistence", "rdb_changes_since_last_save").parse().unwrap() };
+    let mut last = changes(&mut c);
+    for args in [
+        &["MMAP", "k", "k.f64"][..],
+        &["VADD", "k", "1", "2", "3"],
+        &["VSET", "k", "0", "9"],
+        &["VPOP", "k"],
+        &["VRESIZE", "k", "5"],
+        &["VCLEAR", "k"],
+    ] {
+        raw(&mut c, args).unwrap();
+        let now = changes(&mut c);
+        assert!(now > last, "{args:?} did not count as a change");
+        last = now;
+    }
+    for args in [
+        &["VGET", "k", "0"][..],
+        &["VMGET", "k", "0", "1"],
+        &["VCOUNT", "k"],
+        &["VSET", "k", "99", "1"],
+        &["VCLEAR", "k"],
+        &["MMAP", "k", "k.f64"],
+    ] {
+        raw(&mut c, args).unwrap();
+        assert_eq!(changes(&mut c), last, "{args:?} changed nothing but counted");
+    }
+}
+
+#[test]
+fn a_save_rule_fires_after_a_vadd() {
+    let s = Server::with(Opts {
+        conf: vec!["save 1 1".into()],
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    wait_for("the first save", || {
+        field(&mut c, "persistence", "rdb_changes_since_last_save") == "0"
+    });
+    let saved: i64 = field(&mut c, "persistence", "rdb_last_save_time").parse().unwrap();
+    int(&mut c, &["VADD", "k", "1"]);
+    wait_for("a save after the VADD", || {
+        field(&mut c, "persistence", "rdb_changes_since_last_save") == "0"
+            && field(&mut c, "persistence", "rdb_last_save_time")
+                .parse::<i64>()
+                .unwrap()
+                > saved
+    });
+}

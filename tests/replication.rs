@@ -1,0 +1,169 @@
+//! Replication (SPEC section 4): a replica with its own mmap.dir follows
+//! every write of its master byte for byte, across its own restart.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+/// A master that starts a replica's first sync at once.
+fn master() -> Server {
+    Server::with(Opts {
+        conf: vec!["repl-diskless-sync-delay 0".into()],
+        ..Opts::default()
+    })
+}
+
+fn replica_of(master: &Server) -> Server {
+    let r = Server::with(Opts {
+        conf: vec![format!("replicaof 127.0.0.1 {}", master.port)],
+        ..Opts::default()
+    });
+    wait_link(&r);
+    r
+}
+
+fn wait_link(r: &Server) {
+    let mut c = r.conn();
+    wait_for("the replication link", || {
+        field(&mut c, "replication", "master_link_status") == "up"
+    });
+}
+
+/// Waits until the replica has applied every write made on `c` (WAIT
+/// counts the writes of its own connection).
+fn caught_up(c: &mut redis::Connection) {
+    assert_eq!(int(c, &["WAIT", "1", "10000"]), 1);
+}
+
+fn digest(s: &Server, key: &str) -> String {
+    match raw(&mut s.conn(), &["DEBUG", "DIGEST-VALUE", key]) {
+        Ok(Value::Array(items)) if items.len() == 1 => match &items[0] {
+            Value::SimpleString(d) => d.clone(),
+            other => panic!("digest: {other:?}"),
+        },
+        other => panic!("DEBUG DIGEST-VALUE {key}: {other:?}"),
+    }
+}
+
+/// Same bytes, same count, same digest, on both servers.
+fn same(m: &Server, r: &Server, key: &str) {
+    let file = format!("{key}.f64");
+    let (mf, rf) = (
+        fs::read(m.data().join(&file)).unwrap(),
+        fs::read(r.data().join(&file)).unwrap(),
+    );
+    assert!(
+        mf == rf,
+        "{file}: master {} bytes, replica {} bytes",
+        mf.len(),
+        rf.len()
+    );
+    let count = |s: &Server| int(&mut s.conn(), &["VCOUNT", key]);
+    assert_eq!(count(m), count(r));
+    assert_eq!(count(m) as usize * 8, mf.len());
+    assert_eq!(digest(m, key), digest(r, key));
+}
+
+fn writes(c: &mut redis::Connection, round: u32) {
+    let r = round.to_string();
+    let values: Vec<String> = (0..300).map(|i| format!("{i}.{round}")).collect();
+    let n: i64 = redis::cmd("VADD").arg("v").arg(&values).query(c).unwrap();
+    assert_eq!(n, 300);
+    for args in [
+        vec!["VADD", "v", "nan(0x5)"],
+        vec!["VADD", "v", "-0"],
+        vec!["VSET", "v", "3", "inf", "100000", "1"],
+        vec!["VSET", "v", "7", &r],
+        vec!["VPOP", "v"],
+        vec!["VRESIZE", "v", "450"],
+        vec!["VSET", "v", "449", "5e-324"],
+        vec!["VRESIZE", "v", "420"],
+        vec!["VADD", "n", &r, "1e-20"],
+        vec!["VPOP", "n"],
+    ] {
+        raw(c, &args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    }
+    if round == 2 {
+        raw(c, &["VCLEAR", "n"]).unwrap();
+        raw(c, &["VADD", "n", "42"]).unwrap();
+    }
+}
+
+#[test]
+fn a_replica_follows_every_write_byte_for_byte() {
+    let m = master();
+    let mut r = replica_of(&m);
+    // The replica's own copy of the file, made before the master binds it.
+    let start: Vec<f64> = (0..100).map(|i| i as f64 / 3.0).collect();
+    write_values(&m.data().join("v.f64"), &start);
+    write_values(&r.data().join("v.f64"), &start);
+    let mut c = m.conn();
+    assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 100);
+    // A file the master creates is created on the replica too.
+    assert_eq!(int(&mut c, &["MMAP", "n", "n.f64"]), 0);
+    writes(&mut c, 1);
+    caught_up(&mut c);
+    same(&m, &r, "v");
+    same(&m, &r, "n");
+    assert_ne!(digest(&m, "v"), digest(&m, "n"));
+
+    // The replica goes down; the master goes on; the replica comes back,
+    // resyncs, and has every write.
+    r.stop();
+    writes(&mut c, 2);
+    let before = digest(&m, "v");
+    r.start_again();
+    wait_link(&r);
+    caught_up(&mut c);
+    same(&m, &r, "v");
+    same(&m, &r, "n");
+    writes(&mut c, 3);
+    caught_up(&mut c);
+    same(&m, &r, "v");
+    same(&m, &r, "n");
+    assert_ne!(digest(&m, "v"), before, "the digest follows the content");
+}
+
+#[test]
+fn a_replica_without_the_file_gets_a_key_that_says_so() {
+    let m = master();
+    let r = replica_of(&m);
+    write_values(&m.data().join("v.f64"), &[1.0, 2.0]);
+    let mut c = m.conn();
+    assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 2);
+    int(&mut c, &["VADD", "v", "3"]);
+    caught_up(&mut c);
+    let mut rc = r.conn();
+    assert_eq!(int(&mut rc, &["EXISTS", "v"]), 1);
+    let e = err(&mut rc, &["VCOUNT", "v"]);
+    assert!(
+        e.starts_with("ERR key 'v' is bound to 'v.f64'") && e.contains("no such file"),
+        "{e}"
+    );
+    assert!(
+        !r.data().join("v.f64").exists(),
+        "no empty file stands in for the master's"
+    );
+    // Once the file is copied over, MMAP on the master re-opens it everywhere.
+    fs::copy(m.data().join("v.f64"), r.data().join("v.f64")).unwrap();
+    int(&mut c, &["DEL", "v"]);
+    assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 3);
+    int(&mut c, &["VSET", "v", "0", "9"]);
+    caught_up(&mut c);
+    same(&m, &r, "v");
+}
+
+#[test]
+fn digests_depend_on_content_only() {
+    let s = Server::start();
+    let mut c = s.conn();
+    write_values(&s.data().join("a.f64"), &[1.0, 2.0, 3.0]);
+    write_values(&s.data().join("b.f64"), &[1.0, 2.0, 3.0]);
+    int(&mut c, &["MMAP", "a", "a.f64"]);
+    int(&mut c, &["MMAP", "b", "b.f64"]);
+    assert_eq!(digest(&s, "a"), digest(&s, "b"));
+    int(&mut c, &["VSET", "b", "2", "3.0000000000000004"]);
+    assert_ne!(digest(&s, "a"), digest(&s, "b"));
+}
