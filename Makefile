@@ -1,11 +1,11 @@
 # make run   - build the release module, start redis-server with it on 127.0.0.1:6380
 # make test  - unit tests and integration tests against real redis-server processes
-# make bench - throughput against native GET (see README)
+# make bench - throughput against native GET: bench/results.md and bench/results.png
 
 CARGO ?= cargo
 SO := target/release/libredis_mmap.so
 
-.PHONY: all deps build run test fmt clean
+.PHONY: all deps build run test bench fmt clean
 
 all: build
 
@@ -36,6 +36,11 @@ test: build
 	@$(RUN_TESTS)
 	@echo "--- the same tests against Valkey 9"
 	@export REDIS_SERVER="$$(bash scripts/valkey.sh)" && $$REDIS_SERVER --version && $(RUN_TESTS)
+
+# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about five minutes.
+bench: build
+	@python3 -c "import matplotlib" 2>/dev/null || pip install --quiet matplotlib
+	python3 bench/run.py
 
 fmt:
 	$(CARGO) fmt

@@ -1,6 +1,7 @@
 //! The commands. Each parses all of its arguments before touching the key,
 //! so a malformed one changes nothing.
 
+use std::cell::RefCell;
 use std::ffi::CStr;
 use std::path::Path;
 
@@ -55,6 +56,37 @@ fn written(ctx: &Ctx, args: &Args, event: &CStr, how: Propagate) {
         Propagate::Mmap { rel, create } => ctx.replicate_mmap(key, rel, create),
     }
     ctx.notify(event, key);
+}
+
+/// Parse buffers kept between commands: every command runs on the main
+/// thread, so one set serves them all and the hot path allocates nothing.
+#[derive(Default)]
+struct Scratch {
+    indices: Vec<i64>,
+    pairs: Vec<(i64, f64)>,
+    values: Vec<f64>,
+}
+
+thread_local!(static SCRATCH: RefCell<Scratch> = RefCell::default());
+
+/// Runs `f` with empty buffers, and empties them after (a panic in `f` is
+/// caught above this, leaving them to be emptied by the next command); a
+/// huge command's buffers are not kept.
+fn scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    const KEEP: usize = 1 << 16;
+    SCRATCH.with_borrow_mut(|s| {
+        s.indices.clear();
+        s.pairs.clear();
+        s.values.clear();
+        let out = f(s);
+        s.indices.clear();
+        s.pairs.clear();
+        s.values.clear();
+        s.indices.shrink_to(KEEP);
+        s.pairs.shrink_to(KEEP);
+        s.values.shrink_to(KEEP);
+        out
+    })
 }
 
 fn slot(v: &crate::binding::Vector, i: i64) -> Option<f64> {
@@ -152,21 +184,25 @@ pub fn vget(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 pub fn vmget(ctx: &Ctx, args: &Args) -> Result<()> {
-    let indices = (2..args.len()).map(|i| index(args, i)).collect::<Result<Vec<_>>>()?;
-    let mut key = ctx.open(args.raw(1), false);
-    let vec = match key.binding()? {
-        Some(b) => Some(b.vector(args.bytes(1))?),
-        None => None,
-    };
-    let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
-    ctx.reply_array(indices.len());
-    for i in indices {
-        match vec.and_then(|v| slot(v, i)) {
-            Some(v) => ctx.reply_value(v, resp3, &mut buf),
-            None => ctx.reply_null(),
+    scratch(|s| {
+        for i in 2..args.len() {
+            s.indices.push(index(args, i)?);
         }
-    }
-    Ok(())
+        let mut key = ctx.open(args.raw(1), false);
+        let vec = match key.binding()? {
+            Some(b) => Some(b.vector(args.bytes(1))?),
+            None => None,
+        };
+        let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
+        ctx.reply_array(s.indices.len());
+        for &i in &s.indices {
+            match vec.and_then(|v| slot(v, i)) {
+                Some(v) => ctx.reply_value(v, resp3, &mut buf),
+                None => ctx.reply_null(),
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Runs a write that needs an existing binding.
@@ -182,38 +218,45 @@ pub fn vset(ctx: &Ctx, args: &Args) -> Result<()> {
     if !args.len().is_multiple_of(2) {
         return Err(Error::OddPairs);
     }
-    let pairs = (2..args.len())
-        .step_by(2)
-        .map(|i| Ok((index(args, i)?, value(args, i + 1)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let (n, len) = on_bound(ctx, args, |b, key| {
-        Ok((b.set(key, &pairs)?, b.opened().map_or(0, |v| v.len())))
-    })?;
-    if n == pairs.len() {
-        written(ctx, args, c"vset", Propagate::Verbatim);
-    } else if n > 0 {
-        // Only what was written: a skipped pair must stay skipped on replay.
-        let kept: Vec<*mut RStr> = pairs
-            .iter()
-            .enumerate()
-            .filter(|(_, &(i, _))| usize::try_from(i).is_ok_and(|i| i < len))
-            .flat_map(|(k, _)| [args.raw(2 + 2 * k), args.raw(3 + 2 * k)])
-            .collect();
-        written(ctx, args, c"vset", Propagate::Pairs(&kept));
-    }
-    ctx.reply_int(n as i64);
-    Ok(())
+    scratch(|s| {
+        for i in (2..args.len()).step_by(2) {
+            s.pairs.push((index(args, i)?, value(args, i + 1)?));
+        }
+        let pairs = &s.pairs;
+        let (n, len) = on_bound(ctx, args, |b, key| {
+            Ok((b.set(key, pairs)?, b.opened().map_or(0, |v| v.len())))
+        })?;
+        if n == pairs.len() {
+            written(ctx, args, c"vset", Propagate::Verbatim);
+        } else if n > 0 {
+            // Only what was written: a skipped pair must stay skipped on replay.
+            let kept: Vec<*mut RStr> = pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, &(i, _))| usize::try_from(i).is_ok_and(|i| i < len))
+                .flat_map(|(k, _)| [args.raw(2 + 2 * k), args.raw(3 + 2 * k)])
+                .collect();
+            written(ctx, args, c"vset", Propagate::Pairs(&kept));
+        }
+        ctx.reply_int(n as i64);
+        Ok(())
+    })
 }
 
 pub fn vadd(ctx: &Ctx, args: &Args) -> Result<()> {
-    let values = (2..args.len()).map(|i| value(args, i)).collect::<Result<Vec<_>>>()?;
-    let (n, before) = on_bound(ctx, args, |b, key| {
-        let before = b.opened().map_or(0, |v| v.len());
-        Ok((b.append(key, &values)?, before))
-    })?;
-    written(ctx, args, c"vadd", Propagate::FromLength(before));
-    ctx.reply_int(n as i64);
-    Ok(())
+    scratch(|s| {
+        for i in 2..args.len() {
+            s.values.push(value(args, i)?);
+        }
+        let values = &s.values;
+        let (n, before) = on_bound(ctx, args, |b, key| {
+            let before = b.opened().map_or(0, |v| v.len());
+            Ok((b.append(key, values)?, before))
+        })?;
+        written(ctx, args, c"vadd", Propagate::FromLength(before));
+        ctx.reply_int(n as i64);
+        Ok(())
+    })
 }
 
 /// `VRESIZE key length`: cuts the file, or extends it with zeros.

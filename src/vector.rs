@@ -146,7 +146,13 @@ fn reserve_for(bytes: usize) -> usize {
 }
 
 fn map(file: &File, bytes: usize) -> io::Result<MmapRaw> {
-    MmapOptions::new().len(reserve_for(bytes)).map_raw(file)
+    let map = MmapOptions::new().len(reserve_for(bytes)).map_raw(file)?;
+    // Reads come one index at a time, anywhere in the file: without this the
+    // kernel reads ahead around every fault, and a few thousand random reads
+    // of a cold 8 GB file pull gigabytes into memory. Only advice: ignore
+    // a refusal.
+    let _ = map.advise(memmap2::Advice::Random);
+    Ok(map)
 }
 
 impl<T: Element> MappedVec<T> {
@@ -221,11 +227,19 @@ impl<T: Element> MappedVec<T> {
         if new > self.map.len() {
             self.map = map(&self.file, new)?;
         }
-        let mut buf = vec![0u8; new - old];
+        // Small appends (the common case) are encoded on the stack.
+        let mut stack = [0u8; 512];
+        let mut heap = Vec::new();
+        let buf = if new - old <= stack.len() {
+            &mut stack[..new - old]
+        } else {
+            heap.resize(new - old, 0);
+            &mut heap[..]
+        };
         for (v, out) in values.iter().zip(buf.chunks_exact_mut(T::SIZE)) {
             v.encode(out);
         }
-        if let Err(e) = self.file.write_all_at(&buf, old as u64) {
+        if let Err(e) = self.file.write_all_at(buf, old as u64) {
             // A short write (a full disk) may have grown the file part-way.
             let _ = self.file.set_len(old as u64);
             return Err(e);
