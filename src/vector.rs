@@ -77,6 +77,10 @@ pub enum OpenError {
     Io(#[from] io::Error),
 }
 
+fn too_large() -> io::Error {
+    io::Error::from(io::ErrorKind::FileTooLarge)
+}
+
 /// Names a file type for error messages.
 pub fn kind_name(ft: std::fs::FileType) -> &'static str {
     if ft.is_dir() {
@@ -166,7 +170,7 @@ impl<T: Element> MappedVec<T> {
         if size % T::SIZE as u64 != 0 {
             return Err(OpenError::BadSize(size, T::SIZE));
         }
-        let bytes = usize::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        let bytes = usize::try_from(size).map_err(|_| too_large())?;
         let map = map(&file, bytes)?;
         Ok(MappedVec {
             file: Arc::new(file),
@@ -217,35 +221,23 @@ impl<T: Element> MappedVec<T> {
         if values.is_empty() {
             return Ok(());
         }
-        let old = self.file_bytes();
-        let new = values
-            .len()
-            .checked_mul(T::SIZE)
-            .and_then(|n| n.checked_add(old))
-            .ok_or_else(|| io::Error::from(io::ErrorKind::FileTooLarge))?;
-        // Remap first: if it fails, the file is untouched.
-        if new > self.map.len() {
-            self.map = map(&self.file, new)?;
-        }
-        // Small appends (the common case) are encoded on the stack.
-        let mut stack = [0u8; 512];
-        let mut heap = Vec::new();
-        let buf = if new - old <= stack.len() {
-            &mut stack[..new - old]
-        } else {
-            heap.resize(new - old, 0);
-            &mut heap[..]
-        };
-        for (v, out) in values.iter().zip(buf.chunks_exact_mut(T::SIZE)) {
-            v.encode(out);
-        }
-        if let Err(e) = self.file.write_all_at(buf, old as u64) {
-            // A short write (a full disk) may have grown the file part-way.
-            let _ = self.file.set_len(old as u64);
-            return Err(e);
-        }
-        self.len += values.len();
-        Ok(())
+        let len = self.len.checked_add(values.len()).ok_or_else(too_large)?;
+        self.grow(len, |file, old| {
+            // Small appends (the common case) are encoded on the stack.
+            let mut stack = [0u8; 512];
+            let mut heap = Vec::new();
+            let bytes = values.len() * T::SIZE;
+            let buf = if bytes <= stack.len() {
+                &mut stack[..bytes]
+            } else {
+                heap.resize(bytes, 0);
+                &mut heap[..]
+            };
+            for (v, out) in values.iter().zip(buf.chunks_exact_mut(T::SIZE)) {
+                v.encode(out);
+            }
+            file.write_all_at(buf, old)
+        })
     }
 
     /// Shrinks the file to `len` elements; a larger `len` changes nothing.
@@ -264,14 +256,21 @@ impl<T: Element> MappedVec<T> {
         if len <= self.len {
             return self.truncate(len);
         }
-        let new = len
-            .checked_mul(T::SIZE)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        self.grow(len, |file, _| file.set_len((len * T::SIZE) as u64))
+    }
+
+    /// Makes the file `len` elements long through `write` (given the file
+    /// and its old size in bytes): remaps first, so that a failed remap
+    /// leaves the file untouched, and cuts the file back if `write` fails,
+    /// since a short write (a full disk) may have grown it part-way.
+    fn grow(&mut self, len: usize, write: impl FnOnce(&File, u64) -> io::Result<()>) -> io::Result<()> {
+        let new = len.checked_mul(T::SIZE).ok_or_else(too_large)?;
         if new > self.map.len() {
             self.map = map(&self.file, new)?;
         }
-        if let Err(e) = self.file.set_len(new as u64) {
-            let _ = self.file.set_len(self.file_bytes() as u64);
+        let old = self.file_bytes() as u64;
+        if let Err(e) = write(&self.file, old) {
+            let _ = self.file.set_len(old);
             return Err(e);
         }
         self.len = len;
