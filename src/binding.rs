@@ -62,17 +62,17 @@ pub fn flush_all() -> Option<usize> {
     Some(files.len())
 }
 
-/// Values per `VADD` in an AOF rewrite: few enough that memory stays small,
-/// many enough that replay is quick.
-const REBUILD_BATCH: usize = 512;
-/// Bytes per digest step; fixed, so every server cuts the content alike.
-const DIGEST_CHUNK: usize = 8192;
+/// Values per `VADD` in an AOF rewrite, and per digest step: few enough
+/// that memory stays small, many enough that replay is quick. Fixed, so every
+/// server cuts the content alike for the digest.
+const CHUNK: usize = 512;
 
-/// One command of the rebuild of a binding in a rewritten AOF.
+/// A command the module writes into a log (the replication stream and the
+/// AOF, or a rewritten AOF) in place of, or before, the one it ran.
 #[derive(Debug, PartialEq)]
-pub enum Rebuild<'a> {
+pub enum Logged<'a> {
     /// `MMAP key path`, with `CREATE` when the content follows.
-    Mmap { create: bool },
+    Mmap { rel: &'a Path, create: bool },
     /// `VRESIZE key len`.
     Resize(usize),
     /// `VADD key values...`.
@@ -220,51 +220,30 @@ impl Binding {
     }
 
     /// The commands that rebuild this binding on replay. For an open file:
-    /// `MMAP .. CREATE`, `VRESIZE 0` and the content as batches of `VADD`,
-    /// read with `pread` (in a fork child, the parent may shrink the file
-    /// meanwhile; a mapping would fault) up to the length the vector had
-    /// when this process last saw it. For a broken one, a plain `MMAP`, so
-    /// the key stays broken until the file is back.
-    pub fn rebuild(&self, mut emit: impl FnMut(Rebuild)) -> std::io::Result<()> {
+    /// `MMAP .. CREATE`, `VRESIZE 0` and the content as batches of `VADD`.
+    /// For a broken one, a plain `MMAP`, so the key stays broken until the
+    /// file is back.
+    pub fn rebuild(&self, mut emit: impl FnMut(Logged)) -> std::io::Result<()> {
+        let rel = &self.path;
         let State::Open(o) = &self.state else {
-            emit(Rebuild::Mmap { create: false });
+            emit(Logged::Mmap { rel, create: false });
             return Ok(());
         };
-        emit(Rebuild::Mmap { create: true });
-        emit(Rebuild::Resize(0));
-        let (mut values, mut buf) = (vec![0.0; REBUILD_BATCH], Vec::new());
-        let mut at = 0;
-        while at < o.vec.len() {
-            let want = REBUILD_BATCH.min(o.vec.len() - at);
-            let n = read_at(o.vec.file(), at, &mut values[..want], &mut buf)?;
-            if n == 0 {
-                break;
-            }
-            emit(Rebuild::Add(&values[..n]));
-            at += n;
-        }
-        Ok(())
+        emit(Logged::Mmap { rel, create: true });
+        emit(Logged::Resize(0));
+        chunks(o, |values, _| emit(Logged::Add(values)))
     }
 
     /// Feeds what `DEBUG DIGEST-VALUE` covers to `add` in fixed-size pieces:
     /// the file's bytes, or for a broken binding its path.
     pub fn digest(&self, mut add: impl FnMut(&[u8])) -> std::io::Result<()> {
-        let State::Open(o) = &self.state else {
-            add(self.path.as_os_str().as_encoded_bytes());
-            return Ok(());
-        };
-        let (mut values, mut buf) = (vec![0.0f64; DIGEST_CHUNK / 8], Vec::new());
-        let mut at = 0;
-        while at < o.vec.len() {
-            let want = values.len().min(o.vec.len() - at);
-            let n = read_at(o.vec.file(), at, &mut values[..want], &mut buf)?;
-            if n == 0 {
-                break;
+        match &self.state {
+            State::Open(o) => chunks(o, |_, bytes| add(bytes)),
+            State::Broken(_) => {
+                add(self.path.as_os_str().as_encoded_bytes());
+                Ok(())
             }
-            add(&buf[..n * 8]);
-            at += n;
         }
-        Ok(())
     }
 
     /// Heap this binding owns: itself, its path, and for an open file its
@@ -362,22 +341,29 @@ impl Binding {
         out
     }
 
-    /// Writes each in-range pair in place; returns how many were.
-    pub fn set(&mut self, key: &[u8], pairs: &[(i64, f64)]) -> Result<usize> {
+    /// Writes each in-range pair in place; returns how many were, and the
+    /// vector's length.
+    pub fn set(&mut self, key: &[u8], pairs: &[(i64, f64)]) -> Result<(usize, usize)> {
         self.write(key, |v| {
-            Ok(pairs
+            let n = pairs
                 .iter()
                 .filter(|&&(i, x)| usize::try_from(i).is_ok_and(|i| v.set(i, x)))
-                .count())
+                .count();
+            Ok((n, v.len()))
         })
     }
 
+    /// Appends all values or none; returns the length before.
     pub fn append(&mut self, key: &[u8], values: &[f64]) -> Result<usize> {
-        self.write(key, |v| v.extend(values).map(|()| values.len()))
+        self.write(key, |v| {
+            let before = v.len();
+            v.extend(values).map(|()| before)
+        })
     }
 
-    pub fn pop(&mut self, key: &[u8]) -> Result<Option<f64>> {
-        self.write(key, |v| v.pop())
+    /// The last value, removed, and the length after.
+    pub fn pop(&mut self, key: &[u8]) -> Result<Option<(f64, usize)>> {
+        self.write(key, |v| Ok(v.pop()?.map(|x| (x, v.len()))))
     }
 
     /// Cuts or zero-extends the file to `len` values; returns how many it held.
@@ -406,6 +392,25 @@ impl Drop for Binding {
 }
 
 /// Opens, maps and claims a file; says whether it was created.
+/// Hands the content to `f` in pieces of `CHUNK` values (and their bytes),
+/// read with `pread` (in a fork child, the parent may shrink the file
+/// meanwhile; a mapping would fault) up to the length the vector had when
+/// this process last saw it.
+fn chunks(o: &Opened, mut f: impl FnMut(&[f64], &[u8])) -> std::io::Result<()> {
+    let (mut values, mut buf) = (vec![0.0; CHUNK], Vec::new());
+    let mut at = 0;
+    while at < o.vec.len() {
+        let want = CHUNK.min(o.vec.len() - at);
+        let n = read_at(o.vec.file(), at, &mut values[..want], &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        f(&values[..n], &buf[..n * 8]);
+        at += n;
+    }
+    Ok(())
+}
+
 fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool) -> Result<(Opened, bool)> {
     let path = || rel.display().to_string();
     let (file, created) = sandbox

@@ -10,7 +10,7 @@ use redis_module::raw;
 
 use crate::binding::Binding;
 use crate::config::sandbox;
-use crate::ctx::{api, bytes, guard, in_fork_child, log, Aof, Ctx};
+use crate::ctx::{api, bytes, guard, log, Aof, Ctx};
 use crate::error::shown;
 
 /// RDB encoding version of the binding.
@@ -144,19 +144,17 @@ unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
 unsafe extern "C" fn aof_rewrite(io: *mut raw::RedisModuleIO, key: *mut raw::RedisModuleString, value: *mut c_void) {
     let b = &*value.cast::<Binding>();
     let aof = Aof::new(io, key);
-    let done = guard("aof_rewrite", false, || {
-        match b.rebuild(|cmd| aof.emit(cmd, b.path())) {
-            Ok(()) => true,
-            Err(e) => {
-                log(
-                    "warning",
-                    &format!("mmap: AOF rewrite: cannot read '{}': {e}", b.path().display()),
-                );
-                false
-            }
+    let done = guard("aof_rewrite", false, || match b.rebuild(|cmd| aof.emit(cmd)) {
+        Ok(()) => true,
+        Err(e) => {
+            log(
+                "warning",
+                &format!("mmap: AOF rewrite: cannot read '{}': {e}", b.path().display()),
+            );
+            false
         }
     });
-    if !done && in_fork_child() {
+    if !done && aof.in_fork_child() {
         // A rewritten AOF without this content would lose it: fail the
         // rewrite instead, and Redis keeps the AOF it has.
         log("warning", "mmap: abandoning the AOF rewrite");
@@ -220,23 +218,14 @@ struct SwapDbInfo {
     second: i32,
 }
 
-pub const FLUSHDB: raw::RedisModuleEvent = raw::RedisModuleEvent {
-    id: raw::REDISMODULE_EVENT_FLUSHDB,
-    dataver: 1,
-};
-pub const SWAPDB: raw::RedisModuleEvent = raw::RedisModuleEvent {
-    id: raw::REDISMODULE_EVENT_SWAPDB,
-    dataver: 1,
-};
+const fn event(id: u64) -> raw::RedisModuleEvent {
+    raw::RedisModuleEvent { id, dataver: 1 }
+}
 
-pub const PERSISTENCE: raw::RedisModuleEvent = raw::RedisModuleEvent {
-    id: raw::REDISMODULE_EVENT_PERSISTENCE,
-    dataver: 1,
-};
-pub const SHUTDOWN: raw::RedisModuleEvent = raw::RedisModuleEvent {
-    id: raw::REDISMODULE_EVENT_SHUTDOWN,
-    dataver: 1,
-};
+pub const FLUSHDB: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_FLUSHDB);
+pub const SWAPDB: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_SWAPDB);
+pub const PERSISTENCE: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_PERSISTENCE);
+pub const SHUTDOWN: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_SHUTDOWN);
 
 fn flush_for(what: &str) {
     match crate::binding::flush_all() {

@@ -3,11 +3,10 @@
 
 use std::cell::RefCell;
 use std::ffi::CStr;
-use std::path::Path;
 
 use redis_module::raw::RedisModuleString as RStr;
 
-use crate::binding::Binding;
+use crate::binding::{Binding, Logged};
 use crate::config::sandbox;
 use crate::ctx::{log, Args, Ctx};
 use crate::error::{shown, Error, Result};
@@ -30,15 +29,14 @@ fn value(args: &Args, i: usize) -> Result<f64> {
 enum Propagate<'a> {
     /// As sent: VSET of in-range pairs, VCLEAR, a VRESIZE that shrinks.
     Verbatim,
-    /// `VRESIZE key len` instead (VPOP).
-    Resize(usize),
+    /// A command of the module's own instead: `VRESIZE key len` for VPOP,
+    /// `MMAP` with the path relative to `mmap.dir`.
+    Instead(Logged<'a>),
     /// `VRESIZE key len`, then the command as sent: VADD and a growing
     /// VRESIZE act on the length they find, so the log first fixes it.
     FromLength(usize),
     /// `VSET key` with only the pairs that were in range.
     Pairs(&'a [*mut RStr]),
-    /// `MMAP key <path relative to mmap.dir> [CREATE]`, the same on any server.
-    Mmap { rel: &'a Path, create: bool },
 }
 
 /// After every successful write: replicate (which also counts a change for
@@ -47,13 +45,12 @@ fn written(ctx: &Ctx, args: &Args, event: &CStr, how: Propagate) {
     let key = args.raw(1);
     match how {
         Propagate::Verbatim => ctx.replicate_verbatim(),
-        Propagate::Resize(len) => ctx.replicate_resize(key, len),
+        Propagate::Instead(cmd) => ctx.replicate(key, cmd),
         Propagate::FromLength(len) => {
-            ctx.replicate_resize(key, len);
+            ctx.replicate(key, Logged::Resize(len));
             ctx.replicate_verbatim();
         }
         Propagate::Pairs(pairs) => ctx.replicate_args(c"VSET", key, pairs),
-        Propagate::Mmap { rel, create } => ctx.replicate_mmap(key, rel, create),
     }
     ctx.notify(event, key);
 }
@@ -69,23 +66,19 @@ struct Scratch {
 
 thread_local!(static SCRATCH: RefCell<Scratch> = RefCell::default());
 
-/// Runs `f` with empty buffers, and empties them after (a panic in `f` is
-/// caught above this, leaving them to be emptied by the next command); a
-/// huge command's buffers are not kept.
+/// Runs `f` with empty buffers. What the last command left (all of it, if
+/// it failed or panicked) is dropped first, and a huge command's room is not
+/// kept.
 fn scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     const KEEP: usize = 1 << 16;
     SCRATCH.with_borrow_mut(|s| {
         s.indices.clear();
         s.pairs.clear();
         s.values.clear();
-        let out = f(s);
-        s.indices.clear();
-        s.pairs.clear();
-        s.values.clear();
         s.indices.shrink_to(KEEP);
         s.pairs.shrink_to(KEEP);
         s.values.shrink_to(KEEP);
-        out
+        f(s)
     })
 }
 
@@ -100,19 +93,16 @@ fn slot(v: &crate::binding::Vector, i: i64) -> Option<f64> {
 pub fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
     let key_name = args.bytes(1);
     let path = args.bytes(2);
+    // Four arguments at most: the spec's arity bound.
     let create_flag = match args.len() {
         3 => false,
-        4 if args.bytes(3).eq_ignore_ascii_case(b"CREATE") => true,
-        4 => {
+        _ if args.bytes(3).eq_ignore_ascii_case(b"CREATE") => true,
+        _ => {
             return Err(Error::BadOption {
                 command: "MMAP",
                 option: shown(args.bytes(3)),
                 known: "CREATE",
             })
-        }
-        _ => {
-            ctx.wrong_arity();
-            return Ok(());
         }
     };
     let sb = sandbox();
@@ -121,21 +111,11 @@ pub fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
         cause,
     })?;
     let mut key = ctx.open(args.raw(1), true);
-    let n = match key.binding()? {
+    // The count, and whether the binding changed (and the file was created).
+    let (n, changed) = match key.binding()? {
         Some(b) => {
             let (n, reopened) = b.rebind(sb, &rel, key_name, ctx.db())?;
-            if reopened {
-                written(
-                    ctx,
-                    args,
-                    c"mmap",
-                    Propagate::Mmap {
-                        rel: &rel,
-                        create: false,
-                    },
-                );
-            }
-            n
+            (n, reopened.then_some(false))
         }
         None => {
             let following = ctx.loading() || ctx.replicated();
@@ -153,18 +133,17 @@ pub fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
             };
             let n = b.opened().map_or(0, |v| v.len());
             key.set(b);
-            written(
-                ctx,
-                args,
-                c"mmap",
-                Propagate::Mmap {
-                    rel: &rel,
-                    create: created,
-                },
-            );
-            n
+            (n, Some(created))
         }
     };
+    if let Some(create) = changed {
+        written(
+            ctx,
+            args,
+            c"mmap",
+            Propagate::Instead(Logged::Mmap { rel: &rel, create }),
+        );
+    }
     ctx.reply_int(n as i64);
     Ok(())
 }
@@ -223,9 +202,7 @@ pub fn vset(ctx: &Ctx, args: &Args) -> Result<()> {
             s.pairs.push((index(args, i)?, value(args, i + 1)?));
         }
         let pairs = &s.pairs;
-        let (n, len) = on_bound(ctx, args, |b, key| {
-            Ok((b.set(key, pairs)?, b.opened().map_or(0, |v| v.len())))
-        })?;
+        let (n, len) = on_bound(ctx, args, |b, key| b.set(key, pairs))?;
         if n == pairs.len() {
             written(ctx, args, c"vset", Propagate::Verbatim);
         } else if n > 0 {
@@ -248,13 +225,9 @@ pub fn vadd(ctx: &Ctx, args: &Args) -> Result<()> {
         for i in 2..args.len() {
             s.values.push(value(args, i)?);
         }
-        let values = &s.values;
-        let (n, before) = on_bound(ctx, args, |b, key| {
-            let before = b.opened().map_or(0, |v| v.len());
-            Ok((b.append(key, values)?, before))
-        })?;
+        let before = on_bound(ctx, args, |b, key| b.append(key, &s.values))?;
         written(ctx, args, c"vadd", Propagate::FromLength(before));
-        ctx.reply_int(n as i64);
+        ctx.reply_int(s.values.len() as i64);
         Ok(())
     })
 }
@@ -278,13 +251,13 @@ pub fn vresize(ctx: &Ctx, args: &Args) -> Result<()> {
 pub fn vpop(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), true);
     let popped = match key.binding()? {
-        Some(b) => b.pop(args.bytes(1))?.map(|v| (v, b.opened().map_or(0, |v| v.len()))),
+        Some(b) => b.pop(args.bytes(1))?,
         None => None,
     };
     drop(key);
     match popped {
         Some((v, left)) => {
-            written(ctx, args, c"vpop", Propagate::Resize(left));
+            written(ctx, args, c"vpop", Propagate::Instead(Logged::Resize(left)));
             ctx.reply_value(v, ctx.resp3(), &mut ValueBuf::default());
         }
         None => ctx.reply_null(),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::raw;
 
-use crate::binding::{Binding, Rebuild};
+use crate::binding::{Binding, Logged};
 use crate::docs::Spec;
 use crate::error::{Error, Result};
 use crate::info;
@@ -21,6 +21,52 @@ macro_rules! api {
     };
 }
 pub(crate) use api;
+
+/// Writes a `Logged` command with `RedisModule_Replicate` or
+/// `RedisModule_EmitAOF`, which take the same variadic format after their
+/// first argument (a context, an AOF handle). The path is sent relative to
+/// `mmap.dir`, so that it names the same file on any server; values in the
+/// shortest text that parses back to the same bits.
+///
+/// Each format letter matches the arguments after it: "s" a Redis string,
+/// "b" a buffer and its length, "c" a C string, "l" a long long, "v" an array
+/// of Redis strings and its length. Arguments past the format are not read.
+macro_rules! log_command {
+    ($f:expr, $to:expr, $key:expr, $cmd:expr) => {
+        match $cmd {
+            Logged::Mmap { rel, create } => {
+                let path = rel.as_os_str().as_encoded_bytes();
+                let (fmt, last) = if create { (c"sbc", c"CREATE") } else { (c"sb", c"") };
+                let p = path.as_ptr().cast::<c_char>();
+                $f($to, c"MMAP".as_ptr(), fmt.as_ptr(), $key, p, path.len(), last.as_ptr());
+            }
+            Logged::Resize(len) => {
+                $f($to, c"VRESIZE".as_ptr(), c"sl".as_ptr(), $key, len as i64);
+            }
+            Logged::Add(values) => {
+                let mut buf = crate::num::ValueBuf::default();
+                let strings: Vec<*mut raw::RedisModuleString> = values
+                    .iter()
+                    .map(|&v| {
+                        let s = buf.format(v);
+                        api!(RedisModule_CreateString)(ptr::null_mut(), s.as_ptr().cast::<c_char>(), s.len())
+                    })
+                    .collect();
+                $f(
+                    $to,
+                    c"VADD".as_ptr(),
+                    c"sv".as_ptr(),
+                    $key,
+                    strings.as_ptr(),
+                    strings.len(),
+                );
+                for s in strings {
+                    api!(RedisModule_FreeString)(ptr::null_mut(), s);
+                }
+            }
+        }
+    };
+}
 
 static TYPE: AtomicPtr<raw::RedisModuleType> = AtomicPtr::new(ptr::null_mut());
 
@@ -237,10 +283,10 @@ impl Ctx {
         unsafe { api!(RedisModule_ReplicateVerbatim)(self.ptr) };
     }
 
-    /// `VRESIZE key len`.
-    pub fn replicate_resize(&self, key: *mut raw::RedisModuleString, len: usize) {
-        // SAFETY: "sl" takes a Redis string and a long long.
-        unsafe { api!(RedisModule_Replicate)(self.ptr, c"VRESIZE".as_ptr(), c"sl".as_ptr(), key, len as i64) };
+    /// A command of the module's own in place of, or before, the running one.
+    pub fn replicate(&self, key: *mut raw::RedisModuleString, cmd: Logged) {
+        // SAFETY: a live command context and key name.
+        unsafe { log_command!(api!(RedisModule_Replicate), self.ptr, key, cmd) };
     }
 
     /// `cmd key args...`, with arguments taken from the running command.
@@ -248,38 +294,6 @@ impl Ctx {
         // SAFETY: "sv" takes a Redis string, then an array of them and its length.
         unsafe { api!(RedisModule_Replicate)(self.ptr, cmd.as_ptr(), c"sv".as_ptr(), key, args.as_ptr(), args.len()) };
     }
-
-    /// `MMAP key path [CREATE]`, with the path relative to `mmap.dir` so that
-    /// it names the same file on any server.
-    pub fn replicate_mmap(&self, key: *mut raw::RedisModuleString, rel: &std::path::Path, create: bool) {
-        let path = rel.as_os_str().as_encoded_bytes();
-        let (fmt, last) = if create { (c"sbc", c"CREATE") } else { (c"sb", c"") };
-        // SAFETY: "sb" takes a Redis string, then a buffer and its length;
-        // "c" a C string. Arguments past the format are never read.
-        unsafe {
-            api!(RedisModule_Replicate)(
-                self.ptr,
-                c"MMAP".as_ptr(),
-                fmt.as_ptr(),
-                key,
-                path.as_ptr().cast::<c_char>(),
-                path.len(),
-                last.as_ptr(),
-            )
-        };
-    }
-}
-
-static MAIN_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// Records the server's process, to tell fork children (BGSAVE,
-/// BGREWRITEAOF) from it.
-pub fn set_main_pid() {
-    MAIN_PID.store(std::process::id(), Ordering::Relaxed);
-}
-
-pub fn in_fork_child() -> bool {
-    std::process::id() != MAIN_PID.load(Ordering::Relaxed)
 }
 
 /// An AOF being rewritten, and the key whose commands go into it.
@@ -295,51 +309,17 @@ impl Aof {
         Aof { io, key }
     }
 
-    /// Writes one rebuild command for the key bound to `rel`.
-    pub fn emit(&self, cmd: Rebuild, rel: &std::path::Path) {
-        // SAFETY: Redis filled in the table at load; a live IO handle and key; each format letter matches the
-        // argument after it ("s" Redis string, "b" buffer and length, "c" C
-        // string, "l" long long, "v" array of Redis strings and its length).
-        unsafe {
-            let emit = api!(RedisModule_EmitAOF);
-            match cmd {
-                Rebuild::Mmap { create } => {
-                    let path = rel.as_os_str().as_encoded_bytes();
-                    let (fmt, last) = if create { (c"sbc", c"CREATE") } else { (c"sb", c"") };
-                    emit(
-                        self.io,
-                        c"MMAP".as_ptr(),
-                        fmt.as_ptr(),
-                        self.key,
-                        path.as_ptr().cast::<c_char>(),
-                        path.len(),
-                        last.as_ptr(),
-                    );
-                }
-                Rebuild::Resize(len) => emit(self.io, c"VRESIZE".as_ptr(), c"sl".as_ptr(), self.key, len as i64),
-                Rebuild::Add(values) => {
-                    let mut buf = crate::num::ValueBuf::default();
-                    let strings: Vec<*mut raw::RedisModuleString> = values
-                        .iter()
-                        .map(|&v| {
-                            let s = buf.format(v);
-                            api!(RedisModule_CreateString)(ptr::null_mut(), s.as_ptr().cast::<c_char>(), s.len())
-                        })
-                        .collect();
-                    emit(
-                        self.io,
-                        c"VADD".as_ptr(),
-                        c"sv".as_ptr(),
-                        self.key,
-                        strings.as_ptr(),
-                        strings.len(),
-                    );
-                    for s in strings {
-                        api!(RedisModule_FreeString)(ptr::null_mut(), s);
-                    }
-                }
-            }
-        }
+    /// Writes one command of the key's rebuild.
+    pub fn emit(&self, cmd: Logged) {
+        // SAFETY: a live IO handle and key name.
+        unsafe { log_command!(api!(RedisModule_EmitAOF), self.io, self.key, cmd) };
+    }
+
+    /// Whether this runs in a fork child (BGREWRITEAOF), not in the server.
+    pub fn in_fork_child(&self) -> bool {
+        // SAFETY: a live IO handle; its context is valid during the callback.
+        let ctx = unsafe { Ctx::from_raw(api!(RedisModule_GetContextFromIO)(self.io)) };
+        ctx.flags() & raw::REDISMODULE_CTX_FLAGS_IS_CHILD as c_int != 0
     }
 }
 

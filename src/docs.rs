@@ -138,13 +138,20 @@ pub static MMAP_PANIC: Spec = Spec {
 };
 
 impl Spec {
-    /// Whether `argc` arguments (the command name included) fit the arity.
+    /// Whether `argc` arguments (the command name included) fit the arity,
+    /// and, for a command whose arguments do not repeat (MMAP's optional
+    /// CREATE), its documented arguments.
     pub fn fits(&self, argc: usize) -> bool {
         let a = self.arity.unsigned_abs() as usize;
+        let most = if self.args.iter().any(|x| x.multiple) {
+            usize::MAX
+        } else {
+            2 + self.args.len()
+        };
         if self.arity >= 0 {
             argc == a
         } else {
-            argc >= a
+            argc >= a && argc <= most
         }
     }
 }
@@ -158,5 +165,6 @@ mod tests {
         assert!(VGET.fits(3) && !VGET.fits(2) && !VGET.fits(4));
         assert!(VMGET.fits(3) && VMGET.fits(300) && !VMGET.fits(2));
         assert!(VSET.fits(4) && VSET.fits(5) && !VSET.fits(3));
+        assert!(MMAP.fits(3) && MMAP.fits(4) && !MMAP.fits(5) && !MMAP.fits(2));
     }
 }

@@ -15,7 +15,6 @@ pub type CmdFn = extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisMod
 
 pub fn init(ctx: &Context, args: &[RedisString], data_type: &RedisType, commands: &[(&Spec, CmdFn)]) -> Status {
     set_type(*data_type.raw_type.borrow());
-    crate::ctx::set_main_pid();
     std::panic::set_hook(Box::new(|p| log("warning", &format!("mmap: {p}"))));
     let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_slice().to_vec()).collect();
     if let Err(msg) = config::load(ctx.ctx, &args) {
