@@ -377,12 +377,17 @@ fn writes_are_visible_to_other_readers_of_the_file_at_once() {
     assert_eq!(bulk(&mut c, &["VGET", "v", "2"]).as_deref(), Some("7.25"));
 }
 
-#[test]
-fn a_write_the_disk_refuses_changes_nothing() {
-    let s = Server::with(Opts {
+/// A server whose writes past 1 MiB per file fail with EFBIG.
+fn disk_limited() -> Server {
+    Server::with(Opts {
         fsize_limit: Some(1 << 20),
         ..Opts::default()
-    });
+    })
+}
+
+#[test]
+fn a_write_the_disk_refuses_changes_nothing() {
+    let s = disk_limited();
     let mut c = bound(&s, &["1", "2"]);
     let path = s.data().join("v.f64");
     let values = vec!["0.5"; 200_000]; // 1.6 MB: past the 1 MiB limit
@@ -441,10 +446,7 @@ fn vresize_errors_name_the_problem_and_change_nothing() {
 
 #[test]
 fn vresize_past_the_disk_limit_changes_nothing() {
-    let s = Server::with(Opts {
-        fsize_limit: Some(1 << 20),
-        ..Opts::default()
-    });
+    let s = disk_limited();
     let mut c = bound(&s, &["1", "2"]);
     let e = err(&mut c, &["VRESIZE", "v", "1000000"]);
     assert!(e.starts_with("ERR writing 'v.f64' failed: File too large"), "{e}");

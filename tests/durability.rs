@@ -41,8 +41,7 @@ fn fsync_always_flushes_every_write_before_replying() {
 fn fsync_everysec_flushes_in_the_background_once_per_second() {
     let s = Server::start();
     let mut c = bound(&s, &["k"]);
-    let cfg: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("mmap.fsync").query(&mut c).unwrap();
-    assert_eq!(cfg, vec!["mmap.fsync", "everysec"]);
+    assert_eq!(config_get(&mut c, "mmap.fsync"), vec!["mmap.fsync", "everysec"]);
     std::thread::sleep(Duration::from_millis(1100));
     let f0 = flushes(&mut c);
     for i in 0..300 {
@@ -62,8 +61,7 @@ fn fsync_no_leaves_the_timing_to_the_kernel() {
         ..Opts::default()
     });
     let mut c = s.conn();
-    let cfg: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("mmap.fsync").query(&mut c).unwrap();
-    assert_eq!(cfg, vec!["mmap.fsync", "no"]);
+    assert_eq!(config_get(&mut c, "mmap.fsync"), vec!["mmap.fsync", "no"]);
     int(&mut c, &["MMAP", "k", "k.f64"]);
     for i in 0..10 {
         int(&mut c, &["VADD", "k", &i.to_string()]);
@@ -79,12 +77,11 @@ fn fsync_refuses_an_unknown_mode() {
     let e = err(&mut c, &["CONFIG", "SET", "mmap.fsync", "sometimes"]);
     assert!(e.starts_with("ERR") && e.contains("mmap.fsync"), "{e}");
     raw(&mut c, &["CONFIG", "SET", "mmap.fsync", "ALWAYS"]).unwrap();
-    let cfg: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("mmap.fsync").query(&mut c).unwrap();
-    assert_eq!(cfg, vec!["mmap.fsync", "always"]);
+    assert_eq!(config_get(&mut c, "mmap.fsync"), vec!["mmap.fsync", "always"]);
 }
 
 #[test]
-fn save_bgsave_and_shutdown_flush_every_bound_file() {
+fn save_bgsave_bgrewriteaof_and_shutdown_flush_every_bound_file() {
     let mut s = Server::with(Opts {
         module_args: vec!["fsync".into(), "no".into(), "dir".into(), "data".into()],
         ..Opts::default()
@@ -102,6 +99,12 @@ fn save_bgsave_and_shutdown_flush_every_bound_file() {
     wait_for("BGSAVE to end", || {
         field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"
     });
+    rewrite_aof(&mut c);
+    assert!(
+        s.log().contains("flushed 3 bound files to disk (AOF rewrite)"),
+        "{}",
+        s.log()
+    );
     drop(c);
     s.stop();
     assert!(

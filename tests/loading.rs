@@ -4,10 +4,6 @@ mod common;
 
 use common::*;
 
-fn config_get(c: &mut redis::Connection, pattern: &str) -> Vec<String> {
-    redis::cmd("CONFIG").arg("GET").arg(pattern).query(c).unwrap()
-}
-
 #[test]
 fn loadmodule_with_a_dir_argument() {
     let s = Server::start();
@@ -112,6 +108,15 @@ fn an_unknown_module_argument_fails_the_load_and_is_named() {
 fn an_unpaired_module_argument_fails_the_load() {
     let log = refused_start(&["dir"]);
     assert!(log.contains("module argument 'dir' has no value"), "{log}");
+}
+
+#[test]
+fn an_unknown_fsync_mode_fails_the_load_and_is_named() {
+    let log = refused_start(&["fsync", "sometimes"]);
+    assert!(
+        log.contains("mmap.fsync must be always, everysec or no, not 'sometimes'"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -413,6 +413,11 @@ pub fn file_len(path: &Path) -> u64 {
     fs::metadata(path).unwrap().len()
 }
 
+/// `CONFIG GET pattern`: names and values, alternating.
+pub fn config_get(c: &mut redis::Connection, pattern: &str) -> Vec<String> {
+    redis::cmd("CONFIG").arg("GET").arg(pattern).query(c).unwrap()
+}
+
 /// The text of `INFO mmap`.
 pub fn info(c: &mut redis::Connection) -> String {
     match raw(c, &["INFO", "mmap"]).unwrap() {
