@@ -268,10 +268,11 @@ impl Binding {
     }
 
     /// The vector, or the error that says why the file cannot be used.
-    pub fn vector(&self, key: &[u8]) -> Result<&Vector> {
+    /// The key's name is fetched only for that error: reads skip the call.
+    pub fn vector<'k>(&self, key: impl FnOnce() -> &'k [u8]) -> Result<&Vector> {
         match &self.state {
             State::Open(o) => Ok(&o.vec),
-            State::Broken(cause) => Err(self.broken_error(key, cause)),
+            State::Broken(cause) => Err(self.broken_error(key(), cause)),
         }
     }
 

@@ -62,6 +62,7 @@ struct Scratch {
     indices: Vec<i64>,
     pairs: Vec<(i64, f64)>,
     values: Vec<f64>,
+    found: Vec<Option<f64>>,
 }
 
 thread_local!(static SCRATCH: RefCell<Scratch> = RefCell::default());
@@ -75,9 +76,11 @@ fn scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
         s.indices.clear();
         s.pairs.clear();
         s.values.clear();
+        s.found.clear();
         s.indices.shrink_to(KEEP);
         s.pairs.shrink_to(KEEP);
         s.values.shrink_to(KEEP);
+        s.found.shrink_to(KEEP);
         f(s)
     })
 }
@@ -152,7 +155,7 @@ pub fn vget(ctx: &Ctx, args: &Args) -> Result<()> {
     let i = index(args, 2)?;
     let mut key = ctx.open(args.raw(1), false);
     let found = match key.binding()? {
-        Some(b) => slot(b.vector(args.bytes(1))?, i),
+        Some(b) => slot(b.vector(|| args.bytes(1))?, i),
         None => None,
     };
     match found {
@@ -169,13 +172,16 @@ pub fn vmget(ctx: &Ctx, args: &Args) -> Result<()> {
         }
         let mut key = ctx.open(args.raw(1), false);
         let vec = match key.binding()? {
-            Some(b) => Some(b.vector(args.bytes(1))?),
+            Some(b) => Some(b.vector(|| args.bytes(1))?),
             None => None,
         };
         let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
-        ctx.reply_array(s.indices.len());
-        for &i in &s.indices {
-            match vec.and_then(|v| slot(v, i)) {
+        // Loads first, replies after: random reads into a large file miss the
+        // cache, and a loop free of calls lets the CPU wait for them together.
+        s.found.extend(s.indices.iter().map(|&i| vec.and_then(|v| slot(v, i))));
+        ctx.reply_array(s.found.len());
+        for &found in &s.found {
+            match found {
                 Some(v) => ctx.reply_value(v, resp3, &mut buf),
                 None => ctx.reply_null(),
             }
@@ -268,7 +274,7 @@ pub fn vpop(ctx: &Ctx, args: &Args) -> Result<()> {
 pub fn vcount(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), false);
     let n = match key.binding()? {
-        Some(b) => b.vector(args.bytes(1))?.len(),
+        Some(b) => b.vector(|| args.bytes(1))?.len(),
         None => 0,
     };
     ctx.reply_int(n as i64);

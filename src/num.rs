@@ -25,6 +25,18 @@ pub fn parse_index(s: &[u8]) -> Option<i64> {
         [b'0', ..] => return None,
         _ => {}
     }
+    // Eighteen digits cannot overflow: the common case skips the checks.
+    if digits.len() <= 18 {
+        let mut n: i64 = 0;
+        for &c in digits {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            n = n * 10 + d as i64;
+        }
+        return Some(if neg { -n } else { n });
+    }
     // Accumulate negatively so that i64::MIN fits.
     let mut n: i64 = 0;
     for &c in digits {
@@ -82,9 +94,11 @@ fn mantissa_has_nonzero(body: &str) -> bool {
         .any(|c| (b'1'..=b'9').contains(&c))
 }
 
-/// Room for the longest form: `-nan(0xfffffffffffff)` or a ryu output.
+/// Room for each form: integers (itoa), other finite values (ryu), and the
+/// longest NaN, `-nan(0xfffffffffffff)`.
 pub struct ValueBuf {
     ryu: ryu::Buffer,
+    int: itoa::Buffer,
     nan: [u8; 24],
 }
 
@@ -92,65 +106,58 @@ impl Default for ValueBuf {
     fn default() -> Self {
         ValueBuf {
             ryu: ryu::Buffer::new(),
+            int: itoa::Buffer::new(),
             nan: [0; 24],
         }
     }
 }
 
 /// Below this, ryu writes an integral value as its digits and `.0`; the
-/// digits alone are the same text, found several times faster.
+/// digits alone, from itoa, are the same text found several times faster.
 const PLAIN_INTEGER: f64 = 1e15;
 
 impl ValueBuf {
-    /// The shortest text that parses back to exactly `v`'s bits.
-    pub fn format(&mut self, v: f64) -> &str {
+    /// The shortest text that parses back to exactly `v`'s bits, as the
+    /// bytes a reply carries (always ASCII).
+    pub fn format(&mut self, v: f64) -> &[u8] {
         // Counts, ids and indices are common content: write them as integers.
-        // (-0.0 is left to ryu, which keeps its sign.)
-        if v.abs() < PLAIN_INTEGER && v.fract() == 0.0 && v.to_bits() != SIGN {
-            return self.integer(v as i64);
+        // The cast saturates and sends NaN to 0, so the comparison alone
+        // tells integral values apart without calling libm's `trunc`;
+        // -0.0 is left to ryu, which keeps its sign.
+        let n = v as i64;
+        if n as f64 == v && v.abs() < PLAIN_INTEGER && v.to_bits() != SIGN {
+            return self.int.format(n).as_bytes();
         }
         if v.is_finite() {
             let s = self.ryu.format_finite(v);
-            return s.strip_suffix(".0").unwrap_or(s);
+            return s.strip_suffix(".0").unwrap_or(s).as_bytes();
         }
         let bits = v.to_bits();
         let sign = if bits & SIGN != 0 { "-" } else { "" };
         if v.is_infinite() {
-            return if sign.is_empty() { "inf" } else { "-inf" };
+            return if sign.is_empty() { b"inf" } else { b"-inf" };
         }
         let frac = bits & FRAC_MASK;
         if frac == QUIET_NAN & FRAC_MASK {
-            return if sign.is_empty() { "nan" } else { "-nan" };
+            return if sign.is_empty() { b"nan" } else { b"-nan" };
         }
         use std::io::Write;
         let mut cur = std::io::Cursor::new(&mut self.nan[..]);
         write!(cur, "{sign}nan(0x{frac:x})").expect("buffer fits the longest NaN form");
         let n = cur.position() as usize;
-        std::str::from_utf8(&self.nan[..n]).expect("ASCII")
-    }
-
-    fn integer(&mut self, n: i64) -> &str {
-        let mut at = self.nan.len();
-        let mut m = n.unsigned_abs();
-        loop {
-            at -= 1;
-            self.nan[at] = b'0' + (m % 10) as u8;
-            m /= 10;
-            if m == 0 {
-                break;
-            }
-        }
-        if n < 0 {
-            at -= 1;
-            self.nan[at] = b'-';
-        }
-        std::str::from_utf8(&self.nan[at..]).expect("ASCII digits")
+        &self.nan[..n]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl ValueBuf {
+        fn text(&mut self, v: f64) -> &str {
+            std::str::from_utf8(self.format(v)).expect("ASCII")
+        }
+    }
 
     #[test]
     fn indices_follow_redis_integer_rules() {
@@ -160,6 +167,11 @@ mod tests {
         assert_eq!(parse_index(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_index(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_index(b"2305843009213693955"), Some(2305843009213693955));
+        // Either side of the 18 digits that skip the overflow checks.
+        assert_eq!(parse_index(b"999999999999999999"), Some(999_999_999_999_999_999));
+        assert_eq!(parse_index(b"-999999999999999999"), Some(-999_999_999_999_999_999));
+        assert_eq!(parse_index(b"1000000000000000000"), Some(1_000_000_000_000_000_000));
+        assert_eq!(parse_index(b"99999999999999999x"), None);
         for bad in [
             &b""[..],
             b"-",
@@ -172,6 +184,7 @@ mod tests {
             b"-0",
             b"9223372036854775808",
             b"-9223372036854775809",
+            b"99999999999999999999",
             b"1e3",
         ] {
             assert_eq!(parse_index(bad), None, "{:?}", String::from_utf8_lossy(bad));
@@ -217,16 +230,16 @@ mod tests {
     #[test]
     fn formatting_is_shortest_and_plain() {
         let mut b = ValueBuf::default();
-        assert_eq!(b.format(0.5), "0.5");
-        assert_eq!(b.format(0.1), "0.1");
-        assert_eq!(b.format(5.0), "5");
-        assert_eq!(b.format(100.0), "100");
-        assert_eq!(b.format(-0.0), "-0");
-        assert_eq!(b.format(1e-20), "1e-20");
-        assert_eq!(b.format(f64::INFINITY), "inf");
-        assert_eq!(b.format(f64::NEG_INFINITY), "-inf");
-        assert_eq!(b.format(f64::NAN), "nan");
-        assert_eq!(b.format(f64::from_bits(SIGN | EXP_MASK | 0xabc)), "-nan(0xabc)");
+        assert_eq!(b.text(0.5), "0.5");
+        assert_eq!(b.text(0.1), "0.1");
+        assert_eq!(b.text(5.0), "5");
+        assert_eq!(b.text(100.0), "100");
+        assert_eq!(b.text(-0.0), "-0");
+        assert_eq!(b.text(1e-20), "1e-20");
+        assert_eq!(b.text(f64::INFINITY), "inf");
+        assert_eq!(b.text(f64::NEG_INFINITY), "-inf");
+        assert_eq!(b.text(f64::NAN), "nan");
+        assert_eq!(b.text(f64::from_bits(SIGN | EXP_MASK | 0xabc)), "-nan(0xabc)");
     }
 
     #[test]
@@ -257,7 +270,7 @@ mod tests {
             patterns.push(x);
         }
         for bits in patterns {
-            let text = b.format(f64::from_bits(bits)).to_owned();
+            let text = b.text(f64::from_bits(bits)).to_owned();
             let back = parse_value(text.as_bytes()).unwrap_or_else(|| panic!("{text} does not parse"));
             assert_eq!(back.to_bits(), bits, "{text}");
         }
@@ -278,12 +291,12 @@ mod tests {
             -999_999_999_999_999.0,
         ] {
             let want = r.format_finite(v).strip_suffix(".0").unwrap().to_string();
-            assert_eq!(b.format(v), want, "{v}");
+            assert_eq!(b.text(v), want, "{v}");
         }
-        assert_eq!(b.format(-0.0), "-0");
-        assert_eq!(b.format(1e15), "1000000000000000");
-        assert_eq!(b.format(1e16), "1e16");
-        assert_eq!(b.format(0.5), "0.5");
-        assert_eq!(b.format(-2.5), "-2.5");
+        assert_eq!(b.text(-0.0), "-0");
+        assert_eq!(b.text(1e15), "1000000000000000");
+        assert_eq!(b.text(1e16), "1e16");
+        assert_eq!(b.text(0.5), "0.5");
+        assert_eq!(b.text(-2.5), "-2.5");
     }
 }
