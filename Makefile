@@ -37,7 +37,7 @@ test: build
 	@echo "--- the same tests against Valkey 9"
 	@export REDIS_SERVER="$$(bash scripts/valkey.sh)" && $$REDIS_SERVER --version && $(RUN_TESTS)
 
-# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about five minutes.
+# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about six minutes.
 bench: build
 	@python3 -c "import matplotlib" 2>/dev/null || pip install --quiet matplotlib
 	python3 bench/run.py

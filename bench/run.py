@@ -4,12 +4,14 @@
 Starts redis-server with the release module on loopback (pinned to core 0
 where there are two), prepares a 1,000,000-value vector, an empty one and a
 10,000,000-value one, and runs redis-benchmark (-P 16, 50 clients, pinned to
-core 1) on each command, five times. Each command's run follows a GET run of
+core 1) on each command, seven times. Each command's run follows a GET run of
 its own, and its ratio is to that GET: the machine's speed drifts less over
-two runs than over a whole repetition. Reports medians, the ratios, and how
-busy the server was (a server below 100% was waiting for the client), as
-bench/results.md and bench/results.png. Then maps a sparse 8 GB file and
-reports the time MMAP takes and the server's resident memory.
+two runs than over a whole repetition; a second GET measured the same way
+shows how far apart two runs of one command land. Reports medians, the
+ratios with their range, and how busy the server was (a server below 100%
+was waiting for the client), as bench/results.md and bench/results.png.
+Then maps a sparse 8 GB file and reports the time MMAP takes and the
+server's resident memory.
 
 Usage: python3 bench/run.py [--reps N] [--scale F] [--out DIR]
 """
@@ -43,6 +45,8 @@ MGET10 = "MGET " + " ".join(["s"] * 10)
 MGET100 = "MGET " + " ".join(["s"] * 100)
 CASES = [
     ("GET", "GET s", 2_000_000),
+    # GET against GET: how far apart two runs of the same command land here.
+    ("GET again", "GET s", 2_000_000),
     ("GETRANGE 8 bytes", "GETRANGE s8m 4000000 4000007", 2_000_000),
     ("VGET", "VGET bench 500000", 2_000_000),
     ("VSET", "VSET bench 500000 1.5", 2_000_000),
@@ -216,13 +220,14 @@ def chart(rows, info, path):
             return "#999999"
         return "#228833" if ratio >= TARGETS[label] else "#cc3311"
 
-    b.barh(labels, ratios, color=[shade(l, x) for l, x in zip(labels, ratios)])
+    spread = [[r[2] - r[3] for r in rows], [r[4] - r[2] for r in rows]]
+    b.barh(labels, ratios, xerr=spread, capsize=3, color=[shade(l, x) for l, x in zip(labels, ratios)])
     for l, t in TARGETS.items():
         if l in labels:
             i = labels.index(l)
             b.plot([t, t], [i - 0.4, i + 0.4], color="black", linewidth=2)
     b.axvline(1.0, color="grey", linestyle=":")
-    b.set_xlabel("ratio to the GET run before it (black: target; green met, red missed)")
+    b.set_xlabel("ratio to the GET run before it, median and range (black: target)")
     b.invert_yaxis()
     b.set_yticklabels([])
     fig.suptitle(
@@ -236,7 +241,7 @@ def chart(rows, info, path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies the request counts")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench"))
     args = ap.parse_args()
@@ -276,7 +281,7 @@ def main():
         shutil.rmtree(home, ignore_errors=True)
 
     med = statistics.median
-    rows = [(l, med(runs[l]), med(ratios[l]), med(busy[l])) for l, _, _ in CASES]
+    rows = [(l, med(runs[l]), med(ratios[l]), min(ratios[l]), max(ratios[l]), med(busy[l])) for l, _, _ in CASES]
     vadd_slowdown = 1 - statistics.median(runs["VADD (10M start)"]) / statistics.median(runs["VADD (empty start)"])
     lines = [
         f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}; "
@@ -287,12 +292,13 @@ def main():
         f"its ratio is to that `GET`. Server busy: the share of the run the server spent on a CPU; "
         f"below 100%, it was waiting for the client.",
         "",
-        "| command | requests/s | ratio to GET | target | server busy |",
-        "|---|---:|---:|---:|---:|",
+        "| command | requests/s | ratio to GET | lowest–highest ratio | target | server busy |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, rps, ratio, on_cpu in rows:
+    for label, rps, ratio, low, high, on_cpu in rows:
         target = f"≥ {TARGETS[label]:.2f}" if label in TARGETS else ""
-        lines.append(f"| {label} | {rps:,.0f} | {ratio:.2f} | {target} | {on_cpu:.0%} |")
+        spread = f"{low:.2f}–{high:.2f}" if label != "GET" else ""
+        lines.append(f"| {label} | {rps:,.0f} | {ratio:.2f} | {spread} | {target} | {on_cpu:.0%} |")
     lines += [
         "",
         f"VADD on a 10,000,000-value vector is {vadd_slowdown * 100:+.1f}% slower than on an empty one "
