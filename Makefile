@@ -1,8 +1,10 @@
 # make run   - build the release module, start redis-server with it on 127.0.0.1:6380
 # make test  - unit tests and integration tests against real redis-server processes
-# make bench - throughput against native GET: bench/results.md and bench/results.png
+# make bench - throughput against native GET (bench/results.md, bench/results.png)
+#              and instructions per request (bench/instructions.md)
 
 CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SO := target/release/libredis_mmap.so
 
 .PHONY: all deps build run test bench fmt clean
@@ -37,10 +39,13 @@ test: build
 	@echo "--- the same tests against Valkey 9"
 	@export REDIS_SERVER="$$(bash scripts/valkey.sh)" && $$REDIS_SERVER --version && $(RUN_TESTS)
 
-# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about six minutes.
+# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about seven minutes.
 bench: build
 	@python3 -c "import matplotlib" 2>/dev/null || pip install --quiet matplotlib
+	@command -v valgrind >/dev/null || (export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends valgrind >/dev/null)
 	python3 bench/run.py
+	python3 bench/instructions.py
 
 fmt:
 	$(CARGO) fmt

@@ -143,16 +143,15 @@ impl Spec {
     /// CREATE), its documented arguments.
     pub fn fits(&self, argc: usize) -> bool {
         let a = self.arity.unsigned_abs() as usize;
+        if self.arity >= 0 {
+            return argc == a; // the hot commands: no walk over the arguments
+        }
         let most = if self.args.iter().any(|x| x.multiple) {
             usize::MAX
         } else {
             2 + self.args.len()
         };
-        if self.arity >= 0 {
-            argc == a
-        } else {
-            argc >= a && argc <= most
-        }
+        argc >= a && argc <= most
     }
 }
 

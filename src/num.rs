@@ -128,6 +128,13 @@ impl ValueBuf {
         if n as f64 == v && v.abs() < PLAIN_INTEGER && v.to_bits() != SIGN {
             return self.int.format(n).as_bytes();
         }
+        self.general(v)
+    }
+
+    /// Out of line, so that the integer path above keeps a small frame.
+    #[cold]
+    #[inline(never)]
+    fn general(&mut self, v: f64) -> &[u8] {
         if v.is_finite() {
             let s = self.ryu.format_finite(v);
             return s.strip_suffix(".0").unwrap_or(s).as_bytes();
