@@ -94,9 +94,14 @@ def machine():
     server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
     version = re.search(r"v=(\S+)", server)
     try:
-        rev = subprocess.run(
-            ["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True
+        rev = subprocess.run(["git", "-C", ROOT, "describe", "--always"], capture_output=True, text=True).stdout.strip()
+        # Changed sources make the build "-dirty"; the benchmark's own output does not.
+        changed = subprocess.run(
+            ["git", "-C", ROOT, "status", "--porcelain", "--", ".", ":!bench/results.*", ":!bench/instructions.md"],
+            capture_output=True, text=True,
         ).stdout.strip()
+        if rev and changed:
+            rev += "-dirty"
     except OSError:
         rev = "?"
     return {
