@@ -25,31 +25,23 @@ pub fn parse_index(s: &[u8]) -> Option<i64> {
         [b'0', ..] => return None,
         _ => {}
     }
-    // Eighteen digits cannot overflow: the common case skips the checks.
-    if digits.len() <= 18 {
-        let mut n: i64 = 0;
-        for &c in digits {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                return None;
-            }
-            n = n * 10 + d as i64;
-        }
-        return Some(if neg { -n } else { n });
+    // i64's bounds have 19 digits, and 19 digits fit a u64: one unchecked
+    // loop, then a range test.
+    if digits.len() > 19 {
+        return None;
     }
-    // Accumulate negatively so that i64::MIN fits.
-    let mut n: i64 = 0;
+    let mut n: u64 = 0;
     for &c in digits {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             return None;
         }
-        n = n.checked_mul(10)?.checked_sub(d as i64)?;
+        n = n * 10 + d as u64;
     }
     if neg {
-        Some(n)
+        (n <= 1 << 63).then(|| 0u64.wrapping_sub(n) as i64)
     } else {
-        n.checked_neg()
+        i64::try_from(n).ok()
     }
 }
 
@@ -132,7 +124,6 @@ impl ValueBuf {
     }
 
     /// Out of line, so that the integer path above keeps a small frame.
-    #[cold]
     #[inline(never)]
     fn general(&mut self, v: f64) -> &[u8] {
         if v.is_finite() {
@@ -174,7 +165,7 @@ mod tests {
         assert_eq!(parse_index(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(parse_index(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_index(b"2305843009213693955"), Some(2305843009213693955));
-        // Either side of the 18 digits that skip the overflow checks.
+        // Around the 19 digits of i64's bounds.
         assert_eq!(parse_index(b"999999999999999999"), Some(999_999_999_999_999_999));
         assert_eq!(parse_index(b"-999999999999999999"), Some(-999_999_999_999_999_999));
         assert_eq!(parse_index(b"1000000000000000000"), Some(1_000_000_000_000_000_000));
@@ -192,6 +183,8 @@ mod tests {
             b"9223372036854775808",
             b"-9223372036854775809",
             b"99999999999999999999",
+            b"9999999999999999999",
+            b"-9999999999999999999",
             b"1e3",
         ] {
             assert_eq!(parse_index(bad), None, "{:?}", String::from_utf8_lossy(bad));
