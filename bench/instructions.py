@@ -20,18 +20,13 @@ import glob
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 
-import redis
+from run import MGET100, MODULE, ROOT, VMGET100, free_port, machine, prepare, start
 
-from run import MODULE, ROOT, SPREAD, free_port, machine
-
-VMGET100 = "VMGET bench " + " ".join(map(str, SPREAD))
-MGET100 = "MGET " + " ".join(["s"] * 100)
 CASES = [
     ("GET", "GET s", 100_000),
     ("VGET", "VGET bench 500000", 100_000),
@@ -84,30 +79,10 @@ def main():
 
     home = tempfile.mkdtemp(prefix="redis-mmap-callgrind")
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            "valgrind", "--tool=callgrind", f"--callgrind-out-file={home}/cg.out.%p",
-            "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", home,
-            "--save", "", "--appendonly", "no", "--logfile", "redis.log",
-            "--loadmodule", MODULE, "dir", home,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, r, data = start(home, port, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={home}/cg.out.%p"])
     rows = []
     try:
-        r = redis.Redis(port=port)
-        for _ in range(1500):
-            try:
-                r.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.02)
-        with open(os.path.join(home, "bench.f64"), "wb") as f:
-            f.write(struct.pack("<1000000d", *range(1_000_000)))
-        r.set("s", "abcdefgh")
-        assert r.execute_command("MMAP", "bench", "bench.f64") == 1_000_000
-        assert r.execute_command("MMAP", "grow", "grow.f64") == 0
+        prepare(r, data)
         for label, command, n in CASES:
             subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
             subprocess.run(
@@ -122,6 +97,8 @@ def main():
                 if new:
                     break
                 time.sleep(0.02)
+            else:
+                raise RuntimeError(f"callgrind wrote no dump for {label}")
             time.sleep(0.2)  # let the dump finish writing
             total, own, api = costs(new[0])
             rows.append((label, total / n, own / n, api / n))

@@ -137,11 +137,13 @@ def bench(port, pid, command, requests):
     raise RuntimeError(f"no result from {cmd}:\n{out}")
 
 
-def start(home, port):
+def start(home, port, wrapper=None):
+    """redis-server with the module, run under `wrapper` (default: pinned to
+    core 0); returns the process, a client and the module's data directory."""
     data = os.path.join(home, "data")
     os.makedirs(data)
     proc = subprocess.Popen(
-        pin(0) + [
+        (pin(0) if wrapper is None else wrapper) + [
             "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", home,
             "--save", "", "--appendonly", "no", "--logfile", "redis.log",
             "--loadmodule", MODULE, "dir", data,
@@ -150,7 +152,8 @@ def start(home, port):
         stderr=subprocess.DEVNULL,
     )
     r = redis.Redis(port=port)
-    for _ in range(500):
+    # Under valgrind the server takes seconds to come up.
+    for _ in range(1500):
         try:
             r.ping()
             return proc, r, data
