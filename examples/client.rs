@@ -15,21 +15,21 @@ fn main() -> redis::RedisResult<()> {
     println!("MMAP demo {path} -> {n} values");
 
     let values: Vec<f64> = (0..10).map(|i| i as f64 / 4.0).collect();
-    let added: i64 = redis::cmd("VADD").arg("demo").arg(&values).query(&mut con)?;
-    let count: i64 = redis::cmd("VCOUNT").arg("demo").query(&mut con)?;
-    println!("VADD 10 values -> {added}; VCOUNT -> {count}");
+    let added: i64 = redis::cmd("MMAP.ADD").arg("demo").arg(&values).query(&mut con)?;
+    let count: i64 = redis::cmd("MMAP.COUNT").arg("demo").query(&mut con)?;
+    println!("MMAP.ADD 10 values -> {added}; MMAP.COUNT -> {count}");
 
-    let written: i64 = redis::cmd("VSET").arg("demo").arg(0).arg(-1.5).query(&mut con)?;
-    let first: Option<f64> = redis::cmd("VGET").arg("demo").arg(0).query(&mut con)?;
-    println!("VSET demo 0 -1.5 -> {written}; VGET demo 0 -> {first:?}");
+    let written: i64 = redis::cmd("MMAP.SET").arg("demo").arg(0).arg(-1.5).query(&mut con)?;
+    let first: Option<f64> = redis::cmd("MMAP.GET").arg("demo").arg(0).query(&mut con)?;
+    println!("MMAP.SET demo 0 -1.5 -> {written}; MMAP.GET demo 0 -> {first:?}");
 
-    let some: Vec<Option<f64>> = redis::cmd("VMGET")
+    let some: Vec<Option<f64>> = redis::cmd("MMAP.MGET")
         .arg("demo")
         .arg(&[1, 9, 1_000_000])
         .query(&mut con)?;
-    println!("VMGET demo 1 9 1000000 -> {some:?}");
+    println!("MMAP.MGET demo 1 9 1000000 -> {some:?}");
 
-    let last: Option<f64> = redis::cmd("VPOP").arg("demo").query(&mut con)?;
-    println!("VPOP demo -> {last:?}");
+    let last: Option<f64> = redis::cmd("MMAP.POP").arg("demo").query(&mut con)?;
+    println!("MMAP.POP demo -> {last:?}");
     Ok(())
 }

@@ -52,16 +52,16 @@ def main():
     r = redis.Redis(host=args.host, port=args.port)
     count = r.execute_command("MMAP", "np", args.name)
     assert count == args.n, count
-    got = [float(v) for v in r.execute_command("VMGET", "np", 0, 1, args.n - 1, args.n)[:3]]
+    got = [float(v) for v in r.execute_command("MMAP.MGET", "np", 0, 1, args.n - 1, args.n)[:3]]
     assert got == [0.0, 1.0, float(args.n - 1)], got
-    print("MMAP np %s -> %d values; VMGET 0 1 %d -> %s" % (args.name, count, args.n - 1, got))
+    print("MMAP np %s -> %d values; MMAP.MGET 0 1 %d -> %s" % (args.name, count, args.n - 1, got))
 
     # A write through Redis is in the file at once.
-    r.execute_command("VSET", "np", 0, 0.1)
-    r.execute_command("VADD", "np", 1e-20, "inf")
+    r.execute_command("MMAP.SET", "np", 0, 0.1)
+    r.execute_command("MMAP.ADD", "np", 1e-20, "inf")
     on_disk = read_file(path)
     assert on_disk[0] == 0.1 and on_disk[-2:] == [1e-20, float("inf")], on_disk[-2:]
-    print("after VSET and VADD the file holds %d values, first %r, last %r" % (len(on_disk), on_disk[0], on_disk[-1]))
+    print("after MMAP.SET and MMAP.ADD the file holds %d values, first %r, last %r" % (len(on_disk), on_disk[0], on_disk[-1]))
     r.delete("np")
     print("ok")
 

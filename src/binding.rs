@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::core::sandbox::Sandbox;
+use crate::core::vector::{identity, read_at, MappedVec};
 use crate::error::{shown, Error, Result};
-use crate::fsync::{self, Synced};
-use crate::info;
-use crate::sandbox::Sandbox;
-use crate::vector::{identity, read_at, MappedVec};
+use crate::persist::fsync::{self, Synced};
+use crate::persist::Logged;
+use crate::stats;
 
 pub type Vector = MappedVec<f64>;
 
@@ -66,18 +67,6 @@ pub fn flush_all() -> Option<usize> {
 /// that memory stays small, many enough that replay is quick. Fixed, so every
 /// server cuts the content alike for the digest.
 const CHUNK: usize = 512;
-
-/// A command the module writes into a log (the replication stream and the
-/// AOF, or a rewritten AOF) in place of, or before, the one it ran.
-#[derive(Debug, PartialEq)]
-pub enum Logged<'a> {
-    /// `MMAP key path`, with `CREATE` when the content follows.
-    Mmap { rel: &'a Path, create: bool },
-    /// `VRESIZE key len`.
-    Resize(usize),
-    /// `VADD key values...`.
-    Add(&'a [f64]),
-}
 
 /// A flush of `db` (-1: all) is starting. Its values may be freed later on a
 /// lazy-free thread, so their files are released now: a key loaded or bound
@@ -149,7 +138,7 @@ impl Opened {
             );
             Ok(())
         })?;
-        info::open_delta(1, vec.file_bytes() as i64, vec.reserved_bytes() as i64);
+        stats::open_delta(1, vec.file_bytes() as i64, vec.reserved_bytes() as i64);
         Ok(Opened { vec, id, token, sync })
     }
 }
@@ -164,7 +153,7 @@ impl Drop for Opened {
                 map.remove(&self.id);
             }
         });
-        info::open_delta(-1, -(self.vec.file_bytes() as i64), -(self.vec.reserved_bytes() as i64));
+        stats::open_delta(-1, -(self.vec.file_bytes() as i64), -(self.vec.reserved_bytes() as i64));
     }
 }
 
@@ -194,7 +183,7 @@ impl Binding {
 
     /// A binding whose file cannot be used now; every command on it says why.
     pub fn broken(rel: &Path, cause: String) -> Binding {
-        info::broken_delta(1);
+        stats::broken_delta(1);
         Binding {
             path: rel.to_path_buf(),
             state: State::Broken(cause),
@@ -303,7 +292,7 @@ impl Binding {
                 let (opened, _) = open_file(sandbox, rel, key, db, false)?;
                 let n = opened.vec.len();
                 self.state = State::Open(opened);
-                info::broken_delta(-1);
+                stats::broken_delta(-1);
                 return Ok((n, true));
             }
             State::Broken(_) => {}
@@ -334,7 +323,7 @@ impl Binding {
         if out.is_ok() {
             fsync::wrote(&opened.sync);
         }
-        info::open_delta(
+        stats::open_delta(
             0,
             vec.file_bytes() as i64 - bytes0,
             vec.reserved_bytes() as i64 - reserved0,
@@ -387,7 +376,7 @@ impl Binding {
 impl Drop for Binding {
     fn drop(&mut self) {
         if let State::Broken(_) = self.state {
-            info::broken_delta(-1);
+            stats::broken_delta(-1);
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Every error a command can reply with. Each message starts with a Redis
 //! error code and names what was wrong.
 
-use crate::sandbox::PathError;
-use crate::vector::OpenError;
+use crate::core::sandbox::PathError;
+use crate::core::vector::OpenError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -14,12 +14,12 @@ pub enum Error {
     BadLength(String),
     #[error("ERR unknown {command} option '{option}' (the only one is {known})")]
     BadOption {
-        command: &'static str,
+        command: String,
         option: String,
         known: &'static str,
     },
-    #[error("ERR VSET takes index value pairs: the last index has no value")]
-    OddPairs,
+    #[error("ERR {0} takes index value pairs: the last index has no value")]
+    OddPairs(String),
     #[error("ERR no such key '{0}': bind it to a file first with MMAP {0} <path>")]
     NoKey(String),
     #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
@@ -81,11 +81,11 @@ mod tests {
             Error::BadValue("x".into()),
             Error::BadLength("x".into()),
             Error::BadOption {
-                command: "MMAP",
+                command: "MMAP".into(),
                 option: "x".into(),
                 known: "CREATE",
             },
-            Error::OddPairs,
+            Error::OddPairs("VSET".into()),
             Error::NoKey("k".into()),
             Error::WrongType,
             Error::OtherFile {

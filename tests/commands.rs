@@ -8,7 +8,7 @@ fn bound(s: &Server, values: &[&str]) -> redis::Connection {
     let mut c = s.conn();
     assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 0);
     if !values.is_empty() {
-        let mut args = vec!["VADD", "v"];
+        let mut args = vec!["MMAP.ADD", "v"];
         args.extend_from_slice(values);
         assert_eq!(int(&mut c, &args), values.len() as i64);
     }
@@ -22,7 +22,7 @@ fn mmap_creates_an_empty_file_and_returns_the_count() {
     assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 0);
     assert_eq!(file_len(&s.data().join("v.f64")), 0);
     // Same key, same file: the count, nothing else.
-    int(&mut c, &["VADD", "v", "1", "2"]);
+    int(&mut c, &["MMAP.ADD", "v", "1", "2"]);
     assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 2);
     assert_eq!(int(&mut c, &["MMAP", "v", "./sub/../v.f64"]), 2);
     let abs = s.data().join("v.f64");
@@ -46,16 +46,16 @@ fn mmap_to_another_file_is_refused_and_creates_nothing() {
     let e = err(&mut c, &["MMAP", "v", "w.f64"]);
     assert_eq!(e, "ERR key 'v' is bound to 'v.f64', not to 'w.f64'");
     assert!(!s.data().join("w.f64").exists());
-    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "v"]), 1);
 }
 
 #[test]
 fn vget_returns_values_and_nil_out_of_range() {
     let s = Server::start();
     let mut c = bound(&s, &["0", "0.1", "0.2", "0.3", "0.4", "0.5"]);
-    assert_eq!(bulk(&mut c, &["VGET", "v", "5"]).as_deref(), Some("0.5"));
-    assert_eq!(bulk(&mut c, &["VGET", "v", "0"]).as_deref(), Some("0"));
-    assert_eq!(bulk(&mut c, &["VGET", "v", "1"]).as_deref(), Some("0.1"));
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "v", "5"]).as_deref(), Some("0.5"));
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "v", "0"]).as_deref(), Some("0"));
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "v", "1"]).as_deref(), Some("0.1"));
     for i in [
         "6",
         "-1",
@@ -63,9 +63,9 @@ fn vget_returns_values_and_nil_out_of_range() {
         "9223372036854775807",
         "2305843009213693955",
     ] {
-        assert_eq!(bulk(&mut c, &["VGET", "v", i]), None, "index {i}");
+        assert_eq!(bulk(&mut c, &["MMAP.GET", "v", i]), None, "index {i}");
     }
-    assert_eq!(bulk(&mut c, &["VGET", "missing", "0"]), None);
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "missing", "0"]), None);
 }
 
 #[test]
@@ -73,26 +73,26 @@ fn vmget_returns_nil_for_each_index_out_of_range() {
     let s = Server::start();
     let mut c = bound(&s, &["10", "11", "12"]);
     assert_eq!(
-        bulks(&mut c, &["VMGET", "v", "2", "3", "-1", "0", "2"]),
+        bulks(&mut c, &["MMAP.MGET", "v", "2", "3", "-1", "0", "2"]),
         vec![Some("12".into()), None, None, Some("10".into()), Some("12".into())]
     );
-    assert_eq!(bulks(&mut c, &["VMGET", "missing", "0", "1"]), vec![None, None]);
+    assert_eq!(bulks(&mut c, &["MMAP.MGET", "missing", "0", "1"]), vec![None, None]);
 }
 
 #[test]
 fn vset_writes_in_range_pairs_and_counts_them() {
     let s = Server::start();
     let mut c = bound(&s, &["0", "1", "2", "3", "4", "5", "6"]);
-    assert_eq!(int(&mut c, &["VSET", "v", "5", "50", "10", "100"]), 1);
-    assert_eq!(int(&mut c, &["VSET", "v", "0", "7", "-1", "8", "6", "9"]), 2);
+    assert_eq!(int(&mut c, &["MMAP.SET", "v", "5", "50", "10", "100"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.SET", "v", "0", "7", "-1", "8", "6", "9"]), 2);
     assert_eq!(
         file_values(&s.data().join("v.f64")),
         vec![7.0, 1.0, 2.0, 3.0, 4.0, 50.0, 9.0]
     );
     // Repeated index: the last pair wins.
-    assert_eq!(int(&mut c, &["VSET", "v", "1", "10", "1", "11"]), 2);
-    assert_eq!(bulk(&mut c, &["VGET", "v", "1"]).as_deref(), Some("11"));
-    let e = err(&mut c, &["VSET", "missing", "0", "1"]);
+    assert_eq!(int(&mut c, &["MMAP.SET", "v", "1", "10", "1", "11"]), 2);
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "v", "1"]).as_deref(), Some("11"));
+    let e = err(&mut c, &["MMAP.SET", "missing", "0", "1"]);
     assert_eq!(
         e,
         "ERR no such key 'missing': bind it to a file first with MMAP missing <path>"
@@ -104,13 +104,13 @@ fn vadd_appends_eight_bytes_per_value() {
     let s = Server::start();
     let mut c = bound(&s, &[]);
     let path = s.data().join("v.f64");
-    assert_eq!(int(&mut c, &["VADD", "v", "1.5"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "v", "1.5"]), 1);
     assert_eq!(file_len(&path), 8);
-    assert_eq!(int(&mut c, &["VADD", "v", "2", "-3", "4e10"]), 3);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "v", "2", "-3", "4e10"]), 3);
     assert_eq!(file_len(&path), 32);
     assert_eq!(file_values(&path), vec![1.5, 2.0, -3.0, 4e10]);
-    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 4);
-    let e = err(&mut c, &["VADD", "missing", "1"]);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "v"]), 4);
+    let e = err(&mut c, &["MMAP.ADD", "missing", "1"]);
     assert!(
         e.starts_with("ERR no such key 'missing'") && e.contains("MMAP missing <path>"),
         "{e}"
@@ -122,12 +122,12 @@ fn vpop_removes_the_last_value_and_shrinks_the_file() {
     let s = Server::start();
     let mut c = bound(&s, &["1", "2"]);
     let path = s.data().join("v.f64");
-    assert_eq!(bulk(&mut c, &["VPOP", "v"]).as_deref(), Some("2"));
+    assert_eq!(bulk(&mut c, &["MMAP.POP", "v"]).as_deref(), Some("2"));
     assert_eq!(file_len(&path), 8);
-    assert_eq!(bulk(&mut c, &["VPOP", "v"]).as_deref(), Some("1"));
+    assert_eq!(bulk(&mut c, &["MMAP.POP", "v"]).as_deref(), Some("1"));
     assert_eq!(file_len(&path), 0);
-    assert_eq!(bulk(&mut c, &["VPOP", "v"]), None);
-    assert_eq!(bulk(&mut c, &["VPOP", "missing"]), None);
+    assert_eq!(bulk(&mut c, &["MMAP.POP", "v"]), None);
+    assert_eq!(bulk(&mut c, &["MMAP.POP", "missing"]), None);
 }
 
 #[test]
@@ -135,15 +135,15 @@ fn vcount_and_vclear() {
     let s = Server::start();
     let mut c = bound(&s, &["1", "2", "3"]);
     let path = s.data().join("v.f64");
-    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 3);
-    assert_eq!(int(&mut c, &["VCOUNT", "missing"]), 0);
-    assert_eq!(int(&mut c, &["VCLEAR", "v"]), 3);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "v"]), 3);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "missing"]), 0);
+    assert_eq!(int(&mut c, &["MMAP.CLEAR", "v"]), 3);
     assert_eq!(file_len(&path), 0);
-    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 0);
-    assert_eq!(int(&mut c, &["VCLEAR", "v"]), 0);
-    assert_eq!(int(&mut c, &["VCLEAR", "missing"]), 0);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "v"]), 0);
+    assert_eq!(int(&mut c, &["MMAP.CLEAR", "v"]), 0);
+    assert_eq!(int(&mut c, &["MMAP.CLEAR", "missing"]), 0);
     // The binding stays: appending works again.
-    assert_eq!(int(&mut c, &["VADD", "v", "9"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "v", "9"]), 1);
     assert_eq!(file_values(&path), vec![9.0]);
 }
 
@@ -154,24 +154,24 @@ fn every_command_checks_its_arity() {
     let cases: &[&[&str]] = &[
         &["MMAP", "v"],
         &["MMAP", "v", "a", "CREATE", "b"],
-        &["VRESIZE", "v"],
-        &["VRESIZE", "v", "1", "2"],
-        &["VGET", "v"],
-        &["VGET", "v", "1", "2"],
-        &["VMGET", "v"],
-        &["VSET", "v", "1"],
-        &["VADD", "v"],
-        &["VPOP"],
-        &["VPOP", "v", "x"],
-        &["VCOUNT"],
-        &["VCOUNT", "v", "x"],
-        &["VCLEAR"],
-        &["VCLEAR", "v", "x"],
+        &["MMAP.RESIZE", "v"],
+        &["MMAP.RESIZE", "v", "1", "2"],
+        &["MMAP.GET", "v"],
+        &["MMAP.GET", "v", "1", "2"],
+        &["MMAP.MGET", "v"],
+        &["MMAP.SET", "v", "1"],
+        &["MMAP.ADD", "v"],
+        &["MMAP.POP"],
+        &["MMAP.POP", "v", "x"],
+        &["MMAP.COUNT"],
+        &["MMAP.COUNT", "v", "x"],
+        &["MMAP.CLEAR"],
+        &["MMAP.CLEAR", "v", "x"],
     ];
     for args in cases {
         let e = err(&mut c, args);
         let want = format!("ERR wrong number of arguments for '{}' command", args[0].to_lowercase());
-        assert_eq!(e.to_lowercase(), want.to_lowercase(), "{args:?}");
+        assert_eq!(e, want, "{args:?}");
     }
     assert_eq!(file_values(&s.data().join("v.f64")), vec![1.0]);
 }
@@ -205,14 +205,14 @@ fn malformed_indices_are_errors_that_name_them() {
         "01",
         "0x10",
     ] {
-        let e = err(&mut c, &["VGET", "v", bad]);
+        let e = err(&mut c, &["MMAP.GET", "v", bad]);
         assert_eq!(e, format!("ERR index '{bad}' is not a decimal 64-bit integer"));
-        let e = err(&mut c, &["VMGET", "v", "0", bad]);
+        let e = err(&mut c, &["MMAP.MGET", "v", "0", bad]);
         assert!(e.contains(&format!("'{bad}'")), "{e}");
-        let e = err(&mut c, &["VSET", "v", "0", "5", bad, "6"]);
+        let e = err(&mut c, &["MMAP.SET", "v", "0", "5", bad, "6"]);
         assert!(e.starts_with("ERR index"), "{e}");
         // Missing keys validate too.
-        let e = err(&mut c, &["VGET", "missing", bad]);
+        let e = err(&mut c, &["MMAP.GET", "missing", bad]);
         assert!(e.starts_with("ERR index"), "{e}");
     }
     assert_eq!(file_values(&s.data().join("v.f64")), vec![1.0, 2.0]);
@@ -224,17 +224,17 @@ fn malformed_values_are_errors_and_writes_are_all_or_nothing() {
     let mut c = bound(&s, &["1", "2"]);
     let path = s.data().join("v.f64");
     for bad in ["abc", "1e400", "-1e400", "1e-400", "", " 1", "1,5", "0x1p3", "nan(1)"] {
-        let e = err(&mut c, &["VADD", "v", "7", "8", bad]);
+        let e = err(&mut c, &["MMAP.ADD", "v", "7", "8", bad]);
         assert_eq!(
             e,
             format!("ERR value '{bad}' is not a number (decimal double, inf, -inf or nan)")
         );
-        let e = err(&mut c, &["VSET", "v", "0", "7", "1", bad]);
+        let e = err(&mut c, &["MMAP.SET", "v", "0", "7", "1", bad]);
         assert!(e.starts_with("ERR value"), "{e}");
     }
     assert_eq!(file_values(&path), vec![1.0, 2.0]);
-    let e = err(&mut c, &["VSET", "v", "0", "7", "1"]);
-    assert_eq!(e, "ERR VSET takes index value pairs: the last index has no value");
+    let e = err(&mut c, &["MMAP.SET", "v", "0", "7", "1"]);
+    assert_eq!(e, "ERR MMAP.SET takes index value pairs: the last index has no value");
     assert_eq!(file_values(&path), vec![1.0, 2.0]);
 }
 
@@ -243,7 +243,7 @@ fn a_long_argument_list_is_fine() {
     let s = Server::start();
     let mut c = bound(&s, &[]);
     let values: Vec<String> = (0..100_000).map(|i| format!("{i}.5")).collect();
-    let mut cmd = redis::cmd("VADD");
+    let mut cmd = redis::cmd("MMAP.ADD");
     cmd.arg("v").arg(&values);
     let n: i64 = cmd.query(&mut c).unwrap();
     assert_eq!(n, 100_000);
@@ -255,14 +255,14 @@ fn a_long_argument_list_is_fine() {
     // One bad value at the very end: nothing of the 100,000 is written.
     let mut bad = values.clone();
     bad.push("x".into());
-    let mut cmd = redis::cmd("VADD");
+    let mut cmd = redis::cmd("MMAP.ADD");
     cmd.arg("v").arg(&bad);
     let e = cmd.query::<i64>(&mut c).unwrap_err();
     assert!(error_text(&e).starts_with("ERR value 'x'"), "{e}");
     assert_eq!(file_len(&path), 800_000);
 
     let indices: Vec<String> = (0..100_000).rev().map(|i| i.to_string()).collect();
-    let mut cmd = redis::cmd("VMGET");
+    let mut cmd = redis::cmd("MMAP.MGET");
     cmd.arg("v").arg(&indices);
     let got: Vec<String> = cmd.query(&mut c).unwrap();
     assert_eq!(got.len(), 100_000);
@@ -284,7 +284,7 @@ fn special_values_round_trip_bit_exactly() {
         "1e-20",
         "1.7976931348623157e308",
     ];
-    let mut args = vec!["VADD", "v"];
+    let mut args = vec!["MMAP.ADD", "v"];
     args.extend_from_slice(&texts);
     int(&mut c, &args);
     let want_bits: Vec<u64> = [
@@ -307,7 +307,7 @@ fn special_values_round_trip_bit_exactly() {
     assert_eq!(got_bits, want_bits);
     // RESP2: the shortest text, which parses back to the same bits.
     for (i, t) in texts.iter().enumerate() {
-        let got = bulk(&mut c, &["VGET", "v", &i.to_string()]).unwrap();
+        let got = bulk(&mut c, &["MMAP.GET", "v", &i.to_string()]).unwrap();
         assert_eq!(got, *t);
     }
 }
@@ -323,14 +323,14 @@ fn nan_payloads_survive_a_round_trip_through_text() {
     write_values(&path, &odd);
     let mut c = s.conn();
     int(&mut c, &["MMAP", "n", "nans.f64"]);
-    let texts = bulks(&mut c, &["VMGET", "n", "0", "1"]);
+    let texts = bulks(&mut c, &["MMAP.MGET", "n", "0", "1"]);
     assert_eq!(
         texts,
         vec![Some("nan(0x1)".into()), Some("-nan(0x8000000001234)".into())]
     );
     // Written back through VSET, the bits are unchanged.
     let (a, b) = (texts[0].clone().unwrap(), texts[1].clone().unwrap());
-    int(&mut c, &["VSET", "n", "1", &a, "0", &b]);
+    int(&mut c, &["MMAP.SET", "n", "1", &a, "0", &b]);
     let bits: Vec<u64> = file_values(&path).iter().map(|v| v.to_bits()).collect();
     assert_eq!(bits, vec![0xfff8_0000_0000_1234, 0x7ff0_0000_0000_0001]);
 }
@@ -340,9 +340,15 @@ fn resp3_clients_get_doubles() {
     let s = Server::start();
     let _ = bound(&s, &["0.5", "inf", "-0"]);
     let mut c = s.conn3();
-    let v: Value = redis::cmd("VGET").arg("v").arg(0).query(&mut c).unwrap();
+    let v: Value = redis::cmd("MMAP.GET").arg("v").arg(0).query(&mut c).unwrap();
     assert_eq!(v, Value::Double(0.5));
-    let v: Value = redis::cmd("VMGET").arg("v").arg(1).arg(2).arg(3).query(&mut c).unwrap();
+    let v: Value = redis::cmd("MMAP.MGET")
+        .arg("v")
+        .arg(1)
+        .arg(2)
+        .arg(3)
+        .query(&mut c)
+        .unwrap();
     match v {
         Value::Array(items) => {
             assert_eq!(items[0], Value::Double(f64::INFINITY));
@@ -354,7 +360,7 @@ fn resp3_clients_get_doubles() {
         }
         other => panic!("{other:?}"),
     }
-    let v: Value = redis::cmd("VPOP").arg("v").query(&mut c).unwrap();
+    let v: Value = redis::cmd("MMAP.POP").arg("v").query(&mut c).unwrap();
     match v {
         Value::Double(z) => assert_eq!(z.to_bits(), (-0.0f64).to_bits()),
         other => panic!("{other:?}"),
@@ -365,7 +371,7 @@ fn resp3_clients_get_doubles() {
 fn writes_are_visible_to_other_readers_of_the_file_at_once() {
     let s = Server::start();
     let mut c = bound(&s, &["1", "2", "3"]);
-    int(&mut c, &["VSET", "v", "1", "42"]);
+    int(&mut c, &["MMAP.SET", "v", "1", "42"]);
     assert_eq!(file_values(&s.data().join("v.f64")), vec![1.0, 42.0, 3.0]);
     // And the other way: a write by another process is read at once.
     use std::os::unix::fs::FileExt;
@@ -374,7 +380,7 @@ fn writes_are_visible_to_other_readers_of_the_file_at_once() {
         .open(s.data().join("v.f64"))
         .unwrap();
     f.write_all_at(&7.25f64.to_le_bytes(), 16).unwrap();
-    assert_eq!(bulk(&mut c, &["VGET", "v", "2"]).as_deref(), Some("7.25"));
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "v", "2"]).as_deref(), Some("7.25"));
 }
 
 /// A server whose writes past 1 MiB per file fail with EFBIG.
@@ -391,14 +397,14 @@ fn a_write_the_disk_refuses_changes_nothing() {
     let mut c = bound(&s, &["1", "2"]);
     let path = s.data().join("v.f64");
     let values = vec!["0.5"; 200_000]; // 1.6 MB: past the 1 MiB limit
-    let mut cmd = redis::cmd("VADD");
+    let mut cmd = redis::cmd("MMAP.ADD");
     cmd.arg("v").arg(&values);
     let e = error_text(&cmd.query::<i64>(&mut c).unwrap_err());
     assert!(e.starts_with("ERR writing 'v.f64' failed: File too large"), "{e}");
     assert!(e.ends_with("nothing was changed"), "{e}");
     assert_eq!(file_values(&path), vec![1.0, 2.0]);
-    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 2);
-    assert_eq!(int(&mut c, &["VADD", "v", "3"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "v"]), 2);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "v", "3"]), 1);
     assert_eq!(file_values(&path), vec![1.0, 2.0, 3.0]);
 }
 
@@ -407,17 +413,17 @@ fn vresize_cuts_or_extends_with_zeros_and_returns_the_old_count() {
     let s = Server::start();
     let mut c = bound(&s, &["1", "2", "3"]);
     let path = s.data().join("v.f64");
-    assert_eq!(int(&mut c, &["VRESIZE", "v", "5"]), 3);
+    assert_eq!(int(&mut c, &["MMAP.RESIZE", "v", "5"]), 3);
     assert_eq!(file_values(&path), vec![1.0, 2.0, 3.0, 0.0, 0.0]);
-    assert_eq!(int(&mut c, &["VRESIZE", "v", "1"]), 5);
+    assert_eq!(int(&mut c, &["MMAP.RESIZE", "v", "1"]), 5);
     assert_eq!(file_values(&path), vec![1.0]);
     // What was cut does not come back: the new tail is zeros.
-    assert_eq!(int(&mut c, &["VRESIZE", "v", "2"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.RESIZE", "v", "2"]), 1);
     assert_eq!(file_values(&path), vec![1.0, 0.0]);
-    assert_eq!(int(&mut c, &["VRESIZE", "v", "2"]), 2);
-    assert_eq!(int(&mut c, &["VRESIZE", "v", "0"]), 2);
+    assert_eq!(int(&mut c, &["MMAP.RESIZE", "v", "2"]), 2);
+    assert_eq!(int(&mut c, &["MMAP.RESIZE", "v", "0"]), 2);
     assert_eq!(file_len(&path), 0);
-    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 0);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "v"]), 0);
 }
 
 #[test]
@@ -426,16 +432,16 @@ fn vresize_errors_name_the_problem_and_change_nothing() {
     let mut c = bound(&s, &["1", "2"]);
     let path = s.data().join("v.f64");
     for bad in ["-1", "abc", "1.5", "9223372036854775808", ""] {
-        let e = err(&mut c, &["VRESIZE", "v", bad]);
+        let e = err(&mut c, &["MMAP.RESIZE", "v", bad]);
         assert_eq!(
             e,
             format!("ERR length '{bad}' is not a decimal 64-bit integer of 0 or more")
         );
     }
-    let e = err(&mut c, &["VRESIZE", "nokey", "3"]);
+    let e = err(&mut c, &["MMAP.RESIZE", "nokey", "3"]);
     assert!(e.starts_with("ERR no such key 'nokey'"), "{e}");
     // Longer than any file can be: the file system refuses, nothing changes.
-    let e = err(&mut c, &["VRESIZE", "v", "9223372036854775807"]);
+    let e = err(&mut c, &["MMAP.RESIZE", "v", "9223372036854775807"]);
     assert!(
         e.starts_with("ERR writing 'v.f64' failed") && e.ends_with("nothing was changed"),
         "{e}"
@@ -448,11 +454,11 @@ fn vresize_errors_name_the_problem_and_change_nothing() {
 fn vresize_past_the_disk_limit_changes_nothing() {
     let s = disk_limited();
     let mut c = bound(&s, &["1", "2"]);
-    let e = err(&mut c, &["VRESIZE", "v", "1000000"]);
+    let e = err(&mut c, &["MMAP.RESIZE", "v", "1000000"]);
     assert!(e.starts_with("ERR writing 'v.f64' failed: File too large"), "{e}");
     assert_eq!(file_values(&s.data().join("v.f64")), vec![1.0, 2.0]);
-    assert_eq!(int(&mut c, &["VRESIZE", "v", "1000"]), 2);
-    assert_eq!(int(&mut c, &["VCOUNT", "v"]), 1000);
+    assert_eq!(int(&mut c, &["MMAP.RESIZE", "v", "1000"]), 2);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "v"]), 1000);
 }
 
 #[test]
@@ -466,6 +472,6 @@ fn mmap_takes_only_the_create_option() {
     // For a client, CREATE changes nothing: MMAP creates a missing file anyway.
     assert_eq!(int(&mut c, &["MMAP", "v", "v.f64", "create"]), 0);
     assert!(s.data().join("v.f64").exists());
-    assert_eq!(int(&mut c, &["VADD", "v", "4"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "v", "4"]), 1);
     assert_eq!(int(&mut c, &["MMAP", "v", "v.f64", "CREATE"]), 1);
 }

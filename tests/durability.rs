@@ -11,7 +11,7 @@ fn bound(s: &Server, keys: &[&str]) -> redis::Connection {
     let mut c = s.conn();
     for k in keys {
         int(&mut c, &["MMAP", k, &format!("{k}.f64")]);
-        int(&mut c, &["VADD", k, "1", "2"]);
+        int(&mut c, &["MMAP.ADD", k, "1", "2"]);
     }
     c
 }
@@ -26,13 +26,13 @@ fn fsync_always_flushes_every_write_before_replying() {
     let mut c = bound(&s, &["k"]);
     raw(&mut c, &["CONFIG", "SET", "mmap.fsync", "always"]).unwrap();
     let f0 = flushes(&mut c);
-    int(&mut c, &["VSET", "k", "0", "5"]);
+    int(&mut c, &["MMAP.SET", "k", "0", "5"]);
     assert_eq!(flushes(&mut c), f0 + 1);
-    int(&mut c, &["VADD", "k", "3"]);
-    bulk(&mut c, &["VPOP", "k"]);
+    int(&mut c, &["MMAP.ADD", "k", "3"]);
+    bulk(&mut c, &["MMAP.POP", "k"]);
     assert_eq!(flushes(&mut c), f0 + 3);
-    bulk(&mut c, &["VGET", "k", "0"]);
-    int(&mut c, &["VCOUNT", "k"]);
+    bulk(&mut c, &["MMAP.GET", "k", "0"]);
+    int(&mut c, &["MMAP.COUNT", "k"]);
     assert_eq!(flushes(&mut c), f0 + 3, "reads flush nothing");
     assert_eq!(mmap_stat(&mut c, "flush_errors"), 0);
 }
@@ -45,7 +45,7 @@ fn fsync_everysec_flushes_in_the_background_once_per_second() {
     std::thread::sleep(Duration::from_millis(1100));
     let f0 = flushes(&mut c);
     for i in 0..300 {
-        int(&mut c, &["VSET", "k", "0", &i.to_string()]);
+        int(&mut c, &["MMAP.SET", "k", "0", &i.to_string()]);
     }
     wait_for("a background flush", || flushes(&mut c) > f0);
     std::thread::sleep(Duration::from_millis(1200));
@@ -64,7 +64,7 @@ fn fsync_no_leaves_the_timing_to_the_kernel() {
     assert_eq!(config_get(&mut c, "mmap.fsync"), vec!["mmap.fsync", "no"]);
     int(&mut c, &["MMAP", "k", "k.f64"]);
     for i in 0..10 {
-        int(&mut c, &["VADD", "k", &i.to_string()]);
+        int(&mut c, &["MMAP.ADD", "k", &i.to_string()]);
     }
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(flushes(&mut c), 0);
@@ -123,11 +123,11 @@ fn every_write_counts_as_a_change_and_reads_do_not() {
     let mut last = changes(&mut c);
     for args in [
         &["MMAP", "k", "k.f64"][..],
-        &["VADD", "k", "1", "2", "3"],
-        &["VSET", "k", "0", "9"],
-        &["VPOP", "k"],
-        &["VRESIZE", "k", "5"],
-        &["VCLEAR", "k"],
+        &["MMAP.ADD", "k", "1", "2", "3"],
+        &["MMAP.SET", "k", "0", "9"],
+        &["MMAP.POP", "k"],
+        &["MMAP.RESIZE", "k", "5"],
+        &["MMAP.CLEAR", "k"],
     ] {
         raw(&mut c, args).unwrap();
         let now = changes(&mut c);
@@ -135,11 +135,11 @@ fn every_write_counts_as_a_change_and_reads_do_not() {
         last = now;
     }
     for args in [
-        &["VGET", "k", "0"][..],
-        &["VMGET", "k", "0", "1"],
-        &["VCOUNT", "k"],
-        &["VSET", "k", "99", "1"],
-        &["VCLEAR", "k"],
+        &["MMAP.GET", "k", "0"][..],
+        &["MMAP.MGET", "k", "0", "1"],
+        &["MMAP.COUNT", "k"],
+        &["MMAP.SET", "k", "99", "1"],
+        &["MMAP.CLEAR", "k"],
         &["MMAP", "k", "k.f64"],
     ] {
         raw(&mut c, args).unwrap();
@@ -159,7 +159,7 @@ fn a_save_rule_fires_after_a_vadd() {
         field(&mut c, "persistence", "rdb_changes_since_last_save") == "0"
     });
     let saved: i64 = field(&mut c, "persistence", "rdb_last_save_time").parse().unwrap();
-    int(&mut c, &["VADD", "k", "1"]);
+    int(&mut c, &["MMAP.ADD", "k", "1"]);
     wait_for("a save after the VADD", || {
         field(&mut c, "persistence", "rdb_changes_since_last_save") == "0"
             && field(&mut c, "persistence", "rdb_last_save_time")

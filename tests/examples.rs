@@ -29,13 +29,16 @@ fn the_rust_client_example_runs() {
             .arg(format!("redis://127.0.0.1:{}/", s.port))
             .arg("demo.f64"),
     );
-    assert!(stdout.contains("VADD 10 values -> 10; VCOUNT -> 10"), "{stdout}");
-    assert!(stdout.contains("VGET demo 0 -> Some(-1.5)"), "{stdout}");
     assert!(
-        stdout.contains("VMGET demo 1 9 1000000 -> [Some(0.25), Some(2.25), None]"),
+        stdout.contains("MMAP.ADD 10 values -> 10; MMAP.COUNT -> 10"),
         "{stdout}"
     );
-    assert!(stdout.contains("VPOP demo -> Some(2.25)"), "{stdout}");
+    assert!(stdout.contains("MMAP.GET demo 0 -> Some(-1.5)"), "{stdout}");
+    assert!(
+        stdout.contains("MMAP.MGET demo 1 9 1000000 -> [Some(0.25), Some(2.25), None]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("MMAP.POP demo -> Some(2.25)"), "{stdout}");
     assert_eq!(file_len(&s.data().join("demo.f64")), 72);
 }
 

@@ -8,7 +8,7 @@ use common::*;
 fn setup(s: &Server) -> redis::Connection {
     let mut c = s.conn();
     int(&mut c, &["MMAP", "k", "k.f64"]);
-    int(&mut c, &["VADD", "k", "1", "2", "3"]);
+    int(&mut c, &["MMAP.ADD", "k", "1", "2", "3"]);
     c
 }
 
@@ -81,13 +81,13 @@ fn rename_move_and_swapdb_carry_the_binding() {
     let s = Server::start();
     let mut c = setup(&s);
     raw(&mut c, &["RENAME", "k", "r"]).unwrap();
-    assert_eq!(int(&mut c, &["VCOUNT", "r"]), 3);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "r"]), 3);
     assert_eq!(int(&mut c, &["MOVE", "r", "1"]), 1);
     raw(&mut c, &["SELECT", "1"]).unwrap();
-    assert_eq!(int(&mut c, &["VADD", "r", "4"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "r", "4"]), 1);
     raw(&mut c, &["SWAPDB", "0", "1"]).unwrap();
     raw(&mut c, &["SELECT", "0"]).unwrap();
-    assert_eq!(bulk(&mut c, &["VGET", "r", "3"]).as_deref(), Some("4"));
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "r", "3"]).as_deref(), Some("4"));
     assert_eq!(file_values(&s.data().join("k.f64")), vec![1.0, 2.0, 3.0, 4.0]);
     // Errors about the file name the key under its current name.
     raw(&mut c, &["RENAME", "r", "renamed"]).unwrap();
@@ -128,7 +128,7 @@ fn dump_and_restore_move_a_binding() {
         .arg(&dump)
         .query::<()>(&mut c)
         .unwrap();
-    assert_eq!(int(&mut c, &["VCOUNT", "k2"]), 3);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "k2"]), 3);
     file_is_intact(&s);
 }
 
@@ -144,18 +144,18 @@ fn every_write_fires_a_keyspace_event() {
         .set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .unwrap();
     int(&mut c, &["MMAP", "k", "k.f64"]);
-    int(&mut c, &["VADD", "k", "1", "2"]);
-    int(&mut c, &["VSET", "k", "0", "5"]);
-    bulk(&mut c, &["VPOP", "k"]);
-    int(&mut c, &["VCLEAR", "k"]);
+    int(&mut c, &["MMAP.ADD", "k", "1", "2"]);
+    int(&mut c, &["MMAP.SET", "k", "0", "5"]);
+    bulk(&mut c, &["MMAP.POP", "k"]);
+    int(&mut c, &["MMAP.CLEAR", "k"]);
     // Reads and no-op writes fire nothing.
-    int(&mut c, &["VCOUNT", "k"]);
-    int(&mut c, &["VSET", "k", "9", "1"]);
-    int(&mut c, &["VCLEAR", "k"]);
+    int(&mut c, &["MMAP.COUNT", "k"]);
+    int(&mut c, &["MMAP.SET", "k", "9", "1"]);
+    int(&mut c, &["MMAP.CLEAR", "k"]);
     int(&mut c, &["MMAP", "k", "k.f64"]);
-    int(&mut c, &["VADD", "k", "7"]);
-    int(&mut c, &["VRESIZE", "k", "3"]);
-    int(&mut c, &["VRESIZE", "k", "3"]);
+    int(&mut c, &["MMAP.ADD", "k", "7"]);
+    int(&mut c, &["MMAP.RESIZE", "k", "3"]);
+    int(&mut c, &["MMAP.RESIZE", "k", "3"]);
     let mut got = Vec::new();
     for _ in 0..7 {
         let m = pubsub.get_message().unwrap();
@@ -169,7 +169,7 @@ fn every_write_fires_a_keyspace_event() {
 fn info_reports_keys_bytes_and_errors() {
     let s = Server::start();
     let mut c = setup(&s);
-    let _ = err(&mut c, &["VGET", "k", "x"]);
+    let _ = err(&mut c, &["MMAP.GET", "k", "x"]);
     let text = info(&mut c);
     for line in [
         "mmap_keys:1",
@@ -191,7 +191,7 @@ fn memory_usage_counts_the_binding_not_the_file() {
     let s = Server::start();
     let mut c = setup(&s);
     let values: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
-    let _: i64 = redis::cmd("VADD").arg("k").arg(&values).query(&mut c).unwrap();
+    let _: i64 = redis::cmd("MMAP.ADD").arg("k").arg(&values).query(&mut c).unwrap();
     let n = int(&mut c, &["MEMORY", "USAGE", "k"]);
     assert!(n > 0 && n < 4096, "{n}");
     // The module's own heap: a longer path and key name cost more.

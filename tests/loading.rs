@@ -18,7 +18,8 @@ fn loadmodule_with_a_dir_argument() {
         got,
         vec![
             ("mmap.dir".to_string(), want.display().to_string()),
-            ("mmap.fsync".to_string(), "everysec".to_string())
+            ("mmap.fsync".to_string(), "everysec".to_string()),
+            ("mmap.short-names".to_string(), "yes".to_string()),
         ]
     );
     let modules: Value = raw(&mut c, &["MODULE", "LIST"]).unwrap();
@@ -137,7 +138,7 @@ fn without_module() -> Server {
 fn module_load_at_runtime() {
     let s = without_module();
     let mut c = s.conn();
-    assert!(err(&mut c, &["VCOUNT", "k"]).starts_with("ERR unknown command"));
+    assert!(err(&mut c, &["MMAP.COUNT", "k"]).starts_with("ERR unknown command"));
     let so = module_path();
     let data = s.data();
     raw(
@@ -146,7 +147,7 @@ fn module_load_at_runtime() {
     )
     .unwrap();
     assert_eq!(int(&mut c, &["MMAP", "k", "f.f64"]), 0);
-    assert_eq!(int(&mut c, &["VADD", "k", "1"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "k", "1"]), 1);
     assert_eq!(file_len(&data.join("f.f64")), 8);
 }
 
@@ -158,7 +159,7 @@ fn module_load_at_runtime_with_a_bad_argument_fails() {
     let e = err(&mut c, &["MODULE", "LOAD", so.to_str().unwrap(), "nope", "1"]);
     assert!(e.starts_with("ERR"), "{e}");
     assert!(s.log().contains("unknown module argument 'nope'"), "{}", s.log());
-    assert!(err(&mut c, &["VCOUNT", "k"]).starts_with("ERR unknown command"));
+    assert!(err(&mut c, &["MMAP.COUNT", "k"]).starts_with("ERR unknown command"));
 }
 
 #[test]
@@ -189,25 +190,29 @@ fn module_loadex_with_a_config() {
 fn commands_are_described() {
     let s = Server::start();
     let mut c = s.conn();
-    let info: Value = raw(&mut c, &["COMMAND", "INFO", "VGET", "VADD", "VMGET", "MMAP"]).unwrap();
+    let info: Value = raw(
+        &mut c,
+        &["COMMAND", "INFO", "MMAP.GET", "MMAP.ADD", "MMAP.MGET", "MMAP"],
+    )
+    .unwrap();
     let text = format!("{info:?}");
     for flag in ["readonly", "fast", "write", "denyoom"] {
         assert!(text.contains(flag), "{flag} missing in {text}");
     }
     let keys: Vec<String> = redis::cmd("COMMAND")
         .arg("GETKEYS")
-        .arg("VSET")
+        .arg("MMAP.SET")
         .arg("mykey")
         .arg("0")
         .arg("1")
         .query(&mut c)
         .unwrap();
     assert_eq!(keys, vec!["mykey"]);
-    let docs: Value = raw(&mut c, &["COMMAND", "DOCS", "VADD"]).unwrap();
+    let docs: Value = raw(&mut c, &["COMMAND", "DOCS", "MMAP.ADD"]).unwrap();
     let text = format!("{docs:?}");
     assert!(text.contains("Appends values"), "{text}");
     assert!(text.contains("O(N)"), "{text}");
-    let docs: Value = raw(&mut c, &["COMMAND", "DOCS", "VRESIZE", "MMAP"]).unwrap();
+    let docs: Value = raw(&mut c, &["COMMAND", "DOCS", "MMAP.RESIZE", "MMAP"]).unwrap();
     let text = format!("{docs:?}");
     for want in [
         "extends it with zeros",
@@ -239,19 +244,19 @@ fn command_flags_match_the_cost() {
             .collect()
     };
     let has = |f: &[String], x: &str| f.iter().any(|y| y == x);
-    let f = flags(&mut c, "VGET");
+    let f = flags(&mut c, "MMAP.GET");
     assert!(has(&f, "readonly") && has(&f, "fast"), "{f:?}");
-    let f = flags(&mut c, "VMGET");
+    let f = flags(&mut c, "MMAP.MGET");
     assert!(has(&f, "readonly") && !has(&f, "fast"), "{f:?}");
-    let f = flags(&mut c, "VADD");
+    let f = flags(&mut c, "MMAP.ADD");
     assert!(has(&f, "write") && has(&f, "denyoom") && !has(&f, "fast"), "{f:?}");
-    let f = flags(&mut c, "VSET");
+    let f = flags(&mut c, "MMAP.SET");
     assert!(has(&f, "write") && !has(&f, "fast"), "{f:?}");
-    let f = flags(&mut c, "VCOUNT");
+    let f = flags(&mut c, "MMAP.COUNT");
     assert!(has(&f, "readonly") && has(&f, "fast"), "{f:?}");
-    let f = flags(&mut c, "VCLEAR");
+    let f = flags(&mut c, "MMAP.CLEAR");
     assert!(has(&f, "write") && !has(&f, "fast"), "{f:?}");
-    let f = flags(&mut c, "VRESIZE");
+    let f = flags(&mut c, "MMAP.RESIZE");
     assert!(has(&f, "write") && has(&f, "denyoom") && !has(&f, "fast"), "{f:?}");
 }
 

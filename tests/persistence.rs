@@ -57,7 +57,7 @@ fn run(c: &mut redis::Connection, args: &[&str]) {
 }
 
 fn vadd(c: &mut redis::Connection, key: &str, values: &[String]) {
-    let n: i64 = redis::cmd("VADD").arg(key).arg(values).query(c).unwrap();
+    let n: i64 = redis::cmd("MMAP.ADD").arg(key).arg(values).query(c).unwrap();
     assert_eq!(n, values.len() as i64);
 }
 
@@ -65,7 +65,10 @@ fn vadd(c: &mut redis::Connection, key: &str, values: &[String]) {
 /// and `n` (a file MMAP created).
 fn writes_before(c: &mut redis::Connection) {
     // One pair out of range: skipped here, and so on replay.
-    run(c, &["VSET", "k", "0", "0.1", "5", "nan(0x1)", "99", "-0", "500", "7"]);
+    run(
+        c,
+        &["MMAP.SET", "k", "0", "0.1", "5", "nan(0x1)", "99", "-0", "500", "7"],
+    );
     let many: Vec<String> = special()
         .iter()
         .chain([1.5, 2.5, -7.0].iter())
@@ -75,40 +78,40 @@ fn writes_before(c: &mut redis::Connection) {
         .collect();
     vadd(c, "k", &many);
     for i in 0..10 {
-        run(c, &["VADD", "k", &format!("{}e-3", i + 1)]);
+        run(c, &["MMAP.ADD", "k", &format!("{}e-3", i + 1)]);
     }
     for _ in 0..3 {
-        run(c, &["VPOP", "k"]);
+        run(c, &["MMAP.POP", "k"]);
     }
-    run(c, &["VRESIZE", "k", "300"]);
-    run(c, &["VSET", "k", "250", "1e-20", "299", "-inf"]);
-    run(c, &["VRESIZE", "k", "200"]);
-    run(c, &["VSET", "k", "150", "2.5"]);
-    run(c, &["VADD", "n", "1", "2", "3"]);
-    run(c, &["VCLEAR", "n"]);
-    run(c, &["VADD", "n", "4", "5", "6", "7"]);
-    run(c, &["VPOP", "n"]);
-    run(c, &["VSET", "n", "0", "-0"]);
-    run(c, &["VADD", "a", "1"]);
-    run(c, &["VADD", "a", "2", "3"]);
-    run(c, &["VPOP", "p"]);
-    run(c, &["VSET", "p", "0", "-1.5"]);
-    run(c, &["VPOP", "p"]);
+    run(c, &["MMAP.RESIZE", "k", "300"]);
+    run(c, &["MMAP.SET", "k", "250", "1e-20", "299", "-inf"]);
+    run(c, &["MMAP.RESIZE", "k", "200"]);
+    run(c, &["MMAP.SET", "k", "150", "2.5"]);
+    run(c, &["MMAP.ADD", "n", "1", "2", "3"]);
+    run(c, &["MMAP.CLEAR", "n"]);
+    run(c, &["MMAP.ADD", "n", "4", "5", "6", "7"]);
+    run(c, &["MMAP.POP", "n"]);
+    run(c, &["MMAP.SET", "n", "0", "-0"]);
+    run(c, &["MMAP.ADD", "a", "1"]);
+    run(c, &["MMAP.ADD", "a", "2", "3"]);
+    run(c, &["MMAP.POP", "p"]);
+    run(c, &["MMAP.SET", "p", "0", "-1.5"]);
+    run(c, &["MMAP.POP", "p"]);
 }
 
 fn writes_after(c: &mut redis::Connection) {
     let nine: Vec<String> = (0..9).map(|i| format!("{i}.25")).collect();
     vadd(c, "k", &nine);
-    run(c, &["VSET", "k", "10", "3.25"]);
-    run(c, &["VPOP", "k"]);
-    run(c, &["VRESIZE", "k", "180"]);
-    run(c, &["VADD", "k", "1.5"]);
-    run(c, &["VRESIZE", "k", "190"]);
-    run(c, &["VSET", "k", "185", "5e-324"]);
-    run(c, &["VADD", "n", "8", "nan"]);
-    run(c, &["VSET", "n", "1", "inf"]);
-    run(c, &["VADD", "a", "4"]);
-    run(c, &["VPOP", "p"]);
+    run(c, &["MMAP.SET", "k", "10", "3.25"]);
+    run(c, &["MMAP.POP", "k"]);
+    run(c, &["MMAP.RESIZE", "k", "180"]);
+    run(c, &["MMAP.ADD", "k", "1.5"]);
+    run(c, &["MMAP.RESIZE", "k", "190"]);
+    run(c, &["MMAP.SET", "k", "185", "5e-324"]);
+    run(c, &["MMAP.ADD", "n", "8", "nan"]);
+    run(c, &["MMAP.SET", "n", "1", "inf"]);
+    run(c, &["MMAP.ADD", "a", "4"]);
+    run(c, &["MMAP.POP", "p"]);
 }
 
 /// The text the module itself would send for a value.
@@ -164,7 +167,7 @@ fn check(s: &Server, want: &Files, when: &str) {
             want.len()
         );
         assert_eq!(
-            int(&mut c, &["VCOUNT", key]) as usize * 8,
+            int(&mut c, &["MMAP.COUNT", key]) as usize * 8,
             got.len(),
             "{when}: VCOUNT {key}"
         );
@@ -214,12 +217,12 @@ fn survives_restarts(preamble: &str, rewrite: bool) {
         // `n`'s whole content is in the log, `k`'s first 100 values never
         // were: `n` comes back, `k` says its file is gone, and no empty
         // file takes its place.
-        let e = err(&mut c, &["VCOUNT", "k"]);
+        let e = err(&mut c, &["MMAP.COUNT", "k"]);
         assert!(e.starts_with("ERR key 'k' is bound to 'k.f64'"), "{e}");
         assert!(!s.data().join("k.f64").exists());
         if rewrite {
             // With the preamble, the rewrite saved bindings, not content.
-            let e = err(&mut c, &["VCOUNT", "n"]);
+            let e = err(&mut c, &["MMAP.COUNT", "n"]);
             assert!(e.starts_with("ERR key 'n' is bound to 'n.f64'"), "{e}");
         } else {
             assert_eq!(fs::read(s.data().join("n.f64")).ok(), want[1]);
@@ -275,19 +278,19 @@ fn writes_during_a_rewrite_still_replay_exactly() {
         i += 1;
         run(
             &mut c,
-            &["VSET", "k", &((i * 37) % 4000).to_string(), &format!("-{i}.5")],
+            &["MMAP.SET", "k", &((i * 37) % 4000).to_string(), &format!("-{i}.5")],
         );
-        run(&mut c, &["VADD", "k", &format!("{i}.75"), "1e-300"]);
-        run(&mut c, &["VPOP", "k"]);
+        run(&mut c, &["MMAP.ADD", "k", &format!("{i}.75"), "1e-300"]);
+        run(&mut c, &["MMAP.POP", "k"]);
         if i.is_multiple_of(10) {
-            let n = int(&mut c, &["VCOUNT", "k"]);
-            run(&mut c, &["VRESIZE", "k", &(n - 3).to_string()]);
+            let n = int(&mut c, &["MMAP.COUNT", "k"]);
+            run(&mut c, &["MMAP.RESIZE", "k", &(n - 3).to_string()]);
         }
     }
     assert!(during > 5, "the rewrite ended before the writes began ({during})");
     assert_eq!(field(&mut c, "persistence", "aof_last_bgrewrite_status"), "ok");
     run(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
-    run(&mut c, &["VSET", "k", "1", "0.5"]);
+    run(&mut c, &["MMAP.SET", "k", "1", "0.5"]);
     let want = fs::read(s.data().join("k.f64")).unwrap();
     drop(c);
 
@@ -303,13 +306,14 @@ fn writes_during_a_rewrite_still_replay_exactly() {
         fs::read(s.data().join("k.f64")).unwrap() == want,
         "rebuilt from the AOF"
     );
-    assert_eq!(int(&mut s.conn(), &["VCOUNT", "k"]) as usize * 8, want.len());
+    assert_eq!(int(&mut s.conn(), &["MMAP.COUNT", "k"]) as usize * 8, want.len());
 }
 
 /// The rewritten AOF spells every value so that it parses back to the same
-/// bits, and holds the content as batches of VADD after MMAP .. CREATE.
+/// bits, and holds the content as batches of MMAP.ADD after MMAP .. CREATE,
+/// all under canonical names.
 #[test]
-fn the_rewritten_aof_rebuilds_the_file_with_batched_vadd() {
+fn the_rewritten_aof_rebuilds_the_file_with_batched_adds() {
     let mut s = aof_server("no");
     let values: Vec<f64> = special().into_iter().cycle().take(2000).collect();
     write_values(&s.data().join("k.f64"), &values);
@@ -325,12 +329,16 @@ fn the_rewritten_aof_rebuilds_the_file_with_batched_vadd() {
         .expect("a base AOF");
     let text = String::from_utf8_lossy(&fs::read(&base).unwrap()).into_owned();
     assert!(
-        text.contains("$4\r\nMMAP\r\n$1\r\nk\r\n$5\r\nk.f64\r\n$6\r\nCREATE\r\n"),
+        text.contains("$4\r\nmmap\r\n$1\r\nk\r\n$5\r\nk.f64\r\n$6\r\nCREATE\r\n"),
         "{text:.300}"
     );
-    assert!(text.contains("$7\r\nVRESIZE\r\n$1\r\nk\r\n$1\r\n0\r\n"), "{text:.300}");
-    // 2000 values in batches of at most 512: 4 VADD commands.
-    assert_eq!(text.matches("$4\r\nVADD\r\n").count(), 4);
+    assert!(
+        text.contains("$11\r\nmmap.resize\r\n$1\r\nk\r\n$1\r\n0\r\n"),
+        "{text:.300}"
+    );
+    // 2000 values in batches of at most 512: 4 MMAP.ADD commands.
+    assert_eq!(text.matches("$8\r\nmmap.add\r\n").count(), 4);
+    assert!(!text.contains("VADD") && !text.contains("VRESIZE"), "{text:.300}");
     drop(c);
     s.stop();
     fs::remove_file(s.data().join("k.f64")).unwrap();
@@ -352,12 +360,12 @@ fn a_rewrite_keeps_a_broken_key_broken() {
     fs::remove_file(s.data().join("k.f64")).unwrap();
     s.start_again();
     let mut c = s.conn();
-    assert!(err(&mut c, &["VCOUNT", "k"]).contains("k.f64"));
+    assert!(err(&mut c, &["MMAP.COUNT", "k"]).contains("k.f64"));
     rewrite_aof(&mut c);
     drop(c);
     s.kill_and_restart();
     let mut c = s.conn();
-    assert!(err(&mut c, &["VCOUNT", "k"]).contains("k.f64"));
+    assert!(err(&mut c, &["MMAP.COUNT", "k"]).contains("k.f64"));
     assert!(!s.data().join("k.f64").exists());
 }
 
@@ -387,9 +395,12 @@ fn crash(preamble: &str) {
         std::thread::spawn(move || {
             for j in 0usize.. {
                 let reply = if j % 4 == 3 {
-                    raw(&mut c, &["VSET", "k", &(j / 4).to_string(), &(-(j as f64)).to_string()])
+                    raw(
+                        &mut c,
+                        &["MMAP.SET", "k", &(j / 4).to_string(), &(-(j as f64)).to_string()],
+                    )
                 } else {
-                    raw(&mut c, &["VADD", "k", &j.to_string()])
+                    raw(&mut c, &["MMAP.ADD", "k", &j.to_string()])
                 };
                 if reply.is_err() {
                     return;
@@ -406,7 +417,7 @@ fn crash(preamble: &str) {
     let path = s.data().join("k.f64");
     let size = fs::metadata(&path).unwrap().len();
     assert_eq!(size % 8, 0);
-    assert_eq!(int(&mut s.conn(), &["VCOUNT", "k"]) as u64 * 8, size);
+    assert_eq!(int(&mut s.conn(), &["MMAP.COUNT", "k"]) as u64 * 8, size);
     let got = file_values(&path);
     // The write in flight at the kill may or may not have happened.
     assert!(

@@ -17,25 +17,25 @@ fn the_quick_session_works_as_written_including_a_restart() {
 
     assert_eq!(int(&mut c, &["MMAP", "db", p]), 0);
     assert_eq!(file_len(&path), 0);
-    assert_eq!(int(&mut c, &["VADD", "db", "0", "0.1", "0.2"]), 3);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "db", "0", "0.1", "0.2"]), 3);
     assert_eq!(file_len(&path), 24);
-    assert_eq!(int(&mut c, &["VADD", "db", "0.3", "0.4", "0.5", "0.6"]), 4);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "db", "0.3", "0.4", "0.5", "0.6"]), 4);
     assert_eq!(file_len(&path), 56);
-    assert_eq!(int(&mut c, &["VCOUNT", "db"]), 7);
-    assert_eq!(bulk(&mut c, &["VGET", "db", "5"]).as_deref(), Some("0.5"));
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "db"]), 7);
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "db", "5"]).as_deref(), Some("0.5"));
     assert_eq!(
-        bulks(&mut c, &["VMGET", "db", "0", "5", "7", "-1"]),
+        bulks(&mut c, &["MMAP.MGET", "db", "0", "5", "7", "-1"]),
         vec![Some("0".into()), Some("0.5".into()), None, None]
     );
-    assert_eq!(int(&mut c, &["VSET", "db", "5", "50", "10", "100"]), 1);
-    assert_eq!(bulk(&mut c, &["VPOP", "db"]).as_deref(), Some("0.6"));
+    assert_eq!(int(&mut c, &["MMAP.SET", "db", "5", "50", "10", "100"]), 1);
+    assert_eq!(bulk(&mut c, &["MMAP.POP", "db"]).as_deref(), Some("0.6"));
     assert_eq!(file_len(&path), 48);
 
     s.restart();
     let mut c = s.conn();
-    assert_eq!(int(&mut c, &["VCOUNT", "db"]), 6);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "db"]), 6);
     assert_eq!(
-        bulks(&mut c, &["VMGET", "db", "0", "1", "2", "3", "4", "5"]),
+        bulks(&mut c, &["MMAP.MGET", "db", "0", "1", "2", "3", "4", "5"]),
         ["0", "0.1", "0.2", "0.3", "0.4", "50"]
             .iter()
             .map(|v| Some(v.to_string()))
@@ -46,9 +46,9 @@ fn the_quick_session_works_as_written_including_a_restart() {
     assert_eq!(int(&mut c, &["DEL", "db"]), 1);
     assert_eq!(file_len(&path), 48);
     assert_eq!(int(&mut c, &["MMAP", "dba", p]), 6);
-    assert_eq!(bulk(&mut c, &["VGET", "dba", "5"]).as_deref(), Some("50"));
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "dba", "5"]).as_deref(), Some("50"));
 
-    assert_eq!(int(&mut c, &["VCLEAR", "dba"]), 6);
+    assert_eq!(int(&mut c, &["MMAP.CLEAR", "dba"]), 6);
     assert_eq!(file_len(&path), 0);
 }
 
@@ -68,10 +68,10 @@ fn a_file_written_by_python_struct_maps_with_its_values() {
     assert!(st.success());
     let mut c = s.conn();
     assert_eq!(int(&mut c, &["MMAP", "py", "py.f64"]), 100);
-    assert_eq!(bulk(&mut c, &["VGET", "py", "0"]).as_deref(), Some("0"));
-    assert_eq!(bulk(&mut c, &["VGET", "py", "42"]).as_deref(), Some("42"));
-    assert_eq!(bulk(&mut c, &["VGET", "py", "99"]).as_deref(), Some("99"));
-    assert_eq!(bulk(&mut c, &["VGET", "py", "100"]), None);
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "py", "0"]).as_deref(), Some("0"));
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "py", "42"]).as_deref(), Some("42"));
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "py", "99"]).as_deref(), Some("99"));
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "py", "100"]), None);
 }
 
 /// Binds `file` to `key` with `values`, saves the RDB, lets `damage` change
@@ -86,7 +86,7 @@ fn restart_after(
     let mut c = s.conn();
     int(&mut c, &["MMAP", key, file]);
     if !values.is_empty() {
-        let mut args = vec!["VADD", key];
+        let mut args = vec!["MMAP.ADD", key];
         args.extend_from_slice(values);
         int(&mut c, &args);
     }
@@ -127,8 +127,8 @@ fn a_missing_file_after_restart_leaves_a_key_that_explains_itself() {
     // Once the file is back, MMAP with the same path re-opens it.
     std::fs::write(&path, &kept).unwrap();
     assert_eq!(int(&mut c, &["MMAP", "g", "gone.f64"]), 3);
-    assert_eq!(bulk(&mut c, &["VGET", "g", "2"]).as_deref(), Some("3"));
-    assert_eq!(int(&mut c, &["VADD", "g", "4"]), 1);
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "g", "2"]).as_deref(), Some("3"));
+    assert_eq!(int(&mut c, &["MMAP.ADD", "g", "4"]), 1);
     assert_eq!(file_values(&path), vec![1.0, 2.0, 3.0, 4.0]);
 }
 
@@ -149,7 +149,7 @@ fn a_file_of_a_bad_size_after_restart_is_explained() {
     let mut c = restart_after(&mut s, "o", "odd.f64", &["1"], |p| {
         std::fs::write(p, [0u8; 12]).unwrap()
     });
-    let e = err(&mut c, &["VCOUNT", "o"]);
+    let e = err(&mut c, &["MMAP.COUNT", "o"]);
     assert!(e.contains("has 12 bytes, which is not a multiple of 8"), "{e}");
     assert_eq!(file_len(&path), 12, "the file is left as it was");
 }
@@ -161,12 +161,12 @@ fn many_keys_come_back_after_a_restart() {
     for i in 0..20 {
         let k = format!("k{i}");
         int(&mut c, &["MMAP", &k, &format!("f{i}.f64")]);
-        int(&mut c, &["VADD", &k, &i.to_string()]);
+        int(&mut c, &["MMAP.ADD", &k, &i.to_string()]);
     }
     s.restart();
     let mut c = s.conn();
     for i in 0..20 {
-        assert_eq!(bulk(&mut c, &["VGET", &format!("k{i}"), "0"]), Some(i.to_string()));
+        assert_eq!(bulk(&mut c, &["MMAP.GET", &format!("k{i}"), "0"]), Some(i.to_string()));
     }
 }
 
@@ -175,11 +175,11 @@ fn debug_reload_saves_frees_and_reopens_in_one_process() {
     let s = Server::start();
     let mut c = s.conn();
     int(&mut c, &["MMAP", "a", "a.f64"]);
-    int(&mut c, &["VADD", "a", "1", "2"]);
+    int(&mut c, &["MMAP.ADD", "a", "1", "2"]);
     int(&mut c, &["MMAP", "b", "b.f64"]);
     raw(&mut c, &["DEBUG", "RELOAD"]).unwrap();
-    assert_eq!(int(&mut c, &["VCOUNT", "a"]), 2);
-    assert_eq!(int(&mut c, &["VADD", "b", "3"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "a"]), 2);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "b", "3"]), 1);
     // The registry followed: each file is still bound to its own key only.
     let e = err(&mut c, &["MMAP", "other", "a.f64"]);
     assert!(e.contains("already bound to key 'a'"), "{e}");
@@ -199,12 +199,12 @@ fn aof_replay_keeps_a_missing_file_missing(preamble: &str) {
     // A file that existed before MMAP: the AOF does not hold its content.
     write_values(&s.data().join("k.f64"), &[5.0]);
     int(&mut c, &["MMAP", "k", "k.f64"]);
-    int(&mut c, &["VADD", "k", "1"]);
+    int(&mut c, &["MMAP.ADD", "k", "1"]);
     std::fs::remove_file(s.data().join("k.f64")).unwrap();
     s.kill_and_restart();
     let mut c = s.conn();
     assert_eq!(int(&mut c, &["EXISTS", "k"]), 1);
-    let e = err(&mut c, &["VCOUNT", "k"]);
+    let e = err(&mut c, &["MMAP.COUNT", "k"]);
     assert!(
         e.starts_with("ERR key 'k' is bound to 'k.f64'") && e.contains("no such file"),
         "{e}"

@@ -75,6 +75,8 @@ pub struct Opts {
     /// A file size limit (RLIMIT_FSIZE) for the server, with SIGXFSZ
     /// ignored, so that a write past it fails with EFBIG.
     pub fsize_limit: Option<u64>,
+    /// The server binary: `redis_server()` (the server under test) unless set.
+    pub server: Option<String>,
 }
 
 impl Default for Opts {
@@ -86,6 +88,7 @@ impl Default for Opts {
             module: module_path(),
             cli: Vec::new(),
             fsize_limit: None,
+            server: None,
         }
     }
 }
@@ -97,6 +100,9 @@ pub struct Server {
     pub home: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     opts: Opts,
+    /// Whether dropping it prints its log after a failure (not for the
+    /// short-lived servers of a restart).
+    report: bool,
 }
 
 impl Server {
@@ -113,6 +119,20 @@ impl Server {
         self.home.join("data")
     }
 
+    /// Starts a server in the home of another one (stopped, and kept
+    /// alive by the caller, since it owns the directory); on failure
+    /// returns the log.
+    pub fn try_with_home(home: PathBuf, opts: Opts) -> Result<Server, String> {
+        let mut s = Server::spawn(home, opts)?;
+        s.report = true;
+        Ok(s)
+    }
+
+    /// The options it was started with.
+    pub fn opts(&self) -> Opts {
+        self.opts.clone()
+    }
+
     /// Tries to start; on failure returns the log.
     pub fn try_with(opts: Opts) -> Result<Server, String> {
         let tmp = tempfile::Builder::new().prefix("redis-mmap-test").tempdir().unwrap();
@@ -120,6 +140,7 @@ impl Server {
         fs::create_dir_all(home.join("data")).unwrap();
         let mut s = Server::spawn(home, opts)?;
         s._tmp = Some(tmp);
+        s.report = true;
         Ok(s)
     }
 
@@ -155,7 +176,7 @@ impl Server {
             let conf_path = home.join("redis.conf");
             fs::write(&conf_path, conf.join("\n") + "\n").unwrap();
             let _ = fs::remove_file(home.join("redis.log"));
-            let mut cmd = Command::new(redis_server());
+            let mut cmd = Command::new(opts.server.clone().unwrap_or_else(redis_server));
             cmd.arg(&conf_path)
                 .args(&opts.cli)
                 .current_dir(&home)
@@ -172,6 +193,7 @@ impl Server {
                 home: home.clone(),
                 _tmp: None,
                 opts: opts.clone(),
+                report: false,
             };
             match s.wait_ready() {
                 Ok(()) => return Ok(s),
@@ -294,7 +316,7 @@ impl Drop for Server {
         let died = !matches!(c.try_wait(), Ok(None));
         let _ = c.kill();
         let _ = c.wait();
-        if (std::thread::panicking() || died) && self._tmp.is_some() {
+        if (std::thread::panicking() || died) && self.report {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err, "--- redis-server log ({}):\n{}", self.home.display(), self.log());
         }
@@ -332,8 +354,52 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The server under test: `REDIS_SERVER`, or Debian's Redis 7.0 on PATH.
 pub fn redis_server() -> String {
-    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| redis7_server())
+}
+
+/// Debian's Redis 7.0, for the tests that pair it with the server under test.
+pub fn redis7_server() -> String {
+    "redis-server".into()
+}
+
+/// Which server a connection talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    Redis7,
+    /// Redis 8, whose Vector Sets own `VADD`.
+    Redis8,
+    Valkey,
+}
+
+pub fn flavour(c: &mut redis::Connection) -> Flavour {
+    let text = match raw(c, &["INFO", "server"]).unwrap() {
+        Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        Value::VerbatimString { text, .. } => text,
+        other => panic!("INFO server: {other:?}"),
+    };
+    if text.contains("valkey_version:") {
+        return Flavour::Valkey;
+    }
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .expect("redis_version in INFO server");
+    match version.split('.').next().unwrap() {
+        "7" => Flavour::Redis7,
+        "8" => Flavour::Redis8,
+        other => panic!("a server this project does not test: {version} ({other})"),
+    }
+}
+
+/// The short names the module registered here, and those it found taken.
+pub fn short_names(c: &mut redis::Connection) -> (Vec<String>, Vec<String>) {
+    let list = |s: String| -> Vec<String> { s.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect() };
+    (
+        list(field(c, "mmap", "mmap_short_names")),
+        list(field(c, "mmap", "mmap_short_names_taken")),
+    )
 }
 
 /// Runs a command and returns the raw reply, or the error text.
@@ -439,17 +505,18 @@ pub fn stdout_of(cmd: &mut std::process::Command) -> String {
     stdout
 }
 
-/// One call of every command that reads or writes a bound key (all but MMAP).
+/// One call of every command that reads or writes a bound key (all but MMAP),
+/// by canonical name.
 pub fn data_commands(key: &str) -> Vec<Vec<&str>> {
     vec![
-        vec!["VGET", key, "0"],
-        vec!["VMGET", key, "0"],
-        vec!["VSET", key, "0", "1"],
-        vec!["VADD", key, "1"],
-        vec!["VPOP", key],
-        vec!["VCOUNT", key],
-        vec!["VCLEAR", key],
-        vec!["VRESIZE", key, "1"],
+        vec!["MMAP.GET", key, "0"],
+        vec!["MMAP.MGET", key, "0"],
+        vec!["MMAP.SET", key, "0", "1"],
+        vec!["MMAP.ADD", key, "1"],
+        vec!["MMAP.POP", key],
+        vec!["MMAP.COUNT", key],
+        vec!["MMAP.CLEAR", key],
+        vec!["MMAP.RESIZE", key, "1"],
     ]
 }
 

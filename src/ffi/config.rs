@@ -4,17 +4,20 @@
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::OnceLock;
 
 use redis_module::raw;
 
-use crate::ctx::{api, bytes, log};
-use crate::fsync::{self, Mode, MODES};
-use crate::sandbox::Sandbox;
+use super::{bytes, log};
+use crate::core::sandbox::Sandbox;
+use crate::persist::fsync::{self, Mode, MODES};
 
 /// Names accepted as `loadmodule ... <name> <value>` pairs.
-const KNOWN: &[&str] = &["dir", "fsync"];
+const KNOWN: &[&str] = &["dir", "fsync", "short-names"];
+
+/// `mmap.short-names`: whether the short aliases (`VGET`, ...) are registered.
+static SHORT_NAMES: AtomicBool = AtomicBool::new(true);
 
 /// The Redis string `CONFIG GET mmap.dir` returns; Redis does not free it.
 static DIR_STRING: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(ptr::null_mut());
@@ -47,6 +50,22 @@ pub fn parse_args(args: &[Vec<u8>]) -> Result<Vec<(&'static str, String)>, Strin
     Ok(out)
 }
 
+/// Whether the short command names are wanted (`mmap.short-names`).
+pub fn short_names() -> bool {
+    SHORT_NAMES.load(Ordering::Relaxed)
+}
+
+/// `yes` or `no`, any case, as Redis's own boolean options take them.
+pub fn yes_no(option: &str, value: &str) -> Result<bool, String> {
+    if value.eq_ignore_ascii_case("yes") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("no") {
+        Ok(false)
+    } else {
+        Err(format!("{option} must be yes or no, not '{value}'"))
+    }
+}
+
 /// The `mmap.fsync` mode a name stands for, any case.
 pub fn fsync_mode(name: &str) -> Result<Mode, String> {
     MODES
@@ -65,6 +84,11 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
         None => Mode::Everysec,
     };
     register_fsync(ctx, fsync_default)?;
+    let short_default = match args.iter().rev().find(|(n, _)| *n == "short-names") {
+        Some((_, v)) => yes_no("mmap.short-names", v)?,
+        None => true,
+    };
+    register_short_names(ctx, short_default)?;
     let dir_default = match args.iter().rev().find(|(n, _)| *n == "dir") {
         Some((_, v)) => v.clone(),
         None => std::env::current_dir()
@@ -143,6 +167,45 @@ fn register_fsync(ctx: *mut raw::RedisModuleCtx, default: Mode) -> Result<(), St
         return Err("cannot register mmap.fsync".into());
     }
     Ok(())
+}
+
+fn register_short_names(ctx: *mut raw::RedisModuleCtx, default: bool) -> Result<(), String> {
+    SHORT_NAMES.store(default, Ordering::Relaxed);
+    // SAFETY: a live load context; the callbacks live as long as the module.
+    let rc = unsafe {
+        api!(RedisModule_RegisterBoolConfig)(
+            ctx,
+            c"short-names".as_ptr(),
+            default as c_int,
+            raw::REDISMODULE_CONFIG_IMMUTABLE,
+            Some(get_short_names),
+            Some(set_short_names),
+            None,
+            ptr::null_mut(),
+        )
+    };
+    if rc != raw::Status::Ok as c_int {
+        return Err("cannot register mmap.short-names".into());
+    }
+    Ok(())
+}
+
+/// # Safety
+/// Called by Redis for `CONFIG GET`.
+unsafe extern "C" fn get_short_names(_name: *const c_char, _privdata: *mut c_void) -> c_int {
+    short_names() as c_int
+}
+
+/// # Safety
+/// Called by Redis while loading the module's configuration.
+unsafe extern "C" fn set_short_names(
+    _name: *const c_char,
+    val: c_int,
+    _privdata: *mut c_void,
+    _err: *mut *mut raw::RedisModuleString,
+) -> c_int {
+    SHORT_NAMES.store(val != 0, Ordering::Relaxed);
+    raw::Status::Ok as c_int
 }
 
 /// # Safety
@@ -237,6 +300,18 @@ mod tests {
         assert_eq!(
             parse_args(&v(&["fsync", "no", "dir", "/d"])).unwrap(),
             vec![("fsync", "no".to_string()), ("dir", "/d".to_string())]
+        );
+    }
+
+    #[test]
+    fn short_names_take_yes_or_no() {
+        assert_eq!(yes_no("mmap.short-names", "yes"), Ok(true));
+        assert_eq!(yes_no("mmap.short-names", "NO"), Ok(false));
+        let e = yes_no("mmap.short-names", "maybe").unwrap_err();
+        assert!(e.contains("mmap.short-names") && e.contains("'maybe'"), "{e}");
+        assert_eq!(
+            parse_args(&v(&["short-names", "no"])).unwrap(),
+            vec![("short-names", "no".to_string())]
         );
     }
 

@@ -14,7 +14,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::vector::kind_name;
+use crate::core::vector::kind_name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PathError {

@@ -8,19 +8,13 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::raw;
 
-use crate::binding::{Binding, Logged};
-use crate::docs::Spec;
-use crate::error::{Error, Result};
-use crate::info;
-
-/// Calls a function of the module API. Redis fills these in before any of
-/// our code runs, so a missing one is a programming error.
-macro_rules! api {
-    ($name:ident) => {
-        raw::$name.expect(concat!("Redis module API lacks ", stringify!($name)))
-    };
-}
-pub(crate) use api;
+use super::bytes;
+pub use super::log;
+use crate::binding::Binding;
+use crate::commands::Command;
+use crate::error::{shown, Error, Result};
+use crate::persist::Logged;
+use crate::stats;
 
 /// Writes a `Logged` command with `RedisModule_Replicate` or
 /// `RedisModule_EmitAOF`, which take the same variadic format after their
@@ -32,41 +26,32 @@ pub(crate) use api;
 /// "b" a buffer and its length, "c" a C string, "l" a long long, "v" an array
 /// of Redis strings and its length. Arguments past the format are not read.
 macro_rules! log_command {
-    ($f:expr, $to:expr, $key:expr, $cmd:expr) => {
-        match $cmd {
-            Logged::Mmap { rel, create } => {
+    ($f:expr, $to:expr, $key:expr, $cmd:expr) => {{
+        let cmd: $crate::persist::Logged = $cmd;
+        let name = cmd.name().as_ptr();
+        match cmd {
+            $crate::persist::Logged::Mmap { rel, create } => {
                 let path = rel.as_os_str().as_encoded_bytes();
                 let (fmt, last) = if create { (c"sbc", c"CREATE") } else { (c"sb", c"") };
-                let p = path.as_ptr().cast::<c_char>();
-                $f($to, c"MMAP".as_ptr(), fmt.as_ptr(), $key, p, path.len(), last.as_ptr());
+                let p = path.as_ptr().cast::<std::ffi::c_char>();
+                $f($to, name, fmt.as_ptr(), $key, p, path.len(), last.as_ptr());
             }
-            Logged::Resize(len) => {
-                $f($to, c"VRESIZE".as_ptr(), c"sl".as_ptr(), $key, len as i64);
+            $crate::persist::Logged::Resize(len) => {
+                $f($to, name, c"sl".as_ptr(), $key, len as i64);
             }
-            Logged::Add(values) => {
-                let mut buf = crate::num::ValueBuf::default();
-                let strings: Vec<*mut raw::RedisModuleString> = values
-                    .iter()
-                    .map(|&v| {
-                        let s = buf.format(v);
-                        api!(RedisModule_CreateString)(ptr::null_mut(), s.as_ptr().cast::<c_char>(), s.len())
-                    })
-                    .collect();
-                $f(
-                    $to,
-                    c"VADD".as_ptr(),
-                    c"sv".as_ptr(),
-                    $key,
-                    strings.as_ptr(),
-                    strings.len(),
-                );
+            $crate::persist::Logged::Add(values) => {
+                let mut buf = $crate::core::num::ValueBuf::default();
+                let strings: Vec<*mut redis_module::raw::RedisModuleString> =
+                    values.iter().map(|&v| $crate::ffi::new_string(buf.format(v))).collect();
+                $f($to, name, c"sv".as_ptr(), $key, strings.as_ptr(), strings.len());
                 for s in strings {
-                    api!(RedisModule_FreeString)(ptr::null_mut(), s);
+                    $crate::ffi::api!(RedisModule_FreeString)(std::ptr::null_mut(), s);
                 }
             }
         }
-    };
+    }};
 }
+pub(crate) use log_command;
 
 static TYPE: AtomicPtr<raw::RedisModuleType> = AtomicPtr::new(ptr::null_mut());
 
@@ -79,16 +64,15 @@ pub fn data_type() -> *mut raw::RedisModuleType {
     TYPE.load(Ordering::Relaxed)
 }
 
-pub type Handler = fn(&Ctx, &Args) -> Result<()>;
-
-/// Runs a command: checks its arity, catches any panic, logs it, and
-/// answers with an error.
+/// Runs a command reached by its canonical name or (`alias`) its short
+/// one: checks its arity, catches any panic, logs it, and answers with an
+/// error.
 pub fn run(
     ctx: *mut raw::RedisModuleCtx,
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
-    spec: &Spec,
-    f: Handler,
+    cmd: &'static Command,
+    alias: bool,
 ) -> c_int {
     let ctx = Ctx { ptr: ctx };
     let argv: &[*mut raw::RedisModuleString] = if argv.is_null() || argc <= 0 {
@@ -97,19 +81,19 @@ pub fn run(
         // SAFETY: Redis passes argc valid strings that live for the whole call.
         unsafe { std::slice::from_raw_parts(argv, argc as usize) }
     };
-    let args = Args { argv };
+    let args = Args { argv, cmd, alias };
     // Redis checks arity itself where COMMAND DOCS exist; this covers the rest.
-    if !spec.fits(args.len()) {
+    if !cmd.fits(args.len()) {
         ctx.wrong_arity();
         return raw::Status::Ok as c_int;
     }
-    let name = spec.name;
-    match catch_unwind(AssertUnwindSafe(|| f(&ctx, &args))) {
+    match catch_unwind(AssertUnwindSafe(|| (cmd.run)(&ctx, &args))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => ctx.reply_error(&e),
         Err(payload) => {
-            log_panic(name, payload.as_ref());
-            ctx.reply_error(&Error::Panic(name.to_owned()));
+            let typed = shown(args.name());
+            log_panic(&typed, payload.as_ref());
+            ctx.reply_error(&Error::Panic(typed));
         }
     }
     raw::Status::Ok as c_int
@@ -130,40 +114,16 @@ fn log_panic(name: &str, payload: &(dyn std::any::Any + Send)) {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("unknown panic");
-    info::count_panic();
+    stats::count_panic();
     log("warning", &format!("panic in {name}: {what}"));
 }
 
-/// Writes to the Redis log. Safe from any thread.
-pub fn log(level: &str, msg: &str) {
-    let (Ok(level), Ok(msg)) = (CString::new(level), CString::new(msg.replace('\0', "?"))) else {
-        return;
-    };
-    // SAFETY: reading the function table; outside Redis (unit tests) it is empty.
-    match unsafe { raw::RedisModule_Log } {
-        // SAFETY: NULL context is allowed; "%s" consumes exactly one C string.
-        Some(f) => unsafe { f(ptr::null_mut(), level.as_ptr(), c"%s".as_ptr(), msg.as_ptr()) },
-        None => eprintln!("{}", msg.to_string_lossy()),
-    }
-}
-
-/// Bytes of a Redis string, valid while the string lives.
-///
-/// # Safety
-/// `s` must be a live `RedisModuleString` that outlives `'a`.
-pub unsafe fn bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
-    let mut len = 0usize;
-    let p = api!(RedisModule_StringPtrLen)(s, &mut len);
-    if p.is_null() {
-        &[]
-    } else {
-        std::slice::from_raw_parts(p.cast(), len)
-    }
-}
-
-/// The arguments of one command call.
+/// The arguments of one command call, and the table entry it reached.
 pub struct Args<'a> {
     argv: &'a [*mut raw::RedisModuleString],
+    cmd: &'static Command,
+    /// Whether the client used the short name.
+    alias: bool,
 }
 
 impl<'a> Args<'a> {
@@ -178,6 +138,11 @@ impl<'a> Args<'a> {
 
     pub fn raw(&self, i: usize) -> *mut raw::RedisModuleString {
         self.argv[i]
+    }
+
+    /// The command's name as the client typed it, for errors.
+    pub fn name(&self) -> &'a [u8] {
+        self.bytes(0)
     }
 }
 
@@ -219,7 +184,7 @@ impl Ctx {
 
     /// A double for RESP3 clients; for RESP2 clients a bulk string in the
     /// shortest form that parses back to the same bits.
-    pub fn reply_value(&self, v: f64, resp3: bool, buf: &mut crate::num::ValueBuf) {
+    pub fn reply_value(&self, v: f64, resp3: bool, buf: &mut crate::core::num::ValueBuf) {
         // SAFETY: a live command context; the buffer outlives the call.
         unsafe {
             if resp3 {
@@ -247,7 +212,7 @@ impl Ctx {
     }
 
     pub fn reply_error(&self, e: &Error) {
-        info::count_error();
+        stats::count_error();
         let msg = CString::new(e.to_string().replace('\0', "?")).expect("no NUL");
         // SAFETY: a live command context and a NUL-terminated message.
         unsafe { api!(RedisModule_ReplyWithError)(self.ptr, msg.as_ptr()) };
@@ -277,10 +242,14 @@ impl Ctx {
     // the running one's earlier ones (several are wrapped in MULTI/EXEC), and
     // counts a change for the `save` rules.
 
-    /// The running command, as the client sent it.
-    pub fn replicate_verbatim(&self) {
-        // SAFETY: a live command context.
-        unsafe { api!(RedisModule_ReplicateVerbatim)(self.ptr) };
+    /// The running command as the client sent it, under its canonical name.
+    pub fn replicate_as_sent(&self, args: &Args) {
+        if args.alias {
+            self.replicate_args(args.cmd.name, args.raw(1), &args.argv[2..]);
+        } else {
+            // SAFETY: a live command context.
+            unsafe { api!(RedisModule_ReplicateVerbatim)(self.ptr) };
+        }
     }
 
     /// A command of the module's own in place of, or before, the running one.
@@ -293,33 +262,6 @@ impl Ctx {
     pub fn replicate_args(&self, cmd: &CStr, key: *mut raw::RedisModuleString, args: &[*mut raw::RedisModuleString]) {
         // SAFETY: "sv" takes a Redis string, then an array of them and its length.
         unsafe { api!(RedisModule_Replicate)(self.ptr, cmd.as_ptr(), c"sv".as_ptr(), key, args.as_ptr(), args.len()) };
-    }
-}
-
-/// An AOF being rewritten, and the key whose commands go into it.
-pub struct Aof {
-    io: *mut raw::RedisModuleIO,
-    key: *mut raw::RedisModuleString,
-}
-
-impl Aof {
-    /// # Safety
-    /// `io` and `key` must be what Redis passed to the running `aof_rewrite`.
-    pub unsafe fn new(io: *mut raw::RedisModuleIO, key: *mut raw::RedisModuleString) -> Aof {
-        Aof { io, key }
-    }
-
-    /// Writes one command of the key's rebuild.
-    pub fn emit(&self, cmd: Logged) {
-        // SAFETY: a live IO handle and key name.
-        unsafe { log_command!(api!(RedisModule_EmitAOF), self.io, self.key, cmd) };
-    }
-
-    /// Whether this runs in a fork child (BGREWRITEAOF), not in the server.
-    pub fn in_fork_child(&self) -> bool {
-        // SAFETY: a live IO handle; its context is valid during the callback.
-        let ctx = unsafe { Ctx::from_raw(api!(RedisModule_GetContextFromIO)(self.io)) };
-        ctx.flags() & raw::REDISMODULE_CTX_FLAGS_IS_CHILD as c_int != 0
     }
 }
 

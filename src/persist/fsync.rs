@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use crate::ctx::log;
-use crate::info;
+use crate::ffi::log;
+use crate::stats;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -81,12 +81,12 @@ pub fn wrote(s: &Arc<Synced>) {
 pub fn flush(file: &File) {
     // SAFETY: a live descriptor, owned by `file`.
     if unsafe { libc::fdatasync(file.as_raw_fd()) } == 0 {
-        info::count_flush();
+        stats::count_flush();
     } else {
-        info::count_flush_error();
+        stats::count_flush_error();
         log(
             "warning",
-            &format!("mmap: fdatasync failed: {}", std::io::Error::last_os_error()),
+            &format!("fdatasync failed: {}", std::io::Error::last_os_error()),
         );
     }
 }
@@ -106,7 +106,7 @@ pub fn start() {
             }
         });
         if let Err(e) = spawned {
-            log("warning", &format!("mmap: cannot start the fsync thread: {e}"));
+            log("warning", &format!("cannot start the fsync thread: {e}"));
         }
     });
 }

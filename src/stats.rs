@@ -1,12 +1,7 @@
 //! Counters behind `INFO mmap`. Updated with relaxed atomics: the free
 //! callback may run on a lazy-free thread.
 
-use std::ffi::{c_int, CStr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-
-use redis_module::raw;
-
-use crate::ctx::api;
 
 static KEYS: AtomicI64 = AtomicI64::new(0);
 static BROKEN: AtomicI64 = AtomicI64::new(0);
@@ -47,29 +42,16 @@ pub fn count_flush_error() {
     FLUSH_ERRORS.fetch_add(1, Relaxed);
 }
 
-/// Fills the `mmap_stats` section.
-///
-/// # Safety
-/// `ctx` must be the info context Redis passed to the info callback.
-pub unsafe fn fill(ctx: *mut raw::RedisModuleInfoCtx) {
-    api!(RedisModule_InfoAddSection)(ctx, c"stats".as_ptr());
-    let fields: [(&CStr, i64); 8] = [
-        (c"keys", KEYS.load(Relaxed)),
-        (c"broken_keys", BROKEN.load(Relaxed)),
-        (c"file_bytes", FILE_BYTES.load(Relaxed)),
-        (c"reserved_bytes", RESERVED_BYTES.load(Relaxed)),
-        (c"errors", ERRORS.load(Relaxed) as i64),
-        (c"panics", PANICS.load(Relaxed) as i64),
-        (c"flushes", FLUSHES.load(Relaxed) as i64),
-        (c"flush_errors", FLUSH_ERRORS.load(Relaxed) as i64),
-    ];
-    for (name, v) in fields {
-        api!(RedisModule_InfoAddFieldLongLong)(ctx, name.as_ptr(), v);
-    }
-}
-
-/// # Safety
-/// Called by Redis for `INFO` with a live info context.
-pub unsafe extern "C" fn callback(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: c_int) {
-    crate::ctx::guard("INFO", (), || fill(ctx));
+/// Every counter, by its `INFO` field name (after the `mmap_` prefix).
+pub fn all() -> [(&'static str, i64); 8] {
+    [
+        ("keys", KEYS.load(Relaxed)),
+        ("broken_keys", BROKEN.load(Relaxed)),
+        ("file_bytes", FILE_BYTES.load(Relaxed)),
+        ("reserved_bytes", RESERVED_BYTES.load(Relaxed)),
+        ("errors", ERRORS.load(Relaxed) as i64),
+        ("panics", PANICS.load(Relaxed) as i64),
+        ("flushes", FLUSHES.load(Relaxed) as i64),
+        ("flush_errors", FLUSH_ERRORS.load(Relaxed) as i64),
+    ]
 }

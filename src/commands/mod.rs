@@ -1,0 +1,206 @@
+//! The command table. Each command is one `Command`, declared beside its
+//! handler: its canonical name, its short alias, arity, flags, key spec and
+//! docs. Registration, the arity check, `COMMAND DOCS`, the panic message and
+//! `INFO mmap` all read from here.
+//!
+//! Canonical names are dotted (`mmap.get`) and always registered, so no
+//! server's own commands can collide with them. The short names of the first
+//! version (`vget`) are registered beside them wherever the server does not
+//! already have the name: Redis 8 owns `VADD`. Everything the module
+//! propagates uses canonical names.
+
+use std::cell::RefCell;
+use std::ffi::CStr;
+
+use crate::core::num::{parse_index, parse_value};
+use crate::error::{shown, Error, Result};
+use crate::ffi::ctx::{Args, Ctx};
+
+mod bind;
+mod propagate;
+mod read;
+mod write;
+
+pub use bind::MMAP;
+pub use write::{ADD, RESIZE};
+
+pub type Handler = fn(&Ctx, &Args) -> Result<()>;
+
+pub struct Command {
+    /// Canonical name, lowercase as Redis lists its own commands.
+    pub name: &'static CStr,
+    /// The short name registered beside it where the server lacks one.
+    pub alias: Option<&'static CStr>,
+    /// Redis arity: exact when positive, a minimum when negative.
+    pub arity: i32,
+    /// Redis command flags: `fast` only where O(1), `deny-oom` where data grows.
+    pub flags: &'static CStr,
+    /// Whether the command may change its key (its key spec's access flags).
+    pub write: bool,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    /// The arguments after the key, for `COMMAND DOCS`.
+    pub args: &'static [Arg],
+    pub run: Handler,
+}
+
+/// One argument after the key: name, type, and whether it repeats.
+pub struct Arg {
+    pub name: &'static str,
+    pub kind: ArgKind,
+    pub multiple: bool,
+}
+
+#[derive(Clone, Copy)]
+pub enum ArgKind {
+    String,
+    Integer,
+    Double,
+    /// An optional keyword, its name the token.
+    Token,
+    /// An `index value` pair, shown as a block.
+    Pair,
+}
+
+const fn arg(name: &'static str, kind: ArgKind, multiple: bool) -> Arg {
+    Arg { name, kind, multiple }
+}
+
+/// The version `COMMAND DOCS` gives as each command's `since`.
+pub const SINCE: &str = "0.1.0";
+
+/// Every command, in registration order.
+pub static TABLE: &[&Command] = &[
+    &bind::MMAP,
+    &read::GET,
+    &read::MGET,
+    &write::SET,
+    &write::ADD,
+    &write::POP,
+    &read::COUNT,
+    &write::CLEAR,
+    &write::RESIZE,
+    #[cfg(feature = "fault-injection")]
+    &PANIC,
+];
+
+impl Command {
+    /// The canonical name as text.
+    pub fn name(&self) -> &'static str {
+        self.name.to_str().expect("ASCII")
+    }
+
+    /// Whether `argc` arguments (the command name included) fit the arity,
+    /// and, for a command whose arguments do not repeat (MMAP's optional
+    /// CREATE), its documented arguments.
+    pub fn fits(&self, argc: usize) -> bool {
+        let a = self.arity.unsigned_abs() as usize;
+        if self.arity >= 0 {
+            return argc == a; // the hot commands: no walk over the arguments
+        }
+        let most = if self.args.iter().any(|x| x.multiple) {
+            usize::MAX
+        } else {
+            2 + self.args.len()
+        };
+        argc >= a && argc <= most
+    }
+}
+
+fn index(args: &Args, i: usize) -> Result<i64> {
+    let s = args.bytes(i);
+    parse_index(s).ok_or_else(|| Error::BadIndex(shown(s)))
+}
+
+fn value(args: &Args, i: usize) -> Result<f64> {
+    let s = args.bytes(i);
+    parse_value(s).ok_or_else(|| Error::BadValue(shown(s)))
+}
+
+/// Parse buffers kept between commands: every command runs on the main
+/// thread, so one set serves them all and the hot path allocates nothing.
+#[derive(Default)]
+struct Scratch {
+    indices: Vec<i64>,
+    pairs: Vec<(i64, f64)>,
+    values: Vec<f64>,
+    found: Vec<Option<f64>>,
+}
+
+thread_local!(static SCRATCH: RefCell<Scratch> = RefCell::default());
+
+/// Runs `f` with empty buffers. What the last command left (all of it, if
+/// it failed or panicked) is dropped first, and a huge command's room is not
+/// kept.
+fn scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    const KEEP: usize = 1 << 16;
+    SCRATCH.with_borrow_mut(|s| {
+        s.indices.clear();
+        s.pairs.clear();
+        s.values.clear();
+        s.found.clear();
+        s.indices.shrink_to(KEEP);
+        s.pairs.shrink_to(KEEP);
+        s.values.shrink_to(KEEP);
+        s.found.shrink_to(KEEP);
+        f(s)
+    })
+}
+
+/// Test builds only: proves a panic becomes an error reply.
+#[cfg(feature = "fault-injection")]
+pub static PANIC: Command = Command {
+    name: c"mmap.panic",
+    alias: None,
+    arity: -1,
+    flags: c"readonly",
+    write: false,
+    summary: "Test builds only: panics, to show that a panic becomes an error reply.",
+    complexity: "O(1)",
+    args: &[],
+    run: |_, _| panic!("injected by MMAP.PANIC"),
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arity_is_exact_or_a_minimum() {
+        assert!(read::GET.fits(3) && !read::GET.fits(2) && !read::GET.fits(4));
+        assert!(read::MGET.fits(3) && read::MGET.fits(300) && !read::MGET.fits(2));
+        assert!(write::SET.fits(4) && write::SET.fits(5) && !write::SET.fits(3));
+        assert!(MMAP.fits(3) && MMAP.fits(4) && !MMAP.fits(5) && !MMAP.fits(2));
+    }
+
+    #[test]
+    fn canonical_names_are_dotted_and_unique_and_aliases_are_the_short_ones() {
+        let mut names: Vec<&str> = Vec::new();
+        for c in TABLE {
+            let name = c.name();
+            assert!(name == "mmap" || name.starts_with("mmap."), "{name}");
+            assert_eq!(name, name.to_ascii_lowercase());
+            names.push(name);
+            if let Some(a) = c.alias {
+                let a = a.to_str().unwrap();
+                assert!(a.starts_with('v') && !a.contains('.'), "{a}");
+                names.push(a);
+            }
+        }
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n, "a name is used twice");
+        let aliases = TABLE.iter().filter(|c| c.alias.is_some()).count();
+        assert_eq!(aliases, 8, "the eight short names of the first version");
+    }
+
+    #[test]
+    fn flags_match_the_key_access() {
+        for c in TABLE {
+            let flags = c.flags.to_str().unwrap();
+            assert_eq!(flags.contains("write"), c.write, "{}", c.name());
+            assert!(flags.contains("write") != flags.contains("readonly"), "{}", c.name());
+        }
+    }
+}

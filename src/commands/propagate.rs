@@ -1,0 +1,43 @@
+//! How a write reaches the AOF and replicas, always under canonical names:
+//! a log written here replays on any server, Redis 8 (which owns `VADD`)
+//! included.
+
+use std::ffi::CStr;
+
+use redis_module::raw::RedisModuleString as RStr;
+
+use crate::ffi::ctx::{Args, Ctx};
+use crate::persist::Logged;
+
+/// Each form sets what it touches absolutely, as Redis turns INCRBYFLOAT
+/// into SET: replayed over a file that already holds its effects it changes
+/// nothing, and replayed over the file as it was when the log began it
+/// reproduces it.
+pub enum Propagate<'a> {
+    /// The command as sent: SET of in-range pairs, CLEAR, a RESIZE that shrinks.
+    AsSent,
+    /// A command of the module's own instead: `mmap.resize key len` for
+    /// POP, `mmap` with the path relative to `mmap.dir`.
+    Instead(Logged<'a>),
+    /// `mmap.resize key len`, then the command as sent: ADD and a growing
+    /// RESIZE act on the length they find, so the log first fixes it.
+    FromLength(usize),
+    /// `mmap.set key` with only the pairs that were in range.
+    Pairs(&'a [*mut RStr]),
+}
+
+/// After every successful write: replicate (which also counts a change for
+/// the `save` rules), then notify.
+pub fn written(ctx: &Ctx, args: &Args, event: &CStr, how: Propagate) {
+    let key = args.raw(1);
+    match how {
+        Propagate::AsSent => ctx.replicate_as_sent(args),
+        Propagate::Instead(cmd) => ctx.replicate(key, cmd),
+        Propagate::FromLength(len) => {
+            ctx.replicate(key, Logged::Resize(len));
+            ctx.replicate_as_sent(args);
+        }
+        Propagate::Pairs(pairs) => ctx.replicate_args(super::write::SET.name, key, pairs),
+    }
+    ctx.notify(event, key);
+}

@@ -1,0 +1,96 @@
+//! The commands that only read: GET, MGET, COUNT.
+
+use super::{arg, index, scratch, ArgKind, Command};
+use crate::binding::Vector;
+use crate::core::num::ValueBuf;
+use crate::error::Result;
+use crate::ffi::ctx::{Args, Ctx};
+
+pub static GET: Command = Command {
+    name: c"mmap.get",
+    alias: Some(c"vget"),
+    arity: 3,
+    flags: c"readonly fast",
+    write: false,
+    summary: "Returns the value at an index, or nil when the index is out of range or the key is missing.",
+    complexity: "O(1)",
+    args: &[arg("index", ArgKind::Integer, false)],
+    run: get,
+};
+
+pub static MGET: Command = Command {
+    name: c"mmap.mget",
+    alias: Some(c"vmget"),
+    arity: -3,
+    flags: c"readonly",
+    write: false,
+    summary: "Returns the values at several indices, nil for each index out of range.",
+    complexity: "O(N) where N is the number of indices",
+    args: &[arg("index", ArgKind::Integer, true)],
+    run: mget,
+};
+
+pub static COUNT: Command = Command {
+    name: c"mmap.count",
+    alias: Some(c"vcount"),
+    arity: 2,
+    flags: c"readonly fast",
+    write: false,
+    summary: "Returns the number of values, 0 for a missing key.",
+    complexity: "O(1)",
+    args: &[],
+    run: count,
+};
+
+fn slot(v: &Vector, i: i64) -> Option<f64> {
+    usize::try_from(i).ok().and_then(|i| v.get(i))
+}
+
+fn get(ctx: &Ctx, args: &Args) -> Result<()> {
+    let i = index(args, 2)?;
+    let mut key = ctx.open(args.raw(1), false);
+    let found = match key.binding()? {
+        Some(b) => slot(b.vector(|| args.bytes(1))?, i),
+        None => None,
+    };
+    match found {
+        Some(v) => ctx.reply_value(v, ctx.resp3(), &mut ValueBuf::default()),
+        None => ctx.reply_null(),
+    }
+    Ok(())
+}
+
+fn mget(ctx: &Ctx, args: &Args) -> Result<()> {
+    scratch(|s| {
+        for i in 2..args.len() {
+            s.indices.push(index(args, i)?);
+        }
+        let mut key = ctx.open(args.raw(1), false);
+        let vec = match key.binding()? {
+            Some(b) => Some(b.vector(|| args.bytes(1))?),
+            None => None,
+        };
+        let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
+        // Loads first, replies after: random reads into a large file miss the
+        // cache, and a loop free of calls lets the CPU wait for them together.
+        s.found.extend(s.indices.iter().map(|&i| vec.and_then(|v| slot(v, i))));
+        ctx.reply_array(s.found.len());
+        for &found in &s.found {
+            match found {
+                Some(v) => ctx.reply_value(v, resp3, &mut buf),
+                None => ctx.reply_null(),
+            }
+        }
+        Ok(())
+    })
+}
+
+fn count(ctx: &Ctx, args: &Args) -> Result<()> {
+    let mut key = ctx.open(args.raw(1), false);
+    let n = match key.binding()? {
+        Some(b) => b.vector(|| args.bytes(1))?.len(),
+        None => 0,
+    };
+    ctx.reply_int(n as i64);
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! The commands that change a bound file: SET, ADD, POP, CLEAR, RESIZE.
+//! Each parses all of its arguments before touching the key, so a malformed
+//! one changes nothing.
+
+use redis_module::raw::RedisModuleString as RStr;
+
+use super::propagate::{written, Propagate};
+use super::{arg, index, scratch, value, ArgKind, Command};
+use crate::binding::Binding;
+use crate::core::num::{parse_index, ValueBuf};
+use crate::error::{shown, Error, Result};
+use crate::ffi::ctx::{Args, Ctx};
+use crate::persist::Logged;
+
+pub static SET: Command = Command {
+    name: c"mmap.set",
+    alias: Some(c"vset"),
+    arity: -4,
+    flags: c"write",
+    write: true,
+    summary: "Writes values at indices in place, skipping indices out of range. Returns how many were written.",
+    complexity: "O(N) where N is the number of pairs",
+    args: &[arg("index value", ArgKind::Pair, true)],
+    run: set,
+};
+
+pub static ADD: Command = Command {
+    name: c"mmap.add",
+    alias: Some(c"vadd"),
+    arity: -3,
+    flags: c"write deny-oom",
+    write: true,
+    summary: "Appends values to the end of the file. Returns how many were appended.",
+    complexity: "O(N) where N is the number of values added, whatever the file size",
+    args: &[arg("value", ArgKind::Double, true)],
+    run: add,
+};
+
+pub static POP: Command = Command {
+    name: c"mmap.pop",
+    alias: Some(c"vpop"),
+    arity: 2,
+    flags: c"write fast",
+    write: true,
+    summary: "Removes and returns the last value, or nil when there is none.",
+    complexity: "O(1)",
+    args: &[],
+    run: pop,
+};
+
+pub static CLEAR: Command = Command {
+    name: c"mmap.clear",
+    alias: Some(c"vclear"),
+    arity: 2,
+    flags: c"write",
+    write: true,
+    summary: "Truncates the file to 0 bytes. Returns the number of values it held.",
+    complexity: "O(N) for the file system to release the file's blocks",
+    args: &[],
+    run: clear,
+};
+
+pub static RESIZE: Command = Command {
+    name: c"mmap.resize",
+    alias: Some(c"vresize"),
+    arity: 3,
+    flags: c"write deny-oom",
+    write: true,
+    summary: "Makes the vector exactly length values long: cuts the file, or extends it with zeros. Returns the number of values before.",
+    complexity: "O(1): a cut or a sparse extension",
+    args: &[arg("length", ArgKind::Integer, false)],
+    run: resize,
+};
+
+/// Runs a write that needs an existing binding.
+fn on_bound<R>(ctx: &Ctx, args: &Args, f: impl FnOnce(&mut Binding, &[u8]) -> Result<R>) -> Result<R> {
+    let mut key = ctx.open(args.raw(1), true);
+    match key.binding()? {
+        Some(b) => f(b, args.bytes(1)),
+        None => Err(Error::NoKey(shown(args.bytes(1)))),
+    }
+}
+
+fn set(ctx: &Ctx, args: &Args) -> Result<()> {
+    if !args.len().is_multiple_of(2) {
+        return Err(Error::OddPairs(shown(args.name())));
+    }
+    scratch(|s| {
+        for i in (2..args.len()).step_by(2) {
+            s.pairs.push((index(args, i)?, value(args, i + 1)?));
+        }
+        let pairs = &s.pairs;
+        let (n, len) = on_bound(ctx, args, |b, key| b.set(key, pairs))?;
+        if n == pairs.len() {
+            written(ctx, args, c"vset", Propagate::AsSent);
+        } else if n > 0 {
+            // Only what was written: a skipped pair must stay skipped on replay.
+            let kept: Vec<*mut RStr> = pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, &(i, _))| usize::try_from(i).is_ok_and(|i| i < len))
+                .flat_map(|(k, _)| [args.raw(2 + 2 * k), args.raw(3 + 2 * k)])
+                .collect();
+            written(ctx, args, c"vset", Propagate::Pairs(&kept));
+        }
+        ctx.reply_int(n as i64);
+        Ok(())
+    })
+}
+
+fn add(ctx: &Ctx, args: &Args) -> Result<()> {
+    scratch(|s| {
+        for i in 2..args.len() {
+            s.values.push(value(args, i)?);
+        }
+        let before = on_bound(ctx, args, |b, key| b.append(key, &s.values))?;
+        written(ctx, args, c"vadd", Propagate::FromLength(before));
+        ctx.reply_int(s.values.len() as i64);
+        Ok(())
+    })
+}
+
+/// `MMAP.RESIZE key length`: cuts the file, or extends it with zeros.
+fn resize(ctx: &Ctx, args: &Args) -> Result<()> {
+    let s = args.bytes(2);
+    let len = parse_index(s)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| Error::BadLength(shown(s)))?;
+    let before = on_bound(ctx, args, |b, key| b.resize(key, len))?;
+    if len < before {
+        written(ctx, args, c"vresize", Propagate::AsSent);
+    } else if len > before {
+        written(ctx, args, c"vresize", Propagate::FromLength(before));
+    }
+    ctx.reply_int(before as i64);
+    Ok(())
+}
+
+fn pop(ctx: &Ctx, args: &Args) -> Result<()> {
+    let mut key = ctx.open(args.raw(1), true);
+    let popped = match key.binding()? {
+        Some(b) => b.pop(args.bytes(1))?,
+        None => None,
+    };
+    drop(key);
+    match popped {
+        Some((v, left)) => {
+            written(ctx, args, c"vpop", Propagate::Instead(Logged::Resize(left)));
+            ctx.reply_value(v, ctx.resp3(), &mut ValueBuf::default());
+        }
+        None => ctx.reply_null(),
+    }
+    Ok(())
+}
+
+fn clear(ctx: &Ctx, args: &Args) -> Result<()> {
+    let mut key = ctx.open(args.raw(1), true);
+    let n = match key.binding()? {
+        Some(b) => b.clear(args.bytes(1))?,
+        None => 0,
+    };
+    drop(key);
+    if n > 0 {
+        written(ctx, args, c"vclear", Propagate::AsSent);
+    }
+    ctx.reply_int(n as i64);
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The module's entry point: options, commands, the INFO section, event
+//! subscriptions.
+
+use redis_module::{raw, redis_module, Context, RedisString, Status};
+
+use super::{config, info, log, register};
+use crate::persist::events;
+use crate::persist::types::MMAP_TYPE;
+
+// Redis's allocator is only there inside redis-server; unit tests run without it.
+#[cfg(not(test))]
+type Alloc = redis_module::alloc::RedisAlloc;
+#[cfg(not(test))]
+const ALLOC: Alloc = redis_module::alloc::RedisAlloc;
+#[cfg(test)]
+type Alloc = std::alloc::System;
+#[cfg(test)]
+const ALLOC: Alloc = std::alloc::System;
+
+redis_module! {
+    name: "mmap",
+    version: 1,
+    allocator: (Alloc, ALLOC),
+    data_types: [MMAP_TYPE],
+    init: init,
+}
+
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    super::ctx::set_type(*MMAP_TYPE.raw_type.borrow());
+    // SAFETY: the live load context.
+    unsafe { super::keep_log_context(ctx.ctx) };
+    std::panic::set_hook(Box::new(|p| log("warning", &format!("{p}"))));
+    let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_slice().to_vec()).collect();
+    let loaded = config::load(ctx.ctx, &args).and_then(|()| register::commands(ctx.ctx));
+    if let Err(msg) = loaded {
+        log("warning", &format!("module not loaded: {msg}"));
+        return Status::Err;
+    }
+    // SAFETY: a live load context; the callbacks live as long as the module.
+    unsafe {
+        api!(RedisModule_RegisterInfoFunc)(ctx.ctx, Some(info::callback));
+        api!(RedisModule_SubscribeToKeyspaceEvents)(
+            ctx.ctx,
+            raw::NotifyEvent::GENERIC.bits(),
+            Some(events::on_generic_event),
+        );
+        let subscribe = api!(RedisModule_SubscribeToServerEvent);
+        subscribe(ctx.ctx, events::FLUSHDB, Some(events::on_flush));
+        subscribe(ctx.ctx, events::SWAPDB, Some(events::on_swapdb));
+        subscribe(ctx.ctx, events::PERSISTENCE, Some(events::on_persistence));
+        subscribe(ctx.ctx, events::SHUTDOWN, Some(events::on_shutdown));
+    }
+    crate::persist::fsync::start();
+    Status::Ok
+}

@@ -1,0 +1,76 @@
+//! The unsafe surface of the module API, in one place: the entry point and
+//! command registration, the context, keys and arguments commands see, the
+//! IO handles of the type callbacks, configuration and `INFO`. Everything
+//! outside this folder works with the safe values it hands out.
+
+use std::ffi::{c_char, CString};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use redis_module::raw;
+
+/// Calls a function of the module API. Redis fills these in before any of
+/// our code runs, so a missing one is a programming error.
+macro_rules! api {
+    ($name:ident) => {
+        redis_module::raw::$name.expect(concat!("Redis module API lacks ", stringify!($name)))
+    };
+}
+pub(crate) use api;
+
+pub mod config;
+pub mod ctx;
+mod entry;
+pub mod info;
+pub mod io;
+mod register;
+
+/// A context that names the module in log lines (`<mmap>`); Redis's log
+/// reads only the module's name from it, so any thread may use it.
+static LOG_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(ptr::null_mut());
+
+/// Keeps a detached context for `log`, once, at load.
+///
+/// # Safety
+/// `ctx` must be the live load context.
+pub unsafe fn keep_log_context(ctx: *mut raw::RedisModuleCtx) {
+    if let Some(detach) = raw::RedisModule_GetDetachedThreadSafeContext {
+        LOG_CTX.store(detach(ctx), Ordering::Relaxed);
+    }
+}
+
+/// Writes to the Redis log. Safe from any thread.
+pub fn log(level: &str, msg: &str) {
+    let (Ok(level), Ok(msg)) = (CString::new(level), CString::new(msg.replace('\0', "?"))) else {
+        return;
+    };
+    let ctx = LOG_CTX.load(Ordering::Relaxed);
+    // SAFETY: reading the function table; outside Redis (unit tests) it is empty.
+    match unsafe { raw::RedisModule_Log } {
+        // SAFETY: a detached context or NULL, both allowed; "%s" consumes exactly one C string.
+        Some(f) => unsafe { f(ctx, level.as_ptr(), c"%s".as_ptr(), msg.as_ptr()) },
+        None => eprintln!("{}", msg.to_string_lossy()),
+    }
+}
+
+/// Bytes of a Redis string, valid while the string lives.
+///
+/// # Safety
+/// `s` must be a live `RedisModuleString` that outlives `'a`.
+pub unsafe fn bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
+    let mut len = 0usize;
+    let p = api!(RedisModule_StringPtrLen)(s, &mut len);
+    if p.is_null() {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p.cast(), len)
+    }
+}
+
+/// A new Redis string holding `b`; the caller frees it.
+///
+/// # Safety
+/// Needs the module API (inside redis-server).
+pub unsafe fn new_string(b: &[u8]) -> *mut raw::RedisModuleString {
+    api!(RedisModule_CreateString)(ptr::null_mut(), b.as_ptr().cast::<c_char>(), b.len())
+}

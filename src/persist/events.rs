@@ -1,0 +1,133 @@
+//! Server events: renames and moves, flushes and SWAPDB, which change who
+//! holds a file; snapshots and shutdown, which flush files to disk.
+
+use std::ffi::{c_int, c_void};
+
+use redis_module::raw;
+
+use crate::ffi::bytes;
+use crate::ffi::ctx::{guard, Ctx};
+use crate::ffi::log;
+
+/// Follows renames: `rename_to` and `move_to` carry the key's new name.
+///
+/// # Safety
+/// Called by Redis on the main thread with a live context, event name and key.
+pub unsafe extern "C" fn on_generic_event(
+    ctx: *mut raw::RedisModuleCtx,
+    _type: c_int,
+    event: *const std::ffi::c_char,
+    key: *mut raw::RedisModuleString,
+) -> c_int {
+    let event = std::ffi::CStr::from_ptr(event).to_bytes();
+    if event == b"rename_to" || event == b"move_to" {
+        let ctx = Ctx::from_raw(ctx);
+        guard("rename", (), || {
+            if let Ok(Some(b)) = ctx.open(key, false).binding() {
+                b.renamed(bytes(key), ctx.db());
+            }
+        });
+    }
+    raw::Status::Ok as c_int
+}
+
+/// `RedisModuleFlushInfoV1`.
+#[repr(C)]
+struct FlushInfo {
+    version: u64,
+    sync: i32,
+    dbnum: i32,
+}
+
+/// `RedisModuleSwapDbInfoV1`.
+#[repr(C)]
+struct SwapDbInfo {
+    version: u64,
+    first: i32,
+    second: i32,
+}
+
+const fn event(id: u64) -> raw::RedisModuleEvent {
+    raw::RedisModuleEvent { id, dataver: 1 }
+}
+
+pub const FLUSHDB: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_FLUSHDB);
+pub const SWAPDB: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_SWAPDB);
+pub const PERSISTENCE: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_PERSISTENCE);
+pub const SHUTDOWN: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_SHUTDOWN);
+
+fn flush_for(what: &str) {
+    match crate::binding::flush_all() {
+        Some(n) => log("notice", &format!("flushed {n} bound files to disk ({what})")),
+        None => log(
+            "warning",
+            &format!("bound files not flushed ({what}): registry busy at fork"),
+        ),
+    }
+}
+
+/// A save starts (SAVE in the server, BGSAVE and BGREWRITEAOF in their fork
+/// child): every bound file is flushed first.
+///
+/// # Safety
+/// Called by Redis with the event's own data.
+pub unsafe extern "C" fn on_persistence(
+    _ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    sub: u64,
+    _data: *mut c_void,
+) {
+    let what = match sub {
+        raw::REDISMODULE_SUBEVENT_PERSISTENCE_RDB_START => "BGSAVE",
+        raw::REDISMODULE_SUBEVENT_PERSISTENCE_SYNC_RDB_START => "SAVE",
+        raw::REDISMODULE_SUBEVENT_PERSISTENCE_AOF_START | raw::REDISMODULE_SUBEVENT_PERSISTENCE_SYNC_AOF_START => {
+            "AOF rewrite"
+        }
+        _ => return,
+    };
+    guard("flush", (), || flush_for(what));
+}
+
+/// A clean shutdown: every bound file is flushed.
+///
+/// # Safety
+/// Called by Redis on the main thread.
+pub unsafe extern "C" fn on_shutdown(
+    _ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    _sub: u64,
+    _data: *mut c_void,
+) {
+    guard("flush", (), || flush_for("shutdown"));
+}
+
+/// Releases the files of a database when a flush of it starts (FLUSHDB,
+/// FLUSHALL, a replica's full sync, DEBUG RELOAD).
+///
+/// # Safety
+/// Called by Redis with the event's own data structure.
+pub unsafe extern "C" fn on_flush(
+    _ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    sub: u64,
+    data: *mut c_void,
+) {
+    if sub == raw::REDISMODULE_SUBEVENT_FLUSHDB_START && !data.is_null() {
+        let db = (*data.cast::<FlushInfo>()).dbnum;
+        guard("flush", (), || crate::binding::flushed(db));
+    }
+}
+
+/// # Safety
+/// Called by Redis with the event's own data structure.
+pub unsafe extern "C" fn on_swapdb(
+    _ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    _sub: u64,
+    data: *mut c_void,
+) {
+    if !data.is_null() {
+        let info = &*data.cast::<SwapDbInfo>();
+        guard("swapdb", (), || crate::binding::swapped(info.first, info.second));
+    }
+}
