@@ -1,6 +1,7 @@
 # make run   - build the release module, start redis-server with it on 127.0.0.1:6380
 # make test  - unit tests and integration tests against real Redis 7.0, Redis 8.2 and Valkey 9.1 servers
-# make bench - throughput against native GET (bench/results.md, bench/results.png)
+# make bench - throughput and server CPU per request against each server's own GET,
+#              on all three servers (bench/results.md, bench/results.png),
 #              and instructions per request (bench/instructions.md)
 
 CARGO ?= cargo
@@ -33,7 +34,8 @@ test: build
 	$(CARGO) build --lib --features fault-injection
 	@bash scripts/test.sh
 
-# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about seven minutes.
+# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about twenty minutes
+# for the three servers.
 bench: build
 	@python3 -c "import matplotlib" 2>/dev/null || pip install --quiet matplotlib
 	@command -v valgrind >/dev/null || (export DEBIAN_FRONTEND=noninteractive; \

@@ -2,7 +2,8 @@
 """Instructions the server runs per request, counted by callgrind.
 
 Throughput on a shared machine drifts from run to run; instruction counts do
-not. Runs redis-server with the release module under
+not. Runs each of the three servers (Redis 7.0, Redis 8.2, Valkey 9.1) with
+the release module under
 `valgrind --tool=callgrind`, sends each command with redis-benchmark (-P 16,
 50 clients), and counts the user-space instructions of each command's run
 alone (callgrind_control zeroes the counters before it and dumps them after).
@@ -12,7 +13,7 @@ each call, and the RedisModule_* functions), each command's instructions as a
 ratio of GET's, as bench/instructions.md. The kernel's share (TCP) is not
 counted: it is about the same for every command.
 
-Usage: python3 bench/instructions.py [--out DIR]
+Usage: python3 bench/instructions.py [--out DIR] [--server PATH ...]
 """
 
 import argparse
@@ -25,19 +26,20 @@ import sys
 import tempfile
 import time
 
-from run import MGET100, MODULE, ROOT, VMGET100, free_port, machine, prepare, start
+from run import MGET100, MODULE, ROOT, VMGET100, free_port, machine, prepare, server_name, servers, start
 
 CASES = [
     ("GET", "GET s", 100_000),
-    ("VGET", "VGET bench 500000", 100_000),
-    ("VSET", "VSET bench 500000 1.5", 100_000),
-    ("VCOUNT", "VCOUNT bench", 100_000),
-    ("VADD", "VADD grow 1.5", 100_000),
-    ("VMGET 100", VMGET100, 20_000),
+    ("MMAP.GET", "MMAP.GET bench 500000", 100_000),
+    ("MMAP.SET", "MMAP.SET bench 500000 1.5", 100_000),
+    ("MMAP.COUNT", "MMAP.COUNT bench", 100_000),
+    ("MMAP.ADD", "MMAP.ADD grow 1.5", 100_000),
+    ("MMAP.MGET 100", VMGET100, 20_000),
     ("MGET 100 (native)", MGET100, 20_000),
 ]
-# Redis's side of a module command: what a native command does not run.
-API = re.compile(r"^(RM_|moduleCreateContext$|moduleFreeContext$|RedisModuleCommandDispatcher$)")
+# The server's side of a module command: what a native command does not
+# run. Valkey names its module API VM_ and its dispatcher ValkeyModule...
+API = re.compile(r"^(RM_|VM_|moduleCreateContext$|moduleFreeContext$|(Redis|Valkey)ModuleCommandDispatcher$)")
 
 
 def dumps(home):
@@ -67,19 +69,12 @@ def costs(path):
     return total, own, api
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench"))
-    args = ap.parse_args()
-    if not os.path.exists(MODULE):
-        sys.exit(f"{MODULE} is missing: run `make build` first")
-    for tool in ("valgrind", "callgrind_control", "callgrind_annotate"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} is missing (Debian: apt-get install valgrind)")
-
+def count(server):
+    """Instructions per request of every case on one server."""
     home = tempfile.mkdtemp(prefix="redis-mmap-callgrind")
     port = free_port()
-    proc, r, data = start(home, port, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={home}/cg.out.%p"])
+    wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={home}/cg.out.%p"]
+    proc, r, data = start(home, port, wrapper, server=server)
     rows = []
     try:
         prepare(r, data)
@@ -102,28 +97,47 @@ def main():
             time.sleep(0.2)  # let the dump finish writing
             total, own, api = costs(new[0])
             rows.append((label, total / n, own / n, api / n))
-            print(f"{label:20} {total / n:>9,.0f} instructions/request", flush=True)
+            print(f"{server_name(server)} {label:20} {total / n:>9,.0f} instructions/request", flush=True)
     finally:
         proc.terminate()
         proc.wait()
         shutil.rmtree(home, ignore_errors=True)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench"))
+    ap.add_argument("--server", action="append", help="a server binary (default: the three of scripts/servers.sh)")
+    args = ap.parse_args()
+    if not os.path.exists(MODULE):
+        sys.exit(f"{MODULE} is missing: run `make build` first")
+    for tool in ("valgrind", "callgrind_control", "callgrind_annotate"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing (Debian: apt-get install valgrind)")
 
     info = machine()
-    get = rows[0][1]
     lines = [
-        f"Redis {info['redis']}; redis-mmap {info['module']}; valgrind's callgrind, "
-        "user-space instructions per request (the kernel's TCP work is not counted), "
-        "`redis-benchmark -P 16 -c 50`.",
+        f"redis-mmap {info['module']}; valgrind's callgrind, user-space instructions per request "
+        "(the kernel's TCP work is not counted), `redis-benchmark -P 16 -c 50`.",
         "",
-        "| command | instructions/request | GET's count ÷ this | module's own code | Redis's module API |",
-        "|---|---:|---:|---:|---:|",
     ]
-    for label, total, own, api in rows:
-        lines.append(f"| {label} | {total:,.0f} | {get / total:.2f} | {own:,.0f} | {api:,.0f} |")
+    for server in args.server or servers():
+        rows = count(server)
+        get = rows[0][1]
+        lines += [
+            f"### {server_name(server)}",
+            "",
+            "| command | instructions/request | GET's count ÷ this | module's own code | server's module API |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for label, total, own, api in rows:
+            lines.append(f"| {label} | {total:,.0f} | {get / total:.2f} | {own:,.0f} | {api:,.0f} |")
+        lines.append("")
     os.makedirs(args.out, exist_ok=True)
     md = os.path.join(args.out, "instructions.md")
     with open(md, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(lines))
     print("\n".join(lines))
     print(f"wrote {md}")
 

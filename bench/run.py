@@ -1,19 +1,27 @@
 #!/usr/bin/env python3
-"""Throughput of redis-mmap's commands next to Redis's own GET.
+"""Throughput and server CPU per request of redis-mmap's commands, next to
+each server's own GET, on Redis 7.0, Redis 8.2 and Valkey 9.1.
 
-Starts redis-server with the release module on loopback (pinned to core 0
-where there are two), prepares a 1,000,000-value vector, an empty one and a
-10,000,000-value one, and runs redis-benchmark (-P 16, 50 clients, pinned to
-core 1) on each command, seven times. Each command's run follows a GET run of
-its own, and its ratio is to that GET: the machine's speed drifts less over
-two runs than over a whole repetition; a second GET measured the same way
-shows how far apart two runs of one command land. Reports medians, the
-ratios with their range, and how busy the server was (a server below 100%
-was waiting for the client), as bench/results.md and bench/results.png.
-Then maps a sparse 8 GB file and reports the time MMAP takes and the
-server's resident memory.
+For each server (scripts/servers.sh lists them): starts it with the release
+module on loopback (pinned to core 0 where there are two), prepares a
+1,000,000-value vector, an empty one and a 10,000,000-value one, and runs
+redis-benchmark (-P 16, 50 clients, pinned to core 1) on each command, five
+times. Each command's run follows a GET run of its own, and its ratios are to
+that GET: the machine's speed drifts less over two runs than over a whole
+repetition; a second GET measured the same way shows how far apart two runs
+of one command land.
 
-Usage: python3 bench/run.py [--reps N] [--scale F] [--out DIR]
+Two ratios per command. Throughput: requests per second against GET's. On
+two cores GET is partly limited by the client, so this one partly measures
+the client. Server CPU: the server's user and system CPU time over the run
+(from /proc/<pid>/task/*/schedstat, in nanoseconds) divided by the requests, GET's nanoseconds per
+request against the command's; a client-bound run cannot hide what a
+command costs the server. Also reports how busy the server was (below 100%
+it waited for the client). Writes bench/results.md and bench/results.png,
+then maps a sparse 8 GB file on each server and reports the time MMAP takes
+and the server's resident memory.
+
+Usage: python3 bench/run.py [--reps N] [--scale F] [--out DIR] [--server PATH ...]
 """
 
 import argparse
@@ -39,28 +47,33 @@ MODULE = os.path.join(ROOT, "target", "release", "libredis_mmap.so")
 # the vector: redis-benchmark's __rand_int__ is zero-padded ("000000000713"),
 # which Redis's integer rules, and so VGET's, refuse.
 SPREAD = [(i * 7919 + 104729) * 2654435761 % 1_000_000 for i in range(100)]
-VMGET10 = "VMGET bench " + " ".join(map(str, SPREAD[:10]))
-VMGET100 = "VMGET bench " + " ".join(map(str, SPREAD))
+VMGET10 = "MMAP.MGET bench " + " ".join(map(str, SPREAD[:10]))
+VMGET100 = "MMAP.MGET bench " + " ".join(map(str, SPREAD))
 MGET10 = "MGET " + " ".join(["s"] * 10)
 MGET100 = "MGET " + " ".join(["s"] * 100)
 CASES = [
-    ("GET", "GET s", 2_000_000),
+    ("GET", "GET s", 1_000_000),
     # GET against GET: how far apart two runs of the same command land here.
-    ("GET again", "GET s", 2_000_000),
-    ("GETRANGE 8 bytes", "GETRANGE s8m 4000000 4000007", 2_000_000),
-    ("VGET", "VGET bench 500000", 2_000_000),
-    ("VSET", "VSET bench 500000 1.5", 2_000_000),
-    ("VMGET 10", VMGET10, 1_000_000),
-    ("VMGET 100", VMGET100, 300_000),
+    ("GET again", "GET s", 1_000_000),
+    ("GETRANGE 8 bytes", "GETRANGE s8m 4000000 4000007", 1_000_000),
+    ("MMAP.GET", "MMAP.GET bench 500000", 1_000_000),
+    ("MMAP.SET", "MMAP.SET bench 500000 1.5", 1_000_000),
+    ("MMAP.MGET 10", VMGET10, 500_000),
+    ("MMAP.MGET 100", VMGET100, 150_000),
     # Redis's own reads of 10 and 100 keys: what 10 and 100 arguments and
     # bulk replies cost any command.
-    ("MGET 10 (native)", MGET10, 1_000_000),
-    ("MGET 100 (native)", MGET100, 300_000),
-    ("VADD (empty start)", "VADD grow 1.5", 1_000_000),
-    ("VADD (10M start)", "VADD big 1.5", 1_000_000),
-    ("VCOUNT", "VCOUNT bench", 2_000_000),
+    ("MGET 10 (native)", MGET10, 500_000),
+    ("MGET 100 (native)", MGET100, 150_000),
+    ("MMAP.ADD (empty start)", "MMAP.ADD grow 1.5", 500_000),
+    ("MMAP.ADD (10M start)", "MMAP.ADD big 1.5", 500_000),
+    ("MMAP.COUNT", "MMAP.COUNT bench", 1_000_000),
 ]
-TARGETS = {"VGET": 0.95, "VSET": 0.90, "VMGET 100": 0.15, "VADD (empty start)": 0.35, "VCOUNT": 0.95}
+
+
+def servers():
+    """The three servers every test runs against, installed when missing."""
+    out = subprocess.run(["bash", os.path.join(ROOT, "scripts", "servers.sh")], capture_output=True, text=True, check=True)
+    return out.stdout.split()
 
 
 def free_port():
@@ -84,15 +97,20 @@ def rss_kib(pid):
     return 0
 
 
-def machine():
+def server_name(server):
+    """`Redis 7.0.15` or `Valkey 9.1.2`, from the binary's --version."""
+    out = subprocess.run([server, "--version"], capture_output=True, text=True).stdout
+    version = re.search(r"v=(\S+)", out)
+    return f"{out.split()[0] if out else '?'} {version.group(1) if version else '?'}"
+
+
+def machine(server="redis-server"):
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as f:
         for line in f:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
-    version = re.search(r"v=(\S+)", server)
     try:
         rev = subprocess.run(["git", "-C", ROOT, "describe", "--always"], capture_output=True, text=True).stdout.strip()
         # Changed sources make the build "-dirty"; the benchmark's own output does not.
@@ -108,43 +126,57 @@ def machine():
         "cpu": cpu,
         "cores": os.cpu_count(),
         "kernel": platform.release(),
-        "redis": version.group(1) if version else "?",
+        "server": server_name(server),
         "module": rev or "?",
     }
 
 
 def cpu_seconds(pid):
-    """User plus system CPU time the process has used."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time the process has used, user and system, all its threads.
+
+    /proc/<pid>/task/*/schedstat counts it in nanoseconds, where
+    /proc/<pid>/stat counts clock ticks (10 ms): the same accounting, fine
+    enough for a run of under a second. Falls back to ticks where the kernel
+    keeps no schedstat."""
+    total, tasks = 0, f"/proc/{pid}/task"
+    try:
+        for tid in os.listdir(tasks):
+            with open(f"{tasks}/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench(port, pid, command, requests):
-    """Requests per second for one redis-benchmark run, and the share of
-    that run's time the server spent on a CPU."""
+    """Requests per second for one redis-benchmark run, the share of that
+    run's time the server spent on a CPU, and the server's CPU nanoseconds
+    per request."""
     cmd = pin(1) + [
         "redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-P", "16", "-c", "50",
         "-n", str(requests), "--csv",
     ] + command.split()
     cpu0, t0 = cpu_seconds(pid), time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    busy = (cpu_seconds(pid) - cpu0) / (time.perf_counter() - t0)
+    used = cpu_seconds(pid) - cpu0
+    busy = used / (time.perf_counter() - t0)
     for line in out.splitlines():
         cells = [c.strip('"') for c in line.split(",")]
         if len(cells) > 1 and cells[0] != "test":
-            return float(cells[1]), busy
+            return float(cells[1]), busy, used * 1e9 / requests
     raise RuntimeError(f"no result from {cmd}:\n{out}")
 
 
-def start(home, port, wrapper=None):
-    """redis-server with the module, run under `wrapper` (default: pinned to
+def start(home, port, wrapper=None, server="redis-server"):
+    """`server` with the module, run under `wrapper` (default: pinned to
     core 0); returns the process, a client and the module's data directory."""
     data = os.path.join(home, "data")
     os.makedirs(data)
     proc = subprocess.Popen(
         (pin(0) if wrapper is None else wrapper) + [
-            "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", home,
+            server, "--port", str(port), "--bind", "127.0.0.1", "--dir", home,
             "--save", "", "--appendonly", "no", "--logfile", "redis.log",
             "--loadmodule", MODULE, "dir", data,
         ],
@@ -173,7 +205,7 @@ def prepare(r, data):
     assert r.execute_command("MMAP", "bench", "bench.f64") == 1_000_000
     assert r.execute_command("MMAP", "grow", "grow.f64") == 0
     assert r.execute_command("MMAP", "big", "big.f64") == 0
-    r.execute_command("VRESIZE", "big", 10_000_000)
+    r.execute_command("MMAP.RESIZE", "big", 10_000_000)
 
 
 def large(r, proc, data):
@@ -188,15 +220,15 @@ def large(r, proc, data):
     after = rss_kib(proc.pid)
     assert n == 1 << 30
     port = r.connection_pool.connection_kwargs["port"]
-    # Random indices all over the 8 GB: each VMGET faults in up to 100 pages.
+    # Random indices all over the 8 GB: each MMAP.MGET faults in up to 100 pages.
     rng = random.Random(7)
     calls = 2000
     t0 = time.perf_counter()
     for _ in range(calls):
-        got = r.execute_command("VMGET", "huge", *[rng.randrange(1 << 30) for _ in range(100)])
+        got = r.execute_command("MMAP.MGET", "huge", *[rng.randrange(1 << 30) for _ in range(100)])
         assert len(got) == 100
     vmget = calls / (time.perf_counter() - t0)
-    vadd, _ = bench(port, proc.pid, "VADD huge 1.5", 500_000)
+    vadd = bench(port, proc.pid, "MMAP.ADD huge 1.5", 500_000)[0]
     after_reads = rss_kib(proc.pid)
     r.delete("huge")
     os.remove(path)
@@ -210,121 +242,151 @@ def large(r, proc, data):
     }
 
 
-def chart(rows, info, path):
+def chart(results, info, path):
+    """One panel per server: each command's server-CPU ratio to GET (bars)
+    and throughput ratio (dots), medians, with the throughput range."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [r[0] for r in rows]
-    rps = [r[1] for r in rows]
-    ratios = [r[2] for r in rows]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5.5))
-    a.barh(labels, [x / 1e6 for x in rps], color="#4477aa")
-    a.set_xlabel("million requests/s (median)")
-    a.invert_yaxis()
-    def shade(label, ratio):
-        if label not in TARGETS:
-            return "#999999"
-        return "#228833" if ratio >= TARGETS[label] else "#cc3311"
-
-    spread = [[r[2] - r[3] for r in rows], [r[4] - r[2] for r in rows]]
-    b.barh(labels, ratios, xerr=spread, capsize=3, color=[shade(l, x) for l, x in zip(labels, ratios)])
-    for l, t in TARGETS.items():
-        if l in labels:
-            i = labels.index(l)
-            b.plot([t, t], [i - 0.4, i + 0.4], color="black", linewidth=2)
-    b.axvline(1.0, color="grey", linestyle=":")
-    b.set_xlabel("ratio to the GET run before it, median and range (black: target)")
-    b.invert_yaxis()
-    b.set_yticklabels([])
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 6), sharey=True)
+    if len(results) == 1:
+        axes = [axes]
+    for ax, (name, rows) in zip(axes, results):
+        labels = [r["label"] for r in rows]
+        ys = range(len(rows))
+        ax.barh(ys, [r["cpu_ratio"] for r in rows], color="#4477aa", label="server CPU: GET's ns ÷ command's ns")
+        ax.errorbar(
+            [r["ratio"] for r in rows], ys,
+            xerr=[[r["ratio"] - r["low"] for r in rows], [r["high"] - r["ratio"] for r in rows]],
+            fmt="o", color="#cc6677", capsize=3, label="throughput: command ÷ GET (range)",
+        )
+        ax.axvline(1.0, color="grey", linestyle=":")
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels(labels)
+        ax.invert_yaxis()
+        ax.set_title(name)
+        ax.set_xlabel("ratio to the GET run before it (1.0: as cheap as GET)")
+    axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(
-        f"redis-mmap {info['module']} on Redis {info['redis']}, {info['cpu']}, {info['cores']} cores, "
-        f"Linux {info['kernel']}\nredis-benchmark -P 16 -c 50, server and client pinned to separate cores",
+        f"redis-mmap {info['module']}, {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}; "
+        "redis-benchmark -P 16 -c 50, server and client pinned to separate cores",
         fontsize=10,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
+
+
+def measure(server, reps, scale):
+    """Every case on one server; returns its rows and the large-file figures."""
+    home = tempfile.mkdtemp(prefix="redis-mmap-bench")
+    port = free_port()
+    proc, r, data = start(home, port, server=server)
+    runs = {label: [] for label, _, _ in CASES}
+    try:
+        prepare(r, data)
+        get_n = CASES[0][2]
+        for rep in range(reps):
+            for label, command, n in CASES[1:]:
+                base = bench(port, proc.pid, CASES[0][1], max(1000, int(get_n * scale)))
+                got = bench(port, proc.pid, command, max(1000, int(n * scale)))
+                runs["GET"].append((base, base))
+                runs[label].append((got, base))
+                print(
+                    f"{server_name(server)} rep {rep + 1}: {label:24} {got[0]:>10,.0f} req/s "
+                    f"(GET {base[0]:>10,.0f}), {got[2]:>7,.0f} ns/request (GET {base[2]:,.0f}), "
+                    f"busy {got[1]:.0%}",
+                    flush=True,
+                )
+        big = large(r, proc, data)
+        big["count"] = r.execute_command("MMAP.COUNT", "grow")
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(home, ignore_errors=True)
+    med = statistics.median
+    rows = []
+    for label, _, _ in CASES:
+        pairs = runs[label]
+        ratios = [got[0] / base[0] for got, base in pairs]
+        rows.append({
+            "label": label,
+            "rps": med(got[0] for got, _ in pairs),
+            "ratio": med(ratios),
+            "low": min(ratios),
+            "high": max(ratios),
+            "ns": med(got[2] for got, _ in pairs),
+            "cpu_ratio": med(base[2] / got[2] for got, base in pairs),
+            "busy": med(got[1] for got, _ in pairs),
+        })
+    return rows, big
+
+
+def report(name, rows, big, reps):
+    by = {r["label"]: r for r in rows}
+    slowdown = 1 - by["MMAP.ADD (10M start)"]["rps"] / by["MMAP.ADD (empty start)"]["rps"]
+    lines = [
+        f"### {name}",
+        "",
+        "| command | requests/s | throughput ÷ GET's | lowest–highest | server CPU ns/request | GET's ns ÷ this | server busy |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        spread = f"{r['low']:.2f}–{r['high']:.2f}" if r["label"] != "GET" else ""
+        lines.append(
+            f"| {r['label']} | {r['rps']:,.0f} | {r['ratio']:.2f} | {spread} | {r['ns']:,.0f} | "
+            f"{r['cpu_ratio']:.2f} | {r['busy']:.0%} |"
+        )
+    lines += [
+        "",
+        f"MMAP.ADD on a 10,000,000-value vector is {slowdown * 100:+.1f}% slower than on an empty one; "
+        f"the growing vector ended with {big['count']:,} values. "
+        f"Sparse 8 GB file (1,073,741,824 values): `MMAP` took {big['mmap_ms']:.2f} ms; the server's "
+        f"resident memory went from {big['rss_before_mib']:.1f} MiB to {big['rss_after_mib']:.1f} MiB "
+        f"({big['rss_after_reads_mib']:.1f} MiB after the reads below). `MMAP.MGET` of 100 random indices, "
+        f"one call at a time from Python: {big['vmget100_rps']:,.0f} calls/s; `MMAP.ADD` of one value "
+        f"(redis-benchmark as above): {big['vadd_rps']:,.0f} requests/s.",
+        "",
+    ]
+    return lines
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies the request counts")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench"))
+    ap.add_argument("--server", action="append", help="a server binary (default: the three of scripts/servers.sh)")
     args = ap.parse_args()
     if not os.path.exists(MODULE):
         sys.exit(f"{MODULE} is missing: run `make build` first")
 
     info = machine()
-    home = tempfile.mkdtemp(prefix="redis-mmap-bench")
-    port = free_port()
-    proc, r, data = start(home, port)
-    try:
-        prepare(r, data)
-        runs = {label: [] for label, _, _ in CASES}
-        ratios = {label: [] for label, _, _ in CASES}
-        busy = {label: [] for label, _, _ in CASES}
-        get_n = CASES[0][2]
-        for rep in range(args.reps):
-            for label, command, n in CASES[1:]:
-                base, base_busy = bench(port, proc.pid, CASES[0][1], max(1000, int(get_n * args.scale)))
-                rps, rps_busy = bench(port, proc.pid, command, max(1000, int(n * args.scale)))
-                runs["GET"].append(base)
-                busy["GET"].append(base_busy)
-                ratios["GET"].append(1.0)
-                runs[label].append(rps)
-                busy[label].append(rps_busy)
-                ratios[label].append(rps / base)
-                print(
-                    f"rep {rep + 1}: {label:20} {rps:>12,.0f} req/s, GET {base:>12,.0f}, "
-                    f"ratio {rps / base:.3f}, server busy {rps_busy:.0%} (GET {base_busy:.0%})",
-                    flush=True,
-                )
-        big = large(r, proc, data)
-        count = r.execute_command("VCOUNT", "grow")
-    finally:
-        proc.kill()
-        proc.wait()
-        shutil.rmtree(home, ignore_errors=True)
-
-    med = statistics.median
-    rows = [(l, med(runs[l]), med(ratios[l]), min(ratios[l]), max(ratios[l]), med(busy[l])) for l, _, _ in CASES]
-    vadd_slowdown = 1 - statistics.median(runs["VADD (10M start)"]) / statistics.median(runs["VADD (empty start)"])
+    results = []
     lines = [
-        f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}; "
-        f"Redis {info['redis']}; redis-mmap {info['module']}.",
+        f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}; redis-mmap {info['module']}.",
         "",
-        f"`redis-benchmark -P 16 -c 50`, server on core 0 and client on core 1, "
-        f"{args.reps} repetition{'s' if args.reps != 1 else ''}, medians. Each command's run follows a `GET` run of its own, and "
-        f"its ratio is to that `GET`. Server busy: the share of the run the server spent on a CPU; "
-        f"below 100%, it was waiting for the client.",
+        f"`redis-benchmark -P 16 -c 50`, server on core 0 and client on core 1, {args.reps} "
+        f"repetition{'s' if args.reps != 1 else ''}, medians. Each command's run follows a `GET` run of "
+        "its own, and its ratios are to that `GET`. Server CPU: the server's user and system time over "
+        "the run divided by its requests; `GET's ns ÷ this` is 1.00 for a command that costs the server "
+        "what `GET` does. Server busy: the share of the run the server spent on a CPU; below 100%, it "
+        "was waiting for the client.",
         "",
-        "| command | requests/s | ratio to GET | lowest–highest ratio | target | server busy |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, rps, ratio, low, high, on_cpu in rows:
-        target = f"≥ {TARGETS[label]:.2f}" if label in TARGETS else ""
-        spread = f"{low:.2f}–{high:.2f}" if label != "GET" else ""
-        lines.append(f"| {label} | {rps:,.0f} | {ratio:.2f} | {spread} | {target} | {on_cpu:.0%} |")
-    lines += [
-        "",
-        f"VADD on a 10,000,000-value vector is {vadd_slowdown * 100:+.1f}% slower than on an empty one "
-        f"(target: at most 10%); the growing vector ended with {count:,} values.",
-        "",
-        f"Sparse 8 GB file (1,073,741,824 values): `MMAP` took {big['mmap_ms']:.2f} ms; the server's "
-        f"resident memory went from {big['rss_before_mib']:.1f} MiB to {big['rss_after_mib']:.1f} MiB "
-        f"({big['rss_after_reads_mib']:.1f} MiB after the reads below). `VMGET` of 100 random indices, "
-        f"one call at a time from Python: {big['vmget100_rps']:,.0f} calls/s; `VADD` of one value "
-        f"(redis-benchmark as above): {big['vadd_rps']:,.0f} requests/s.",
-    ]
+    for server in args.server or servers():
+        name = server_name(server)
+        rows, big = measure(server, args.reps, args.scale)
+        results.append((name, rows))
+        lines += report(name, rows, big, args.reps)
     os.makedirs(args.out, exist_ok=True)
     md = os.path.join(args.out, "results.md")
     with open(md, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(lines))
     print("\n".join(lines))
     try:
-        chart(rows, info, os.path.join(args.out, "results.png"))
+        chart(results, info, os.path.join(args.out, "results.png"))
         print(f"wrote {md} and {os.path.join(args.out, 'results.png')}")
     except ImportError:
         print(f"wrote {md}; no chart (pip install matplotlib)")

@@ -247,17 +247,6 @@ fn aof_commands(dir: &Path) -> Vec<Vec<String>> {
     out
 }
 
-fn aof_server(preamble: &str) -> Server {
-    Server::with(Opts {
-        conf: vec![
-            "appendonly yes".into(),
-            "appendfsync always".into(),
-            format!("aof-use-rdb-preamble {preamble}"),
-        ],
-        ..Opts::default()
-    })
-}
-
 #[test]
 fn writes_sent_by_short_names_are_logged_under_canonical_names() {
     for preamble in ["yes", "no"] {
@@ -334,9 +323,8 @@ fn an_old_aof_of_short_names_moves_to_any_server_after_a_rewrite_on_redis_7() {
     // On Redis 7, where every short name is the module's, the old AOF
     // replays as it is.
     let mut old = Server::with(Opts {
-        conf: vec!["appendonly yes".into(), "aof-use-rdb-preamble no".into()],
         server: Some(redis7_server()),
-        ..Opts::default()
+        ..aof_opts("no")
     });
     old.stop();
     install_old_aof(&old.home);
@@ -356,14 +344,8 @@ fn an_old_aof_of_short_names_moves_to_any_server_after_a_rewrite_on_redis_7() {
     );
     // The server under test takes over the same directory, files and log.
     fs::remove_file(old.data().join("k.f64")).unwrap();
-    let new = Server::try_with_home(
-        old.home.clone(),
-        Opts {
-            conf: vec!["appendonly yes".into(), "aof-use-rdb-preamble no".into()],
-            ..Opts::default()
-        },
-    )
-    .unwrap_or_else(|log| panic!("the server under test did not start:\n{log}"));
+    let new = Server::try_with_home(old.home.clone(), aof_opts("no"))
+        .unwrap_or_else(|log| panic!("the server under test did not start:\n{log}"));
     let mut c = new.conn();
     assert_eq!(int(&mut c, &["MMAP.COUNT", "k"]), 6);
     assert_eq!(bits(&new.data().join("k.f64")), old_content());
@@ -379,10 +361,7 @@ fn install_old_aof(home: &Path) {
 
 #[test]
 fn an_old_aof_of_short_names_replays_on_this_server_where_the_names_are_its_own() {
-    let mut s = Server::with(Opts {
-        conf: vec!["appendonly yes".into(), "aof-use-rdb-preamble no".into()],
-        ..Opts::default()
-    });
+    let mut s = Server::with(aof_opts("no"));
     let taken = short_names(&mut s.conn()).1;
     s.stop();
     install_old_aof(&s.home);

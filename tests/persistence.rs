@@ -10,20 +10,6 @@ use std::sync::Arc;
 
 use common::*;
 
-/// `appendfsync always`: Redis writes the AOF before it replies. With
-/// `everysec` it may hold the AOF write back while a slow fsync runs (up to
-/// two seconds), and a SIGKILL then loses acknowledged writes of any kind.
-fn aof_server(preamble: &str) -> Server {
-    Server::with(Opts {
-        conf: vec![
-            "appendonly yes".into(),
-            "appendfsync always".into(),
-            format!("aof-use-rdb-preamble {preamble}"),
-        ],
-        ..Opts::default()
-    })
-}
-
 /// Bit patterns that text must carry exactly: NaN payloads, infinities,
 /// negative zero, subnormals, tiny and huge values.
 fn special() -> Vec<f64> {

@@ -544,6 +544,25 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// An AOF with `appendfsync always`: Redis writes the AOF before it
+/// replies. With `everysec` it may hold the AOF write back while a slow
+/// fsync runs (up to two seconds), and a SIGKILL then loses acknowledged
+/// writes of any kind.
+pub fn aof_opts(preamble: &str) -> Opts {
+    Opts {
+        conf: vec![
+            "appendonly yes".into(),
+            "appendfsync always".into(),
+            format!("aof-use-rdb-preamble {preamble}"),
+        ],
+        ..Opts::default()
+    }
+}
+
+pub fn aof_server(preamble: &str) -> Server {
+    Server::with(aof_opts(preamble))
+}
+
 /// Runs BGREWRITEAOF and waits until it has finished, successfully.
 pub fn rewrite_aof(c: &mut redis::Connection) {
     raw(c, &["BGREWRITEAOF"]).unwrap();
