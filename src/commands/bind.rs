@@ -5,7 +5,8 @@ use super::{arg, ArgKind, Command};
 use crate::binding::Binding;
 use crate::error::{shown, Error, Result};
 use crate::ffi::config::sandbox;
-use crate::ffi::ctx::{log, Args, Ctx};
+use crate::ffi::ctx::{Args, Ctx};
+use crate::ffi::log;
 use crate::persist::Logged;
 
 pub static MMAP: Command = Command {

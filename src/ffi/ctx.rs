@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::raw;
 
-use super::bytes;
-pub use super::log;
+use super::{bytes, log};
 use crate::binding::Binding;
 use crate::commands::Command;
 use crate::error::{shown, Error, Result};
