@@ -55,6 +55,8 @@ fn the_short_names_are_registered_except_where_the_server_has_them() {
                     .unwrap(),
                 "{short} is described as {canonical} is"
             );
+            let docs = format!("{:?}", raw(&mut c, &["COMMAND", "DOCS", short]).unwrap());
+            assert!(docs.contains(&format!("Same as {canonical}.")), "{docs}");
         }
     }
 }
