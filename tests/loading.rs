@@ -275,3 +275,56 @@ fn a_panic_becomes_an_error_reply_and_a_log_line() {
     let text = info(&mut c);
     assert!(text.contains("mmap_panics:1"), "{text}");
 }
+
+/// Redis's CRC-64 (Jones, reflected), which ends every DUMP payload.
+fn crc64(data: &[u8]) -> u64 {
+    let mut crc = 0u64;
+    for &b in data {
+        crc ^= b as u64;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x95ac_9329_ac4b_c9b5
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+#[test]
+fn a_payload_of_a_newer_encoding_is_refused_and_named_in_the_log() {
+    assert_eq!(crc64(b"123456789"), 0xe9c6_d914_c4b8_d9ca, "Redis's check value");
+    let s = Server::start();
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    let Value::BulkString(mut payload) = raw(&mut c, &["DUMP", "k"]).unwrap() else {
+        panic!("DUMP")
+    };
+    // Type 7 (a module value, version 2), then the module id as a 64-bit
+    // length (0x81 and 8 bytes big-endian) whose low 10 bits are the encoding.
+    assert_eq!(&payload[..2], &[7, 0x81]);
+    let mut id = u64::from_be_bytes(payload[2..10].try_into().unwrap());
+    assert_eq!(id & 1023, 0, "this version writes encoding 0");
+    id = (id & !1023) | 5;
+    payload[2..10].copy_from_slice(&id.to_be_bytes());
+    let body = payload.len() - 8;
+    let crc = crc64(&payload[..body]);
+    payload[body..].copy_from_slice(&crc.to_le_bytes());
+    let e = redis::cmd("RESTORE")
+        .arg("k2")
+        .arg(0)
+        .arg(&payload)
+        .query::<Value>(&mut c)
+        .map_err(|e| error_text(&e))
+        .unwrap_err();
+    assert!(e.contains("Bad data format"), "{e}");
+    assert!(
+        s.log().contains(
+            "key 'k2': cannot load the binding: encoding version 5 is newer than this module reads (up to 0)"
+        ),
+        "{}",
+        s.log()
+    );
+    assert_eq!(int(&mut c, &["EXISTS", "k2"]), 0);
+}
