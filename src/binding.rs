@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::core::limits::{self, Limits};
 use crate::core::sandbox::Sandbox;
 use crate::core::vector::{identity, read_at, MappedVec};
 use crate::error::{shown, Error, Result};
+use crate::fault::{self, Fault};
 use crate::persist::fsync::{self, Synced};
 use crate::persist::Logged;
 use crate::stats;
@@ -19,7 +21,7 @@ pub type Vector = MappedVec<f64>;
 /// Who holds a bound file: the key (as last seen), its database, the
 /// file (whose descriptor carries the lock), and a token telling claims apart.
 struct Holder {
-    key: String,
+    key: Vec<u8>,
     db: i32,
     sync: Arc<Synced>,
     token: u64,
@@ -58,9 +60,24 @@ pub fn flush_all() -> Option<usize> {
             .collect()
     };
     for s in &files {
-        fsync::flush(s.file());
+        s.flush_now();
     }
     Some(files.len())
+}
+
+/// Test builds only: holds the registry's lock on another thread for
+/// `ms` milliseconds, so that a fork meanwhile (BGSAVE) finds it locked.
+#[cfg(feature = "fault-injection")]
+pub fn hold_registry(ms: u64) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let guard = BOUND.lock();
+        let _ = tx.send(());
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        drop(guard);
+    });
+    // Returns once the lock is held.
+    let _ = rx.recv();
 }
 
 /// Values per `VADD` in an AOF rewrite, and per digest step: few enough
@@ -68,19 +85,68 @@ pub fn flush_all() -> Option<usize> {
 /// server cuts the content alike for the digest.
 const CHUNK: usize = 512;
 
-/// A flush of `db` (-1: all) is starting. Its values may be freed later on a
-/// lazy-free thread, so their files are released now: a key loaded or bound
-/// right after the flush must find them free.
-pub fn flushed(db: i32) {
-    bound(|map| {
-        map.retain(|_, h| {
-            let keep = db != -1 && h.db != db;
-            if !keep {
-                unlock(h.sync.file());
+/// Finds the key that holds a claim: given the key's name, the database it
+/// was last seen in and the claim's token, the database where that key
+/// holds that claim now, or `None` if no key does (it was deleted, flushed
+/// or has expired, and its value may not be freed yet).
+pub type Finder<'a> = &'a dyn Fn(&[u8], i32, u64) -> Option<i32>;
+
+/// A finder for where no key can be looked up (loading an RDB): every
+/// claim is taken to be held where it was last seen.
+pub fn trusted(_: &[u8], db: i32, _: u64) -> Option<i32> {
+    Some(db)
+}
+
+/// Checks every claim against the keyspace and releases those no key holds
+/// any more. Run after a flush: the flushed values may be freed later on a
+/// lazy-free thread, and a key loaded or bound right after the flush must
+/// find their files free. Looking the keys up, rather than trusting the
+/// database each claim was last seen in, keeps a key that moved unseen
+/// (a MOVE inside MULTI on Valkey) bound.
+pub fn verify_all(find: Finder) -> usize {
+    let claims: Vec<Seen> = bound(|map| map.iter().map(|(&id, h)| Seen::of(id, h)).collect());
+    claims.into_iter().filter(|c| !verify(c, find)).count()
+}
+
+/// A claim as seen in the registry, copied out so that the lock is not
+/// held while it is checked.
+struct Seen {
+    id: (u64, u64),
+    key: Vec<u8>,
+    db: i32,
+    token: u64,
+}
+
+impl Seen {
+    fn of(id: (u64, u64), h: &Holder) -> Seen {
+        Seen {
+            id,
+            key: h.key.clone(),
+            db: h.db,
+            token: h.token,
+        }
+    }
+}
+
+/// Whether the claim `token` on `id` is still held by a key; releases it if
+/// not. Called with the registry unlocked: the lookup may delete an expired
+/// key, whose free callback takes the lock.
+fn verify(claim: &Seen, find: Finder) -> bool {
+    let found = find(&claim.key, claim.db, claim.token);
+    bound(|map| match map.get_mut(&claim.id).filter(|h| h.token == claim.token) {
+        Some(h) => match found {
+            Some(db) => {
+                h.db = db;
+                true
             }
-            keep
-        })
-    });
+            None => {
+                unlock(h.sync.file());
+                map.remove(&claim.id);
+                false
+            }
+        },
+        None => false,
+    })
 }
 
 /// `SWAPDB a b`: the holders move with their databases.
@@ -105,7 +171,9 @@ pub struct Opened {
 }
 
 impl Opened {
-    fn claim(vec: Vector, key: &[u8], db: i32, path: &Path) -> Result<Opened> {
+    /// Claims the file for `key`. A claim that another key seems to hold is
+    /// checked with `find` first, and taken over if no key holds it.
+    fn claim(vec: Vector, key: &[u8], db: i32, path: &Path, find: Finder) -> Result<Opened> {
         let id = vec.identity().map_err(|e| Error::Broken {
             key: shown(key),
             path: path.display().to_string(),
@@ -113,11 +181,19 @@ impl Opened {
         })?;
         let token = TOKENS.fetch_add(1, Ordering::Relaxed);
         let sync = Synced::new(vec.file().clone());
+        if let Some(other) = bound(|map| map.get(&id).map(|h| Seen::of(id, h))) {
+            if verify(&other, find) {
+                return Err(Error::AlreadyBound {
+                    path: path.display().to_string(),
+                    key: shown(&other.key),
+                });
+            }
+        }
         bound(|map| {
             if let Some(holder) = map.get(&id) {
                 return Err(Error::AlreadyBound {
                     path: path.display().to_string(),
-                    key: holder.key.clone(),
+                    key: shown(&holder.key),
                 });
             }
             let fd = vec.file().as_raw_fd();
@@ -130,7 +206,7 @@ impl Opened {
             map.insert(
                 id,
                 Holder {
-                    key: shown(key),
+                    key: key.to_vec(),
                     db,
                     sync: sync.clone(),
                     token,
@@ -172,8 +248,15 @@ pub struct Binding {
 impl Binding {
     /// Opens and claims the file at `rel` for `key` in database `db`; says
     /// whether it created the file.
-    pub fn open(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool) -> Result<(Binding, bool)> {
-        let (opened, created) = open_file(sandbox, rel, key, db, create)?;
+    pub fn open(
+        sandbox: &Sandbox,
+        rel: &Path,
+        key: &[u8],
+        db: i32,
+        create: bool,
+        find: Finder,
+    ) -> Result<(Binding, bool)> {
+        let (opened, created) = open_file(sandbox, rel, key, db, create, find)?;
         let b = Binding {
             path: rel.to_path_buf(),
             state: State::Open(opened),
@@ -201,7 +284,7 @@ impl Binding {
         if let State::Open(o) = &self.state {
             bound(|map| {
                 if let Some(h) = map.get_mut(&o.id).filter(|h| h.token == o.token) {
-                    h.key = shown(key);
+                    h.key = key.to_vec();
                     h.db = db;
                 }
             });
@@ -248,6 +331,14 @@ impl Binding {
         }
     }
 
+    /// The token of this binding's claim on its file, if the file is open.
+    pub fn token(&self) -> Option<u64> {
+        match &self.state {
+            State::Open(o) => Some(o.token),
+            State::Broken(_) => None,
+        }
+    }
+
     /// The vector, if the file is open.
     pub fn opened(&self) -> Option<&Vector> {
         match &self.state {
@@ -276,7 +367,7 @@ impl Binding {
     /// `MMAP` on a key that is already bound: the count if `rel` is this
     /// binding's file (re-opening it if it was broken), an error otherwise.
     /// Returns whether the file was re-opened.
-    pub fn rebind(&mut self, sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32) -> Result<(usize, bool)> {
+    pub fn rebind(&mut self, sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, find: Finder) -> Result<(usize, bool)> {
         let same_path = rel == self.path;
         match &self.state {
             State::Open(o) if same_path => return Ok((o.vec.len(), false)),
@@ -289,7 +380,7 @@ impl Binding {
             }
             State::Broken(_) if same_path => {
                 // Never create: an absent file must not come back empty.
-                let (opened, _) = open_file(sandbox, rel, key, db, false)?;
+                let (opened, _) = open_file(sandbox, rel, key, db, false, find)?;
                 let n = opened.vec.len();
                 self.state = State::Open(opened);
                 stats::broken_delta(-1);
@@ -381,6 +472,24 @@ impl Drop for Binding {
     }
 }
 
+/// Refuses a new binding once the key budget is used up, before anything
+/// is opened or created.
+fn admit() -> Result<()> {
+    let in_use = stats::descriptors();
+    if Limits::now().refuse(in_use).is_none() {
+        return Ok(());
+    }
+    // An operator may have raised vm.max_map_count since it was last read.
+    limits::refresh_map_count();
+    match Limits::now().refuse(in_use) {
+        None => Ok(()),
+        Some(why) => {
+            stats::count_refused();
+            Err(Error::TooManyKeys(why))
+        }
+    }
+}
+
 /// Opens, maps and claims a file; says whether it was created.
 /// Hands the content to `f` in pieces of `CHUNK` values (and their bytes),
 /// read with `pread` (in a fork child, the parent may shrink the file
@@ -390,6 +499,9 @@ fn chunks(o: &Opened, mut f: impl FnMut(&[f64], &[u8])) -> std::io::Result<()> {
     let (mut values, mut buf) = (vec![0.0; CHUNK], Vec::new());
     let mut at = 0;
     while at < o.vec.len() {
+        if fault::on(Fault::Read) {
+            return Err(fault::io_error());
+        }
         let want = CHUNK.min(o.vec.len() - at);
         let n = read_at(o.vec.file(), at, &mut values[..want], &mut buf)?;
         if n == 0 {
@@ -401,11 +513,28 @@ fn chunks(o: &Opened, mut f: impl FnMut(&[f64], &[u8])) -> std::io::Result<()> {
     Ok(())
 }
 
-fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool) -> Result<(Opened, bool)> {
+fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool, find: Finder) -> Result<(Opened, bool)> {
     let path = || rel.display().to_string();
+    admit()?;
     let (file, created) = sandbox
         .open(rel, create)
         .map_err(|cause| Error::Path { path: path(), cause })?;
+    let file = match limits::lift(file, Limits::now().floor()) {
+        Ok(f) => f,
+        Err(e) => {
+            if created {
+                sandbox.remove(rel);
+            }
+            if e.raw_os_error() == Some(libc::EMFILE) {
+                stats::count_refused();
+                return Err(Error::TooManyKeys(Limits::now().no_descriptor(stats::descriptors())));
+            }
+            return Err(Error::Open {
+                path: path(),
+                cause: e.into(),
+            });
+        }
+    };
     let vec = Vector::open(file).map_err(|cause| Error::Open { path: path(), cause })?;
-    Ok((Opened::claim(vec, key, db, rel)?, created))
+    Ok((Opened::claim(vec, key, db, rel, find)?, created))
 }

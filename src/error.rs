@@ -12,6 +12,8 @@ pub enum Error {
     BadValue(String),
     #[error("ERR length '{0}' is not a decimal 64-bit integer of 0 or more")]
     BadLength(String),
+    #[error("ERR length {len} is too large: a vector holds at most {max} values (64 TiB)")]
+    TooLong { len: usize, max: usize },
     #[error("ERR unknown {command} option '{option}' (the only one is {known})")]
     BadOption {
         command: String,
@@ -28,6 +30,8 @@ pub enum Error {
     OtherFile { key: String, bound: String, asked: String },
     #[error("ERR cannot map '{path}': the file is already bound to key '{key}'")]
     AlreadyBound { path: String, key: String },
+    #[error("ERR cannot bind another key: {0}")]
+    TooManyKeys(String),
     #[error("ERR cannot map '{path}': the file is locked by another process")]
     Locked { path: String },
     #[error("ERR cannot map '{path}': {cause}")]
@@ -52,6 +56,7 @@ impl Error {
             Error::Open { cause, .. } => format!("the file {cause}"),
             Error::AlreadyBound { key, .. } => format!("the file is already bound to key '{key}'"),
             Error::Locked { .. } => "the file is locked by another process".into(),
+            Error::TooManyKeys(why) => why.clone(),
             other => other.to_string(),
         }
     }
@@ -80,6 +85,7 @@ mod tests {
             Error::BadIndex("x".into()),
             Error::BadValue("x".into()),
             Error::BadLength("x".into()),
+            Error::TooLong { len: 1 << 60, max: 1 << 43 },
             Error::BadOption {
                 command: "MMAP".into(),
                 option: "x".into(),
@@ -98,6 +104,7 @@ mod tests {
                 key: "k".into(),
             },
             Error::Locked { path: "p".into() },
+            Error::TooManyKeys("100 keys are bound".into()),
             Error::Path {
                 path: "p".into(),
                 cause: PathError::Symlink,

@@ -5,12 +5,14 @@
 //! - `ffi`: the unsafe module-API surface (entry point, context, keys, IO);
 //! - `commands`: the command table and its handlers;
 //! - `persist`: type callbacks, encodings, server events, flushing;
-//! - `binding`: what a key holds, and the registry of bound files.
+//! - `binding`: what a key holds, and the registry of bound files;
+//! - `fault`: failures that test builds can switch on.
 
 mod binding;
 mod commands;
 mod core;
 mod error;
+mod fault;
 mod ffi;
 mod persist;
 mod stats;

@@ -11,6 +11,30 @@ static ERRORS: AtomicU64 = AtomicU64::new(0);
 static PANICS: AtomicU64 = AtomicU64::new(0);
 static FLUSHES: AtomicU64 = AtomicU64::new(0);
 static FLUSH_ERRORS: AtomicU64 = AtomicU64::new(0);
+static READ_ERRORS: AtomicU64 = AtomicU64::new(0);
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// Descriptors of bound files held open: one per bound key, and a deleted
+/// key's until its last write is flushed.
+static DESCRIPTORS: AtomicI64 = AtomicI64::new(0);
+
+pub fn descriptor_delta(n: i64) {
+    DESCRIPTORS.fetch_add(n, Relaxed);
+}
+
+pub fn descriptors() -> u64 {
+    DESCRIPTORS.load(Relaxed).max(0) as u64
+}
+
+/// An `MMAP` (or a load) refused because the key budget was used up.
+pub fn count_refused() {
+    REFUSED.fetch_add(1, Relaxed);
+}
+
+/// A bound file could not be read for a digest or an AOF rewrite.
+pub fn count_read_error() {
+    READ_ERRORS.fetch_add(1, Relaxed);
+}
 
 /// A binding with an open file appeared (+1) or went away (-1).
 pub fn open_delta(keys: i64, file_bytes: i64, reserved: i64) {
@@ -43,7 +67,7 @@ pub fn count_flush_error() {
 }
 
 /// Every counter, by its `INFO` field name (after the `mmap_` prefix).
-pub fn all() -> [(&'static str, i64); 8] {
+pub fn all() -> [(&'static str, i64); 10] {
     [
         ("keys", KEYS.load(Relaxed)),
         ("broken_keys", BROKEN.load(Relaxed)),
@@ -53,5 +77,7 @@ pub fn all() -> [(&'static str, i64); 8] {
         ("panics", PANICS.load(Relaxed) as i64),
         ("flushes", FLUSHES.load(Relaxed) as i64),
         ("flush_errors", FLUSH_ERRORS.load(Relaxed) as i64),
+        ("read_errors", READ_ERRORS.load(Relaxed) as i64),
+        ("keys_refused", REFUSED.load(Relaxed) as i64),
     ]
 }

@@ -234,7 +234,7 @@ fn malformed_values_are_errors_and_writes_are_all_or_nothing() {
     }
     assert_eq!(file_values(&path), vec![1.0, 2.0]);
     let e = err(&mut c, &["MMAP.SET", "v", "0", "7", "1"]);
-    assert_eq!(e, "ERR MMAP.SET takes index value pairs: the last index has no value");
+    assert_eq!(e, "ERR mmap.set takes index value pairs: the last index has no value");
     assert_eq!(file_values(&path), vec![1.0, 2.0]);
 }
 
@@ -368,6 +368,41 @@ fn resp3_clients_get_doubles() {
 }
 
 #[test]
+fn resp3_clients_get_nan_payloads_and_signs_bit_exact_as_strings() {
+    let s = Server::start();
+    let _ = bound(&s, &["nan", "-nan", "nan(0x123)", "-nan(0xfffffffffffff)", "1.5"]);
+    let mut c = s.conn3();
+    // The plain NaN is RESP3's own `,nan`; every other NaN is the RESP2 text.
+    let v: Value = redis::cmd("MMAP.GET").arg("v").arg(0).query(&mut c).unwrap();
+    match v {
+        Value::Double(x) => assert!(x.is_nan() && x.is_sign_positive()),
+        other => panic!("{other:?}"),
+    }
+    let v: Value = redis::cmd("MMAP.MGET").arg("v").arg(1).arg(2).arg(3).arg(4).query(&mut c).unwrap();
+    let Value::Array(items) = v else { panic!("{v:?}") };
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(text(&items[0]), "-nan");
+    assert_eq!(text(&items[1]), "nan(0x123)");
+    assert_eq!(text(&items[2]), "-nan(0xfffffffffffff)");
+    assert_eq!(items[3], Value::Double(1.5));
+    // Popped under RESP3 and written back, the payload survives.
+    let v: Value = redis::cmd("MMAP.POP").arg("v").query(&mut c).unwrap();
+    assert_eq!(v, Value::Double(1.5));
+    let v: Value = redis::cmd("MMAP.POP").arg("v").query(&mut c).unwrap();
+    let popped = text(&v);
+    assert_eq!(popped, "-nan(0xfffffffffffff)");
+    int(&mut c, &["MMAP.ADD", "v", &popped]);
+    let bits: Vec<u64> = file_values(&s.data().join("v.f64")).iter().map(|v| v.to_bits()).collect();
+    assert_eq!(
+        bits,
+        vec![0x7ff8_0000_0000_0000, 0xfff8_0000_0000_0000, 0x7ff0_0000_0000_0123, 0xffff_ffff_ffff_ffff]
+    );
+}
+
+#[test]
 fn writes_are_visible_to_other_readers_of_the_file_at_once() {
     let s = Server::start();
     let mut c = bound(&s, &["1", "2", "3"]);
@@ -440,12 +475,15 @@ fn vresize_errors_name_the_problem_and_change_nothing() {
     }
     let e = err(&mut c, &["MMAP.RESIZE", "nokey", "3"]);
     assert!(e.starts_with("ERR no such key 'nokey'"), "{e}");
-    // Longer than any file can be: the file system refuses, nothing changes.
-    let e = err(&mut c, &["MMAP.RESIZE", "v", "9223372036854775807"]);
-    assert!(
-        e.starts_with("ERR writing 'v.f64' failed") && e.ends_with("nothing was changed"),
-        "{e}"
-    );
+    // Longer than any mapping can be: one cause, whichever system call
+    // (ftruncate, mmap, the size arithmetic) would have refused it first.
+    for len in ["8796093022209", "1125899906842624", "1152921504606846976", "9223372036854775807"] {
+        let e = err(&mut c, &["MMAP.RESIZE", "v", len]);
+        assert_eq!(
+            e,
+            format!("ERR length {len} is too large: a vector holds at most 8796093022208 values (64 TiB)")
+        );
+    }
     assert_eq!(file_values(&path), vec![1.0, 2.0]);
     assert_eq!(int(&mut c, &["EXISTS", "nokey"]), 0);
 }
@@ -466,7 +504,7 @@ fn mmap_takes_only_the_create_option() {
     let s = Server::start();
     let mut c = s.conn();
     let e = err(&mut c, &["MMAP", "v", "v.f64", "NOW"]);
-    assert_eq!(e, "ERR unknown MMAP option 'NOW' (the only one is CREATE)");
+    assert_eq!(e, "ERR unknown mmap option 'NOW' (the only one is CREATE)");
     assert!(!s.data().join("v.f64").exists());
     assert_eq!(int(&mut c, &["EXISTS", "v"]), 0);
     // For a client, CREATE changes nothing: MMAP creates a missing file anyway.

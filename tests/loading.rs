@@ -19,6 +19,7 @@ fn loadmodule_with_a_dir_argument() {
         vec![
             ("mmap.dir".to_string(), want.display().to_string()),
             ("mmap.fsync".to_string(), "everysec".to_string()),
+            ("mmap.max-keys".to_string(), "0".to_string()),
             ("mmap.short-names".to_string(), "yes".to_string()),
         ]
     );
@@ -268,7 +269,7 @@ fn a_panic_becomes_an_error_reply_and_a_log_line() {
     });
     let mut c = s.conn();
     let e = err(&mut c, &["MMAP.PANIC", "k"]);
-    assert_eq!(e, "ERR internal error in MMAP.PANIC; see the server log");
+    assert_eq!(e, "ERR internal error in mmap.panic; see the server log");
     assert!(s.log().contains("injected by MMAP.PANIC"), "{}", s.log());
     // The server is still up and serving.
     assert_eq!(int(&mut c, &["MMAP", "k", "f.f64"]), 0);

@@ -119,13 +119,25 @@ fn each_short_name_answers_exactly_as_its_canonical_name() {
 }
 
 #[test]
-fn errors_name_the_command_as_the_client_typed_it() {
+fn errors_name_the_command_in_lower_case_whatever_the_client_typed() {
     let s = Server::start();
     let mut c = s.conn();
     int(&mut c, &["MMAP", "v", "v.f64"]);
     assert_eq!(
         err(&mut c, &["VSET", "v", "0", "1", "2"]),
-        "ERR VSET takes index value pairs: the last index has no value"
+        "ERR vset takes index value pairs: the last index has no value"
+    );
+    assert_eq!(
+        err(&mut c, &["vSeT", "v", "0", "1", "2"]),
+        "ERR vset takes index value pairs: the last index has no value"
+    );
+    assert_eq!(
+        err(&mut c, &["VgEt", "v", "1", "2"]),
+        "ERR wrong number of arguments for 'vget' command"
+    );
+    assert_eq!(
+        err(&mut c, &["mMaP", "v", "v.f64", "NOW"]),
+        "ERR unknown mmap option 'NOW' (the only one is CREATE)"
     );
     assert_eq!(
         err(&mut c, &["mmap.set", "v", "0", "1", "2"]),

@@ -34,7 +34,7 @@ fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
         _ if args.bytes(3).eq_ignore_ascii_case(b"CREATE") => true,
         _ => {
             return Err(Error::BadOption {
-                command: shown(args.name()),
+                command: args.name().to_owned(),
                 option: shown(args.bytes(3)),
                 known: "CREATE",
             })
@@ -45,16 +45,17 @@ fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
         path: shown(path),
         cause,
     })?;
+    let find = |k: &[u8], db, token| ctx.find_claim(k, db, token);
     let mut key = ctx.open(args.raw(1), true);
     // The count, and whether the binding changed (and the file was created).
     let (n, changed) = match key.binding()? {
         Some(b) => {
-            let (n, reopened) = b.rebind(sb, &rel, key_name, ctx.db())?;
+            let (n, reopened) = b.rebind(sb, &rel, key_name, ctx.db(), &find)?;
             (n, reopened.then_some(false))
         }
         None => {
             let following = ctx.loading() || ctx.replicated();
-            let (b, created) = match Binding::open(sb, &rel, key_name, ctx.db(), create_flag || !following) {
+            let (b, created) = match Binding::open(sb, &rel, key_name, ctx.db(), create_flag || !following, &find) {
                 Ok(opened) => opened,
                 Err(e) if following => {
                     let cause = e.cause();

@@ -82,6 +82,8 @@ pub static TABLE: &[&Command] = &[
     &write::RESIZE,
     #[cfg(feature = "fault-injection")]
     &PANIC,
+    #[cfg(feature = "fault-injection")]
+    &FAULT,
 ];
 
 impl Command {
@@ -160,6 +162,54 @@ pub static PANIC: Command = Command {
     args: &[],
     run: |_, _| panic!("injected by MMAP.PANIC"),
 };
+
+/// Test builds only: `MMAP.FAULT read|fsync on|off` switches an injected
+/// failure; `MMAP.FAULT registry <ms>` holds the registry's lock for that
+/// long on another thread.
+#[cfg(feature = "fault-injection")]
+pub static FAULT: Command = Command {
+    name: c"mmap.fault",
+    alias: None,
+    arity: 3,
+    flags: c"readonly",
+    write: false,
+    summary: "Test builds only: makes a rare failure happen (read, fsync on|off; registry <ms>).",
+    complexity: "O(1)",
+    args: &[arg("setting", ArgKind::String, false)],
+    run: fault,
+};
+
+#[cfg(feature = "fault-injection")]
+fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
+    use crate::fault::{set, Fault};
+    let (what, setting) = (args.bytes(1).to_ascii_lowercase(), args.bytes(2));
+    let on = || match setting.to_ascii_lowercase().as_slice() {
+        b"on" => Ok(true),
+        b"off" => Ok(false),
+        _ => Err(Error::BadOption {
+            command: args.name().to_owned(),
+            option: shown(setting),
+            known: "on or off",
+        }),
+    };
+    match what.as_slice() {
+        b"read" => set(Fault::Read, on()?),
+        b"fsync" => set(Fault::Fsync, on()?),
+        b"registry" => {
+            let ms = parse_index(setting).filter(|&n| n >= 0).ok_or_else(|| Error::BadLength(shown(setting)))?;
+            crate::binding::hold_registry(ms as u64);
+        }
+        _ => {
+            return Err(Error::BadOption {
+                command: args.name().to_owned(),
+                option: shown(&what),
+                known: "read, fsync or registry",
+            })
+        }
+    }
+    ctx.reply_int(1);
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ use redis_module::raw::RedisModuleString as RStr;
 
 use super::propagate::{written, Propagate};
 use super::{arg, index, scratch, value, ArgKind, Command};
-use crate::binding::Binding;
+use crate::binding::{Binding, Vector};
 use crate::core::num::{parse_index, ValueBuf};
 use crate::error::{shown, Error, Result};
 use crate::ffi::ctx::{Args, Ctx};
@@ -83,7 +83,7 @@ fn on_bound<R>(ctx: &Ctx, args: &Args, f: impl FnOnce(&mut Binding, &[u8]) -> Re
 
 fn set(ctx: &Ctx, args: &Args) -> Result<()> {
     if !args.len().is_multiple_of(2) {
-        return Err(Error::OddPairs(shown(args.name())));
+        return Err(Error::OddPairs(args.name().to_owned()));
     }
     scratch(|s| {
         for i in (2..args.len()).step_by(2) {
@@ -126,6 +126,9 @@ fn resize(ctx: &Ctx, args: &Args) -> Result<()> {
     let len = parse_index(s)
         .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(|| Error::BadLength(shown(s)))?;
+    if len > Vector::max_len() {
+        return Err(Error::TooLong { len, max: Vector::max_len() });
+    }
     let before = on_bound(ctx, args, |b, key| b.resize(key, len))?;
     if len < before {
         written(ctx, args, c"vresize", Propagate::AsSent);

@@ -53,7 +53,8 @@ pub fn parse_value(s: &[u8]) -> Option<f64> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    if body.len() >= 3 && body[..3].eq_ignore_ascii_case("nan") {
+    // Compared as bytes: the text may hold a multi-byte character anywhere.
+    if body.as_bytes().get(..3).is_some_and(|w| w.eq_ignore_ascii_case(b"nan")) {
         return parse_nan(&body[3..]).map(|frac| f64::from_bits(if neg { SIGN } else { 0 } | EXP_MASK | frac));
     }
     // Rust's grammar is strtod's minus hex floats; it also refuses blanks.
@@ -73,7 +74,8 @@ fn parse_nan(rest: &str) -> Option<u64> {
         return Some(QUIET_NAN & FRAC_MASK);
     }
     let hex = rest.strip_prefix("(0x")?.strip_suffix(')')?;
-    if hex.is_empty() || hex.len() > 13 {
+    // `from_str_radix` alone would also take a sign: `nan(0x+1)`.
+    if hex.is_empty() || hex.len() > 13 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
     let frac = u64::from_str_radix(hex, 16).ok()?;
@@ -222,8 +224,53 @@ mod tests {
             b"nanx",
             b"0x1p3",
             b"\xff",
+            b"nan(0x+1)",
+            b"nan(0x-1)",
+            b"nan(0x 1)",
+            "ab\u{20ac}".as_bytes(),
+            "-xy\u{20ac}".as_bytes(),
+            "na\u{20ac}".as_bytes(),
+            "nan(0x\u{20ac})".as_bytes(),
+            "1\u{20ac}".as_bytes(),
         ] {
             assert_eq!(parse_value(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn no_input_makes_the_parsers_panic() {
+        // Every string of up to three bytes drawn from ASCII and the bytes of
+        // multi-byte characters, then random longer ones.
+        let alphabet: Vec<u8> = b"0159-+.eEnNaixX()"
+            .iter()
+            .copied()
+            .chain("\u{20ac}\u{e9}".bytes())
+            .chain([0xff, 0x80, 0])
+            .collect();
+        let mut inputs: Vec<Vec<u8>> = vec![Vec::new()];
+        for len in 1..=3 {
+            let mut idx = vec![0usize; len];
+            loop {
+                inputs.push(idx.iter().map(|&i| alphabet[i]).collect());
+                let Some(p) = (0..len).rev().find(|&p| idx[p] + 1 < alphabet.len()) else { break };
+                idx[p] += 1;
+                idx[p + 1..].iter_mut().for_each(|i| *i = 0);
+            }
+        }
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let mut v = b"-nan(0x".to_vec();
+            v.truncate((x >> 8) as usize % 8);
+            v.extend((0..len).map(|i| alphabet[((x >> (i % 48)) as usize + i) % alphabet.len()]));
+            inputs.push(v);
+        }
+        for s in &inputs {
+            let _ = parse_value(s);
+            let _ = parse_index(s);
         }
     }
 

@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::core::vector::kind_name;
@@ -68,8 +69,10 @@ impl Sandbox {
         if path.contains(&0) {
             return Err(PathError::Nul);
         }
-        // `sub/` names a directory; folding it to `sub` would create a file.
-        if path.ends_with(b"/") {
+        // `sub/`, `sub/.` and `sub/..` name directories; folding them to a
+        // file name would create a file where the user named a directory.
+        let last = path.rsplit(|&c| c == b'/').next().unwrap_or_default();
+        if last.is_empty() || last == b"." || last == b".." {
             return Err(PathError::NotRegular("a directory"));
         }
         let path = Path::new(std::ffi::OsStr::from_bytes(path));
@@ -100,6 +103,15 @@ impl Sandbox {
         }
     }
 
+    /// Removes a file this sandbox just created, when what it was created
+    /// for failed: a refused command leaves nothing behind.
+    pub fn remove(&self, rel: &Path) {
+        if let Ok(c) = cstring(rel) {
+            // SAFETY: a valid dir fd and NUL-terminated path.
+            unsafe { libc::unlinkat(self.dir.as_raw_fd(), c.as_ptr(), 0) };
+        }
+    }
+
     fn open_with(&self, rel: &Path, extra: i32) -> Result<File, PathError> {
         let c = cstring(rel)?;
         let flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | extra;
@@ -111,7 +123,7 @@ impl Sandbox {
         let file = File::from(fd);
         let meta = file.metadata()?;
         if !meta.file_type().is_file() {
-            return Err(PathError::NotRegular(kind_name(meta.file_type())));
+            return Err(PathError::NotRegular(kind_name(meta.mode())));
         }
         Ok(file)
     }
@@ -155,8 +167,23 @@ impl Sandbox {
             },
             Some(libc::ENOENT) => PathError::NotFound,
             Some(libc::EISDIR) => PathError::NotRegular("a directory"),
+            // Opening a socket (or a device with no driver) gives ENXIO: name what is there.
+            Some(libc::ENXIO) => match self.stat(rel) {
+                Some(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => PathError::NotRegular(kind_name(st.st_mode)),
+                _ => PathError::Io(e),
+            },
             _ => PathError::Io(e),
         }
+    }
+
+    /// `lstat` of `rel` beneath the root.
+    fn stat(&self, rel: &Path) -> Option<libc::stat> {
+        let c = cstring(rel).ok()?;
+        // SAFETY: an all-zero stat is a valid out-parameter.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid dir fd, NUL-terminated path, valid out pointer.
+        let rc = unsafe { libc::fstatat(self.dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+        (rc == 0).then_some(st)
     }
 
     /// The shortest prefix of `rel` that is a symlink, if any.
@@ -164,15 +191,7 @@ impl Sandbox {
         let mut prefix = PathBuf::new();
         for part in rel.components() {
             prefix.push(part);
-            let c = cstring(&prefix).ok()?;
-            // SAFETY: an all-zero stat is a valid out-parameter.
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            // SAFETY: valid dir fd, NUL-terminated path, valid out pointer.
-            let rc = unsafe { libc::fstatat(self.dir.as_raw_fd(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-            if rc != 0 {
-                return None;
-            }
-            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            if self.stat(&prefix)?.st_mode & libc::S_IFMT == libc::S_IFLNK {
                 return Some(prefix);
             }
         }
@@ -280,10 +299,26 @@ mod tests {
             sb.relative(b"sub/"),
             Err(PathError::NotRegular("a directory"))
         ));
-        assert!(matches!(
-            sb.relative(b"a/.."),
-            Err(PathError::NotRegular("a directory"))
-        ));
+        for dir in [&b"a/.."[..], b"x/.", b"a/b/..", b"./", b"x/./"] {
+            assert!(
+                matches!(sb.relative(dir), Err(PathError::NotRegular("a directory"))),
+                "{:?}",
+                String::from_utf8_lossy(dir)
+            );
+        }
+        assert_eq!(sb.relative(b"./x").unwrap(), PathBuf::from("x"));
+        assert_eq!(sb.relative(b"a/./x").unwrap(), PathBuf::from("a/x"));
+    }
+
+    #[test]
+    fn a_socket_is_named() {
+        let (d, sb) = setup();
+        let _listener = std::os::unix::net::UnixListener::bind(d.path().join("sock")).unwrap();
+        match open(&sb, "sock") {
+            Err(PathError::NotRegular("a socket")) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(sb.open(Path::new("sock"), true), Err(PathError::NotRegular("a socket"))));
     }
 
     #[test]
@@ -291,6 +326,8 @@ mod tests {
         let (d, sb) = setup();
         open(&sb, "new.bin").unwrap();
         assert!(d.path().join("new.bin").is_file());
+        sb.remove(Path::new("new.bin"));
+        assert!(!d.path().join("new.bin").exists());
         std::fs::create_dir(d.path().join("sub")).unwrap();
         open(&sb, "sub/f").unwrap();
         assert!(d.path().join("sub/f").is_file());

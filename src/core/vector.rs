@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::io;
 use std::marker::PhantomData;
-use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -77,26 +77,26 @@ pub enum OpenError {
     Io(#[from] io::Error),
 }
 
+/// The most bytes one vector may hold: half the 128 TiB of user address
+/// space x86-64 and arm64 give a process, so a mapping of any allowed length
+/// can exist. Larger lengths all get the one error below, whichever system
+/// call would have refused them first.
+pub const MAX_BYTES: usize = 1 << 46;
+
 fn too_large() -> io::Error {
-    io::Error::from(io::ErrorKind::FileTooLarge)
+    io::Error::new(io::ErrorKind::FileTooLarge, "more than 64 TiB, the most one mapping can hold")
 }
 
-/// Names a file type for error messages.
-pub fn kind_name(ft: std::fs::FileType) -> &'static str {
-    if ft.is_dir() {
-        "a directory"
-    } else if ft.is_symlink() {
-        "a symlink"
-    } else if ft.is_fifo() {
-        "a fifo"
-    } else if ft.is_socket() {
-        "a socket"
-    } else if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else {
-        "a regular file"
+/// Names a file type, from its `st_mode`, for error messages.
+pub fn kind_name(mode: u32) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFDIR => "a directory",
+        libc::S_IFLNK => "a symlink",
+        libc::S_IFIFO => "a fifo",
+        libc::S_IFSOCK => "a socket",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        _ => "a regular file",
     }
 }
 
@@ -146,7 +146,7 @@ fn reserve_for(bytes: usize) -> usize {
         .checked_mul(2)
         .map(usize::next_power_of_two)
         .unwrap_or(usize::MAX)
-        .max(MIN_RESERVE)
+        .clamp(MIN_RESERVE, MAX_BYTES.max(bytes))
 }
 
 fn map(file: &File, bytes: usize) -> io::Result<MmapRaw> {
@@ -164,7 +164,7 @@ impl<T: Element> MappedVec<T> {
     pub fn open(file: File) -> Result<Self, OpenError> {
         let meta = file.metadata()?;
         if !meta.file_type().is_file() {
-            return Err(OpenError::NotRegular(kind_name(meta.file_type())));
+            return Err(OpenError::NotRegular(kind_name(meta.mode())));
         }
         let size = meta.len();
         if size % T::SIZE as u64 != 0 {
@@ -182,6 +182,11 @@ impl<T: Element> MappedVec<T> {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The most elements a vector can hold.
+    pub const fn max_len() -> usize {
+        MAX_BYTES / T::SIZE
     }
 
     pub fn file(&self) -> &Arc<File> {
@@ -264,7 +269,7 @@ impl<T: Element> MappedVec<T> {
     /// leaves the file untouched, and cuts the file back if `write` fails,
     /// since a short write (a full disk) may have grown it part-way.
     fn grow(&mut self, len: usize, write: impl FnOnce(&File, u64) -> io::Result<()>) -> io::Result<()> {
-        let new = len.checked_mul(T::SIZE).ok_or_else(too_large)?;
+        let new = len.checked_mul(T::SIZE).filter(|&n| n <= MAX_BYTES).ok_or_else(too_large)?;
         if new > self.map.len() {
             self.map = map(&self.file, new)?;
         }
@@ -479,9 +484,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut v) = fresh(&dir, "a");
         v.extend(&[1.0]).unwrap();
-        assert!(v.resize(usize::MAX / 4).is_err());
-        assert_eq!((v.len(), size(&path)), (1, 8));
+        // Every impossible length fails for the one reason, whichever
+        // system call would have refused it.
+        let max = MappedVec::<f64>::max_len();
+        for len in [max + 1, 1 << 50, 1 << 58, usize::MAX / 4, usize::MAX] {
+            let e = v.resize(len).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::FileTooLarge, "{len}");
+            assert_eq!(e.to_string(), "more than 64 TiB, the most one mapping can hold", "{len}");
+            assert_eq!((v.len(), size(&path)), (1, 8));
+        }
         assert_eq!(v.get(0), Some(1.0));
+        assert!(reserve_for(MAX_BYTES) <= MAX_BYTES && reserve_for(MAX_BYTES / 2 + 1) == MAX_BYTES);
     }
 
     #[test]

@@ -10,11 +10,12 @@ use std::sync::OnceLock;
 use redis_module::raw;
 
 use super::{bytes, log};
+use crate::core::limits;
 use crate::core::sandbox::Sandbox;
 use crate::persist::fsync::{self, Mode, MODES};
 
 /// Names accepted as `loadmodule ... <name> <value>` pairs.
-const KNOWN: &[&str] = &["dir", "fsync", "short-names"];
+const KNOWN: &[&str] = &["dir", "fsync", "short-names", "max-keys"];
 
 /// `mmap.short-names`: whether the short aliases (`VGET`, ...) are registered.
 static SHORT_NAMES: AtomicBool = AtomicBool::new(true);
@@ -66,6 +67,15 @@ pub fn yes_no(option: &str, value: &str) -> Result<bool, String> {
     }
 }
 
+/// A `mmap.max-keys` value: a count of keys, 0 for no cap of its own.
+pub fn max_keys(value: &str) -> Result<i64, String> {
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|&n| n >= 0)
+        .ok_or_else(|| format!("mmap.max-keys must be an integer of 0 or more, not '{value}'"))
+}
+
 /// The `mmap.fsync` mode a name stands for, any case.
 pub fn fsync_mode(name: &str) -> Result<Mode, String> {
     MODES
@@ -89,6 +99,11 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
         None => true,
     };
     register_short_names(ctx, short_default)?;
+    let max_keys_default = match args.iter().rev().find(|(n, _)| *n == "max-keys") {
+        Some((_, v)) => max_keys(v)?,
+        None => 0,
+    };
+    register_max_keys(ctx, max_keys_default)?;
     let dir_default = match args.iter().rev().find(|(n, _)| *n == "dir") {
         Some((_, v)) => v.clone(),
         None => std::env::current_dir()
@@ -208,6 +223,48 @@ unsafe extern "C" fn set_short_names(
     raw::Status::Ok as c_int
 }
 
+fn register_max_keys(ctx: *mut raw::RedisModuleCtx, default: i64) -> Result<(), String> {
+    limits::set_configured(default as u64);
+    // SAFETY: a live load context; the callbacks live as long as the module.
+    let rc = unsafe {
+        api!(RedisModule_RegisterNumericConfig)(
+            ctx,
+            c"max-keys".as_ptr(),
+            default,
+            raw::REDISMODULE_CONFIG_DEFAULT,
+            0,
+            i64::MAX,
+            Some(get_max_keys),
+            Some(set_max_keys),
+            None,
+            ptr::null_mut(),
+        )
+    };
+    if rc != raw::Status::Ok as c_int {
+        return Err("cannot register mmap.max-keys".into());
+    }
+    Ok(())
+}
+
+/// # Safety
+/// Called by Redis for `CONFIG GET`.
+unsafe extern "C" fn get_max_keys(_name: *const c_char, _privdata: *mut c_void) -> i64 {
+    limits::configured() as i64
+}
+
+/// # Safety
+/// Called by Redis with a value within the registered bounds. Lowering it
+/// below the keys bound now unbinds nothing: it refuses new ones.
+unsafe extern "C" fn set_max_keys(
+    _name: *const c_char,
+    val: i64,
+    _privdata: *mut c_void,
+    _err: *mut *mut raw::RedisModuleString,
+) -> c_int {
+    limits::set_configured(val.max(0) as u64);
+    raw::Status::Ok as c_int
+}
+
 /// # Safety
 /// Called by Redis for `CONFIG GET`.
 unsafe extern "C" fn get_fsync(_name: *const c_char, _privdata: *mut c_void) -> c_int {
@@ -312,6 +369,19 @@ mod tests {
         assert_eq!(
             parse_args(&v(&["short-names", "no"])).unwrap(),
             vec![("short-names", "no".to_string())]
+        );
+    }
+
+    #[test]
+    fn max_keys_is_a_count() {
+        assert_eq!(max_keys("0"), Ok(0));
+        assert_eq!(max_keys("50000"), Ok(50_000));
+        for bad in ["-1", "x", "1.5", ""] {
+            assert!(max_keys(bad).unwrap_err().contains("mmap.max-keys"), "{bad}");
+        }
+        assert_eq!(
+            parse_args(&v(&["max-keys", "10"])).unwrap(),
+            vec![("max-keys", "10".to_string())]
         );
     }
 

@@ -11,7 +11,7 @@ use redis_module::raw;
 use super::{bytes, log};
 use crate::binding::Binding;
 use crate::commands::Command;
-use crate::error::{shown, Error, Result};
+use crate::error::{Error, Result};
 use crate::persist::Logged;
 use crate::stats;
 
@@ -90,9 +90,9 @@ pub fn run(
         Ok(Ok(())) => {}
         Ok(Err(e)) => ctx.reply_error(&e),
         Err(payload) => {
-            let typed = shown(args.name());
-            log_panic(&typed, payload.as_ref());
-            ctx.reply_error(&Error::Panic(typed));
+            let name = args.name().to_owned();
+            log_panic(&name, payload.as_ref());
+            ctx.reply_error(&Error::Panic(name));
         }
     }
     raw::Status::Ok as c_int
@@ -139,9 +139,14 @@ impl<'a> Args<'a> {
         self.argv[i]
     }
 
-    /// The command's name as the client typed it, for errors.
-    pub fn name(&self) -> &'a [u8] {
-        self.bytes(0)
+    /// The name the client reached the command by, in lower case as
+    /// Redis names commands in its own errors, whatever case was typed.
+    pub fn name(&self) -> &'static str {
+        let name = match self.cmd.alias {
+            Some(alias) if self.alias => alias,
+            _ => self.cmd.name,
+        };
+        name.to_str().expect("ASCII")
     }
 }
 
@@ -182,11 +187,14 @@ impl Ctx {
     }
 
     /// A double for RESP3 clients; for RESP2 clients a bulk string in the
-    /// shortest form that parses back to the same bits.
+    /// shortest form that parses back to the same bits. RESP3 has one NaN,
+    /// `,nan`: any other NaN (a payload, the sign bit) goes as the bulk
+    /// string RESP2 would get, so that no reply loses bits.
     pub fn reply_value(&self, v: f64, resp3: bool, buf: &mut crate::core::num::ValueBuf) {
+        const PLAIN_NAN: u64 = 0x7ff8_0000_0000_0000;
         // SAFETY: a live command context; the buffer outlives the call.
         unsafe {
-            if resp3 {
+            if resp3 && (!v.is_nan() || v.to_bits() == PLAIN_NAN) {
                 api!(RedisModule_ReplyWithDouble)(self.ptr, v);
             } else {
                 let s = buf.format(v);
@@ -199,6 +207,35 @@ impl Ctx {
     pub fn db(&self) -> i32 {
         // SAFETY: a live context.
         unsafe { api!(RedisModule_GetSelectedDb)(self.ptr) }
+    }
+
+    /// Selects database `db` for this context; false if there is none.
+    fn select(&self, db: i32) -> bool {
+        // SAFETY: a live context.
+        unsafe { api!(RedisModule_SelectDb)(self.ptr, db) == raw::Status::Ok as c_int }
+    }
+
+    /// The database where a key named `key` holds the claim `token`,
+    /// looked for in `db` first and then in every other database; see
+    /// `binding::Finder`. Reading the key deletes it if it has expired (on a
+    /// master), which frees its file. The selected database is restored.
+    pub fn find_claim(&self, key: &[u8], db: i32, token: u64) -> Option<i32> {
+        let here = self.db();
+        // SAFETY: inside redis-server; freed below.
+        let name = unsafe { super::new_string(key) };
+        // Looks in the database selected last.
+        let holds = || {
+            let mut k = self.open_with(name, raw::REDISMODULE_READ | raw::REDISMODULE_OPEN_KEY_NOTOUCH);
+            matches!(k.binding(), Ok(Some(b)) if b.token() == Some(token))
+        };
+        let found = std::iter::once(db)
+            .chain((0..).filter(|&d| d != db))
+            .take_while(|&d| self.select(d))
+            .find(|_| holds());
+        self.select(here);
+        // SAFETY: a string created above and no longer used.
+        unsafe { api!(RedisModule_FreeString)(ptr::null_mut(), name) };
+        found
     }
 
     /// Whether the server is loading an RDB or replaying an AOF.
@@ -218,7 +255,10 @@ impl Ctx {
     }
 
     pub fn open(&self, name: *mut raw::RedisModuleString, write: bool) -> Key {
-        let mode = raw::REDISMODULE_READ | if write { raw::REDISMODULE_WRITE } else { 0 };
+        self.open_with(name, raw::REDISMODULE_READ | if write { raw::REDISMODULE_WRITE } else { 0 })
+    }
+
+    fn open_with(&self, name: *mut raw::RedisModuleString, mode: u32) -> Key {
         // SAFETY: a live context and key name; the key is closed on drop.
         let ptr = unsafe { api!(RedisModule_OpenKey)(self.ptr, name, mode as c_int) };
         Key { ptr }

@@ -3,7 +3,7 @@
 
 use redis_module::{raw, redis_module, Context, RedisString, Status};
 
-use super::{config, info, log, register};
+use super::{config, info, limits, log, register};
 use crate::persist::events;
 use crate::persist::types::MMAP_TYPE;
 
@@ -49,6 +49,8 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         subscribe(ctx.ctx, events::SWAPDB, Some(events::on_swapdb));
         subscribe(ctx.ctx, events::PERSISTENCE, Some(events::on_persistence));
         subscribe(ctx.ctx, events::SHUTDOWN, Some(events::on_shutdown));
+        subscribe(ctx.ctx, limits::CONFIG, Some(limits::on_config));
+        limits::init(ctx.ctx);
     }
     crate::persist::fsync::start();
     Status::Ok

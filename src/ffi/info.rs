@@ -16,6 +16,7 @@ unsafe fn fill(ctx: *mut raw::RedisModuleInfoCtx) {
         let name = CString::new(name).expect("no NUL");
         api!(RedisModule_InfoAddFieldLongLong)(ctx, name.as_ptr(), v);
     }
+    super::limits::info(ctx);
     api!(RedisModule_InfoAddSection)(ctx, c"commands".as_ptr());
     let names = short_names();
     for (field, list) in [

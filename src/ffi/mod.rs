@@ -23,6 +23,7 @@ pub mod ctx;
 mod entry;
 pub mod info;
 pub mod io;
+mod limits;
 mod register;
 
 /// A context that names the module in log lines (`<mmap>`); Redis's log

@@ -31,14 +31,6 @@ pub unsafe extern "C" fn on_generic_event(
     raw::Status::Ok as c_int
 }
 
-/// `RedisModuleFlushInfoV1`.
-#[repr(C)]
-struct FlushInfo {
-    version: u64,
-    sync: i32,
-    dbnum: i32,
-}
-
 /// `RedisModuleSwapDbInfoV1`.
 #[repr(C)]
 struct SwapDbInfo {
@@ -101,20 +93,22 @@ pub unsafe extern "C" fn on_shutdown(
     guard("flush", (), || flush_for("shutdown"));
 }
 
-/// Releases the files of a database when a flush of it starts (FLUSHDB,
-/// FLUSHALL, a replica's full sync, DEBUG RELOAD).
+/// After a flush (FLUSHDB, FLUSHALL, a replica's full sync, DEBUG RELOAD),
+/// releases every file that no key holds any more.
 ///
 /// # Safety
-/// Called by Redis with the event's own data structure.
+/// Called by Redis on the main thread with a live context.
 pub unsafe extern "C" fn on_flush(
-    _ctx: *mut raw::RedisModuleCtx,
+    ctx: *mut raw::RedisModuleCtx,
     _e: raw::RedisModuleEvent,
     sub: u64,
-    data: *mut c_void,
+    _data: *mut c_void,
 ) {
-    if sub == raw::REDISMODULE_SUBEVENT_FLUSHDB_START && !data.is_null() {
-        let db = (*data.cast::<FlushInfo>()).dbnum;
-        guard("flush", (), || crate::binding::flushed(db));
+    if sub == raw::REDISMODULE_SUBEVENT_FLUSHDB_END {
+        let ctx = Ctx::from_raw(ctx);
+        guard("flush", (), || {
+            crate::binding::verify_all(&|key, db, token| ctx.find_claim(key, db, token));
+        });
     }
 }
 

@@ -5,9 +5,10 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Duration;
 
+use crate::fault::{self, Fault};
 use crate::ffi::log;
 use crate::stats;
 
@@ -47,6 +48,7 @@ pub struct Synced {
 
 impl Synced {
     pub fn new(file: Arc<File>) -> Arc<Synced> {
+        stats::descriptor_delta(1);
         Arc::new(Synced {
             file,
             queued: AtomicBool::new(false),
@@ -56,10 +58,30 @@ impl Synced {
     pub fn file(&self) -> &File {
         &self.file
     }
+
+    /// Flushes the file now (SAVE, BGSAVE, SHUTDOWN); a queued flush is no
+    /// longer owed.
+    pub fn flush_now(&self) {
+        self.queued.store(false, Relaxed);
+        flush(&self.file);
+    }
 }
 
-/// Files written since the last once-a-second flush.
-static QUEUE: Mutex<Vec<Arc<Synced>>> = Mutex::new(Vec::new());
+/// The key that owned the file is gone (deleted, flushed): a flush still
+/// owed is done now, so the descriptor closes at once rather than when
+/// the once-a-second flush comes round, and the key budget sees it free.
+impl Drop for Synced {
+    fn drop(&mut self) {
+        if self.queued.load(Relaxed) {
+            flush(&self.file);
+        }
+        stats::descriptor_delta(-1);
+    }
+}
+
+/// Files written since the last once-a-second flush. Weak: the queue does
+/// not keep a deleted key's file open.
+static QUEUE: Mutex<Vec<Weak<Synced>>> = Mutex::new(Vec::new());
 
 /// After a write to `s`'s file.
 pub fn wrote(s: &Arc<Synced>) {
@@ -69,7 +91,7 @@ pub fn wrote(s: &Arc<Synced>) {
         // common case is one relaxed load.
         Mode::Everysec => {
             if !s.queued.load(Relaxed) && !s.queued.swap(true, Relaxed) {
-                QUEUE.lock().unwrap_or_else(|e| e.into_inner()).push(s.clone());
+                QUEUE.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(s));
             }
         }
         Mode::No => {}
@@ -79,15 +101,20 @@ pub fn wrote(s: &Arc<Synced>) {
 /// Asks the kernel to write the file's data out: pages changed through any
 /// mapping of it, by this process or another, and appended bytes alike.
 pub fn flush(file: &File) {
+    let result = if fault::on(Fault::Fsync) {
+        Err(fault::io_error())
     // SAFETY: a live descriptor, owned by `file`.
-    if unsafe { libc::fdatasync(file.as_raw_fd()) } == 0 {
-        stats::count_flush();
+    } else if unsafe { libc::fdatasync(file.as_raw_fd()) } == 0 {
+        Ok(())
     } else {
-        stats::count_flush_error();
-        log(
-            "warning",
-            &format!("fdatasync failed: {}", std::io::Error::last_os_error()),
-        );
+        Err(std::io::Error::last_os_error())
+    };
+    match result {
+        Ok(()) => stats::count_flush(),
+        Err(e) => {
+            stats::count_flush_error();
+            log("warning", &format!("fdatasync failed: {e}"));
+        }
     }
 }
 
@@ -99,7 +126,7 @@ pub fn start() {
         let spawned = std::thread::Builder::new().name("mmap-fsync".into()).spawn(|| loop {
             std::thread::sleep(Duration::from_secs(1));
             let batch = std::mem::take(&mut *QUEUE.lock().unwrap_or_else(|e| e.into_inner()));
-            for s in batch {
+            for s in batch.iter().filter_map(Weak::upgrade) {
                 // Cleared first: a write during the flush queues the file again.
                 s.queued.store(false, Relaxed);
                 flush(&s.file);

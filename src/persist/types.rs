@@ -85,7 +85,7 @@ fn load(io: &Rdb, encver: c_int) -> Option<Binding> {
         Err(format!("unknown element kind {}", saved.kind))
     } else {
         sb.relative(&saved.path).map_err(|e| e.to_string()).and_then(|rel| {
-            Binding::open(sb, &rel, &key, io.db(), false)
+            Binding::open(sb, &rel, &key, io.db(), false, &crate::binding::trusted)
                 .map(|(b, _)| b)
                 .map_err(|e| e.cause())
         })
@@ -134,6 +134,7 @@ unsafe extern "C" fn aof_rewrite(io: *mut raw::RedisModuleIO, key: *mut raw::Red
     let done = guard("aof_rewrite", false, || match b.rebuild(|cmd| aof.emit(cmd)) {
         Ok(()) => true,
         Err(e) => {
+            crate::stats::count_read_error();
             log(
                 "warning",
                 &format!("AOF rewrite: cannot read '{}': {e}", b.path().display()),
@@ -158,6 +159,7 @@ unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void)
     let md = Digest::new(md);
     guard("digest", (), || {
         if let Err(e) = b.digest(|piece| md.add(piece)) {
+            crate::stats::count_read_error();
             log("warning", &format!("digest: cannot read '{}': {e}", b.path().display()));
         }
         md.end_sequence();

@@ -75,6 +75,8 @@ pub struct Opts {
     /// A file size limit (RLIMIT_FSIZE) for the server, with SIGXFSZ
     /// ignored, so that a write past it fails with EFBIG.
     pub fsize_limit: Option<u64>,
+    /// An open-file limit (RLIMIT_NOFILE, soft and hard) for the server.
+    pub open_files: Option<u64>,
     /// The server binary: `redis_server()` (the server under test) unless set.
     pub server: Option<String>,
 }
@@ -88,6 +90,7 @@ impl Default for Opts {
             module: module_path(),
             cli: Vec::new(),
             fsize_limit: None,
+            open_files: None,
             server: None,
         }
     }
@@ -183,9 +186,7 @@ impl Server {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            if let Some(limit) = opts.fsize_limit {
-                limit_file_size(&mut cmd, limit);
-            }
+            set_limits(&mut cmd, opts.fsize_limit, opts.open_files);
             let child = cmd.spawn().expect("redis-server runs (make test installs it)");
             let mut s = Server {
                 child: Some(child),
@@ -323,27 +324,32 @@ impl Drop for Server {
     }
 }
 
-fn limit_file_size(cmd: &mut Command, limit: u64) {
+/// Sets the server's resource limits before it starts: a file size limit
+/// (with SIGXFSZ ignored, so that a write past it fails with EFBIG) and an
+/// open-file limit (soft and hard).
+fn set_limits(cmd: &mut Command, fsize: Option<u64>, open_files: Option<u64>) {
     use std::os::unix::process::CommandExt;
-    #[repr(C)]
-    struct Rlimit {
-        cur: u64,
-        max: u64,
-    }
-    extern "C" {
-        fn setrlimit(resource: i32, rlim: *const Rlimit) -> i32;
-        fn signal(sig: i32, handler: usize) -> usize;
-    }
-    const RLIMIT_FSIZE: i32 = 1;
-    const SIGXFSZ: i32 = 25;
-    const SIG_IGN: usize = 1;
+    let set = |resource, n: u64| {
+        let l = libc::rlimit { rlim_cur: n, rlim_max: n };
+        // SAFETY: a valid rlimit; async-signal-safe.
+        if unsafe { libc::setrlimit(resource, &l) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
     // SAFETY: only async-signal-safe calls between fork and exec; an ignored
-    // signal and a resource limit both survive exec.
+    // signal and resource limits both survive exec.
     unsafe {
         cmd.pre_exec(move || {
-            signal(SIGXFSZ, SIG_IGN);
-            if setrlimit(RLIMIT_FSIZE, &Rlimit { cur: limit, max: limit }) != 0 {
-                return Err(std::io::Error::last_os_error());
+            // Only its own descriptors: one inherited from the test runner
+            // would take a slot the server's limits count on.
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            if let Some(n) = fsize {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                set(libc::RLIMIT_FSIZE, n)?;
+            }
+            if let Some(n) = open_files {
+                set(libc::RLIMIT_NOFILE, n)?;
             }
             Ok(())
         });

@@ -1,0 +1,42 @@
+//! Rare failures on demand, for the tests of what a user then sees. Only
+//! test builds (the `fault-injection` feature) can switch them on; in a
+//! release build every check is a constant `false`.
+
+/// A failure that `MMAP.FAULT` can make happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Reads of bound files (AOF rewrite, digest) fail with EIO.
+    Read = 0,
+    /// `fdatasync` of bound files fails with EIO.
+    Fsync = 1,
+}
+
+#[cfg(feature = "fault-injection")]
+static ON: [std::sync::atomic::AtomicBool; 2] = [
+    std::sync::atomic::AtomicBool::new(false),
+    std::sync::atomic::AtomicBool::new(false),
+];
+
+/// Whether `f` is switched on.
+#[inline]
+pub fn on(f: Fault) -> bool {
+    #[cfg(feature = "fault-injection")]
+    {
+        ON[f as usize].load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    {
+        let _ = f;
+        false
+    }
+}
+
+/// The error an injected fault stands for.
+pub fn io_error() -> std::io::Error {
+    std::io::Error::from_raw_os_error(libc::EIO)
+}
+
+#[cfg(feature = "fault-injection")]
+pub fn set(f: Fault, on: bool) {
+    ON[f as usize].store(on, std::sync::atomic::Ordering::Relaxed);
+}
