@@ -1,5 +1,9 @@
 # make run   - build the release module, start redis-server with it on 127.0.0.1:6380
 # make test  - unit tests and integration tests against real Redis 7.0, Redis 8.2 and Valkey 9.1 servers
+# make soak  - 50 clients, 1,000 keys, saves, rewrites and reloads, about ten
+#              minutes for the three servers (SOAK_SECS per run, two runs each)
+# make fuzz  - random valid and malformed commands checked against a model,
+#              with restarts; FUZZ_OPS (1,000,000) per server, FUZZ_SEED to replay
 # make bench - throughput and server CPU per request against each server's own GET,
 #              on all three servers (bench/results.md, bench/results.png),
 #              and instructions per request (bench/instructions.md)
@@ -8,7 +12,7 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SO := target/release/libredis_mmap.so
 
-.PHONY: all deps build run test bench fmt clean
+.PHONY: all deps build run test soak fuzz bench fmt clean
 
 all: build
 
@@ -33,6 +37,14 @@ test: build
 	# The panic tests load target/debug/libredis_mmap.so built with MMAP.PANIC.
 	$(CARGO) build --lib --features fault-injection
 	@bash scripts/test.sh
+
+SOAK_SECS ?= 100
+soak: build
+	@bash scripts/long.sh soak "SOAK_SECS=$(SOAK_SECS)"
+
+FUZZ_OPS ?= 1000000
+fuzz: build
+	@bash scripts/long.sh fuzz "FUZZ_OPS=$(FUZZ_OPS)" $(if $(FUZZ_SEED),"FUZZ_SEED=$(FUZZ_SEED)")
 
 # Pinned to cores 0 (server) and 1 (redis-benchmark); takes about twenty minutes
 # for the three servers.

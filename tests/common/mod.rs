@@ -379,6 +379,14 @@ pub enum Flavour {
     Valkey,
 }
 
+/// The server's name and version, e.g. `Valkey 9.1.2`.
+pub fn server_version(c: &mut redis::Connection) -> String {
+    match flavour(c) {
+        Flavour::Valkey => format!("Valkey {}", field(c, "server", "valkey_version")),
+        _ => format!("Redis {}", field(c, "server", "redis_version")),
+    }
+}
+
 pub fn flavour(c: &mut redis::Connection) -> Flavour {
     let text = match raw(c, &["INFO", "server"]).unwrap() {
         Value::BulkString(b) => String::from_utf8(b).unwrap(),
