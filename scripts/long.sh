@@ -10,7 +10,10 @@ list=$(bash scripts/servers.sh)
 mapfile -t servers <<<"$list"
 for server in "${servers[@]}"; do
   echo "--- $test against $("$server" --version | cut -d' ' -f1-3)"
+  set +e
   REDIS_SERVER="$server" cargo test --test "$test" -- --ignored --nocapture --test-threads=1 2>&1 |
-    grep -E "^(soak|fuzz)|panicked|FAILED|^test result" || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "$test failed against $server" >&2; exit 1; }
+    grep -E "^(soak|fuzz)|panicked|FAILED|^test result|got|want|operation"
+  rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" -eq 0 ] || { echo "$test failed against $server" >&2; exit 1; }
 done
