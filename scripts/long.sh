@@ -12,7 +12,7 @@ for server in "${servers[@]}"; do
   echo "--- $test against $("$server" --version | cut -d' ' -f1-3)"
   set +e
   REDIS_SERVER="$server" cargo test --test "$test" -- --ignored --nocapture --test-threads=1 2>&1 |
-    grep -E "^(soak|fuzz)|panicked|FAILED|^test result|got|want|operation"
+    grep -E "soak \(|fuzz: |panicked|FAILED|^test result|got |want |operation "
   rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || { echo "$test failed against $server" >&2; exit 1; }

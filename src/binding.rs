@@ -367,7 +367,14 @@ impl Binding {
     /// `MMAP` on a key that is already bound: the count if `rel` is this
     /// binding's file (re-opening it if it was broken), an error otherwise.
     /// Returns whether the file was re-opened.
-    pub fn rebind(&mut self, sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, find: Finder) -> Result<(usize, bool)> {
+    pub fn rebind(
+        &mut self,
+        sandbox: &Sandbox,
+        rel: &Path,
+        key: &[u8],
+        db: i32,
+        find: Finder,
+    ) -> Result<(usize, bool)> {
         let same_path = rel == self.path;
         match &self.state {
             State::Open(o) if same_path => return Ok((o.vec.len(), false)),

@@ -85,7 +85,10 @@ mod tests {
             Error::BadIndex("x".into()),
             Error::BadValue("x".into()),
             Error::BadLength("x".into()),
-            Error::TooLong { len: 1 << 60, max: 1 << 43 },
+            Error::TooLong {
+                len: 1 << 60,
+                max: 1 << 43,
+            },
             Error::BadOption {
                 command: "MMAP".into(),
                 option: "x".into(),

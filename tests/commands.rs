@@ -378,7 +378,14 @@ fn resp3_clients_get_nan_payloads_and_signs_bit_exact_as_strings() {
         Value::Double(x) => assert!(x.is_nan() && x.is_sign_positive()),
         other => panic!("{other:?}"),
     }
-    let v: Value = redis::cmd("MMAP.MGET").arg("v").arg(1).arg(2).arg(3).arg(4).query(&mut c).unwrap();
+    let v: Value = redis::cmd("MMAP.MGET")
+        .arg("v")
+        .arg(1)
+        .arg(2)
+        .arg(3)
+        .arg(4)
+        .query(&mut c)
+        .unwrap();
     let Value::Array(items) = v else { panic!("{v:?}") };
     let text = |v: &Value| match v {
         Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
@@ -395,10 +402,18 @@ fn resp3_clients_get_nan_payloads_and_signs_bit_exact_as_strings() {
     let popped = text(&v);
     assert_eq!(popped, "-nan(0xfffffffffffff)");
     int(&mut c, &["MMAP.ADD", "v", &popped]);
-    let bits: Vec<u64> = file_values(&s.data().join("v.f64")).iter().map(|v| v.to_bits()).collect();
+    let bits: Vec<u64> = file_values(&s.data().join("v.f64"))
+        .iter()
+        .map(|v| v.to_bits())
+        .collect();
     assert_eq!(
         bits,
-        vec![0x7ff8_0000_0000_0000, 0xfff8_0000_0000_0000, 0x7ff0_0000_0000_0123, 0xffff_ffff_ffff_ffff]
+        vec![
+            0x7ff8_0000_0000_0000,
+            0xfff8_0000_0000_0000,
+            0x7ff0_0000_0000_0123,
+            0xffff_ffff_ffff_ffff
+        ]
     );
 }
 
@@ -477,7 +492,12 @@ fn vresize_errors_name_the_problem_and_change_nothing() {
     assert!(e.starts_with("ERR no such key 'nokey'"), "{e}");
     // Longer than any mapping can be: one cause, whichever system call
     // (ftruncate, mmap, the size arithmetic) would have refused it first.
-    for len in ["8796093022209", "1125899906842624", "1152921504606846976", "9223372036854775807"] {
+    for len in [
+        "8796093022209",
+        "1125899906842624",
+        "1152921504606846976",
+        "9223372036854775807",
+    ] {
         let e = err(&mut c, &["MMAP.RESIZE", "v", len]);
         assert_eq!(
             e,

@@ -143,10 +143,14 @@ fn a_bgsave_child_that_finds_the_registry_locked_does_not_hang() {
         field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"
             && field(&mut c, "persistence", "rdb_saves").parse::<i64>().unwrap() > saves
     });
-    assert!(started.elapsed() < Duration::from_secs(3), "the child waited for the lock");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the child waited for the lock"
+    );
     assert_eq!(field(&mut c, "persistence", "rdb_last_bgsave_status"), "ok");
     assert!(
-        s.log().contains("bound files not flushed (BGSAVE): registry busy at fork"),
+        s.log()
+            .contains("bound files not flushed (BGSAVE): registry busy at fork"),
         "{}",
         s.log()
     );

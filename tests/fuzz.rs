@@ -14,27 +14,6 @@ use std::time::Instant;
 
 use common::*;
 
-/// xorshift64*: small, fast, and the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
 const KEYS: usize = 12;
 const FILES: usize = 16;
 
@@ -99,7 +78,12 @@ fn text_of(bits: u64, rng: &mut Rng) -> String {
         };
     }
     if v.is_infinite() {
-        return rng.pick(&[if v > 0.0 { "inf" } else { "-inf" }, if v > 0.0 { "+inf" } else { "-inf" }]).to_string();
+        return rng
+            .pick(&[
+                if v > 0.0 { "inf" } else { "-inf" },
+                if v > 0.0 { "+inf" } else { "-inf" },
+            ])
+            .to_string();
     }
     if rng.chance(50) {
         format!("{v:?}")
@@ -165,7 +149,17 @@ fn bad_value(rng: &mut Rng) -> Vec<u8> {
 fn index(rng: &mut Rng, len: usize) -> (Vec<u8>, Option<i64>) {
     let n: i64 = match rng.below(20) {
         0 => {
-            let bad: &[&[u8]] = &[b"", b"x", b"1.5", b"+1", b"01", b"-0", b" 1", b"9223372036854775808", b"1e3"];
+            let bad: &[&[u8]] = &[
+                b"",
+                b"x",
+                b"1.5",
+                b"+1",
+                b"01",
+                b"-0",
+                b" 1",
+                b"9223372036854775808",
+                b"1e3",
+            ];
             return (rng.pick(bad).to_vec(), None);
         }
         1 => *rng.pick(&[-1, -5, i64::MIN, i64::MAX, 1 << 40]),
@@ -216,9 +210,11 @@ impl Fuzz {
                 let file = format!("f{}", rng.below(FILES as u64));
                 let bad_path = rng.chance(10);
                 let path = if bad_path {
-                    rng.pick(&["../x", "/etc/hostname", "d/", "x/.", "", "a/../../b"]).to_string()
+                    rng.pick(&["../x", "/etc/hostname", "d/", "x/.", "", "a/../../b"])
+                        .to_string()
                 } else {
-                    rng.pick(&[file.clone(), format!("./{file}"), format!("sub/../{file}")]).clone()
+                    rng.pick(&[file.clone(), format!("./{file}"), format!("sub/../{file}")])
+                        .clone()
                 };
                 args = vec![b"MMAP".to_vec(), key.clone().into_bytes(), path.clone().into_bytes()];
                 let option = rng.below(10);
@@ -235,7 +231,9 @@ impl Fuzz {
                     match held {
                         Some(Held::Str) => wrong_type(),
                         Some(Held::Bound(f)) if f == file => Want::Int(len as i64),
-                        Some(Held::Bound(f)) => Want::Err(format!("ERR key '{key}' is bound to '{f}', not to '{file}'")),
+                        Some(Held::Bound(f)) => {
+                            Want::Err(format!("ERR key '{key}' is bound to '{f}', not to '{file}'"))
+                        }
                         None => match self.model.holder(&file) {
                             Some(other) => Want::Err(format!(
                                 "ERR cannot map '{file}': the file is already bound to key '{other}'"
@@ -256,7 +254,11 @@ impl Fuzz {
                 match (i, &held) {
                     (None, _) => Want::Err("ERR index '".into()),
                     (_, Some(Held::Str)) => wrong_type(),
-                    (Some(i), _) => match self.model.bound(&key).and_then(|v| usize::try_from(i).ok().and_then(|i| v.get(i))) {
+                    (Some(i), _) => match self
+                        .model
+                        .bound(&key)
+                        .and_then(|v| usize::try_from(i).ok().and_then(|i| v.get(i)))
+                    {
                         Some(&b) => Want::Value(b),
                         None => Want::Nil,
                     },
@@ -315,7 +317,10 @@ impl Fuzz {
                     let lower = String::from_utf8_lossy(&args[0]).to_lowercase();
                     Want::Err(format!("ERR wrong number of arguments for '{lower}' command"))
                 } else if odd {
-                    Want::Err(format!("ERR {} takes index value pairs", String::from_utf8_lossy(&args[0]).to_lowercase()))
+                    Want::Err(format!(
+                        "ERR {} takes index value pairs",
+                        String::from_utf8_lossy(&args[0]).to_lowercase()
+                    ))
                 } else if let Some(e) = bad {
                     Want::Err(e.into())
                 } else {
@@ -531,7 +536,12 @@ fn check_files(s: &Server, model: &Model) {
     for (name, bits) in &model.files {
         let want: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
         let got = fs::read(s.data().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(got == want, "{name}: {} bytes on disk, {} in the model", got.len(), want.len());
+        assert!(
+            got == want,
+            "{name}: {} bytes on disk, {} in the model",
+            got.len(),
+            want.len()
+        );
     }
 }
 
@@ -551,11 +561,19 @@ fn send(c: &mut redis::Connection, args: &[Vec<u8>]) -> Result<Value, String> {
 #[test]
 #[ignore = "long: run by make fuzz"]
 fn fuzz() {
-    let ops: u64 = std::env::var("FUZZ_OPS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let ops: u64 = std::env::var("FUZZ_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let seed: u64 = std::env::var("FUZZ_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     let mut s = Server::with(aof_opts("yes"));
     let mut c = s.conn();
     let version = server_version(&mut c);
@@ -577,7 +595,9 @@ fn fuzz() {
         assert!(
             matches(&got, &want),
             "operation {n} (seed {seed}): {:?}\n  got  {got:?}\n  want {want:?}",
-            args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>()
+            args.iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
         );
         f.checked += 1;
         if n % restart_every == 0 {
@@ -608,7 +628,11 @@ fn fuzz() {
                 match f.model.keys.get(&key) {
                     Some(Held::Bound(_)) => {
                         let want = f.model.bound(&key).map_or(0, Vec::len) as i64;
-                        assert_eq!(int(&mut c, &["MMAP.COUNT", &key]), want, "{key} after a restart (seed {seed})");
+                        assert_eq!(
+                            int(&mut c, &["MMAP.COUNT", &key]),
+                            want,
+                            "{key} after a restart (seed {seed})"
+                        );
                     }
                     Some(Held::Str) => assert_eq!(ty, "string", "{key} (seed {seed})"),
                     None => assert_eq!(ty, "none", "{key} (seed {seed})"),

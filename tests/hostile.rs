@@ -168,7 +168,13 @@ fn a_rename_inside_multi_is_followed() {
     let s = Server::start();
     let mut c = s.conn();
     int(&mut c, &["MMAP", "a", "g.f64"]);
-    let _: Vec<String> = redis::pipe().atomic().cmd("RENAME").arg("a").arg("z").query(&mut c).unwrap();
+    let _: Vec<String> = redis::pipe()
+        .atomic()
+        .cmd("RENAME")
+        .arg("a")
+        .arg("z")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(
         err(&mut c, &["MMAP", "b", "g.f64"]),
         "ERR cannot map 'g.f64': the file is already bound to key 'z'"

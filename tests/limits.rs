@@ -98,7 +98,9 @@ fn a_server_started_with_a_low_descriptor_limit_names_it_and_follows_maxclients(
     let e = err(&mut c, &["MMAP", "k", "f"]);
     assert!(
         e.starts_with("ERR cannot bind another key: 0 files are open for bound keys")
-            && e.contains(&format!("the open-file limit 256 leaves 0 descriptors after maxclients {maxclients}")),
+            && e.contains(&format!(
+                "the open-file limit 256 leaves 0 descriptors after maxclients {maxclients}"
+            )),
         "{e}"
     );
     assert_eq!(limits_stat(&mut c, "max_keys"), 0);
@@ -109,7 +111,29 @@ fn a_server_started_with_a_low_descriptor_limit_names_it_and_follows_maxclients(
     let (bound, e) = bind_until_refused(&mut c, 10);
     assert_eq!(bound, 256 - 100 - 128);
     assert!(e.contains("maxclients 100"), "{e}");
-    assert!(s.log().contains("up to 0 keys can be bound (open-file limit 256"), "{}", s.log());
+    assert!(
+        s.log().contains("up to 0 keys can be bound (open-file limit 256"),
+        "{}",
+        s.log()
+    );
+}
+
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_one_at_load() {
+    let s = Server::with(Opts {
+        open_files: Some(3000),
+        soft_open_files: Some(2000),
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    assert_eq!(limits_stat(&mut c, "open_files_limit"), 3000);
+    // maxclients 1000 (the harness's) and 128 for the server.
+    assert_eq!(limits_stat(&mut c, "max_keys"), 3000 - 1000 - 128);
+    assert!(
+        s.log().contains("raised the open-file limit from 2000 to 3000"),
+        "{}",
+        s.log()
+    );
 }
 
 #[test]
@@ -138,7 +162,14 @@ fn mmap_max_keys_sets_a_lower_budget_at_load_and_at_run_time() {
     raw(&mut c, &["CONFIG", "SET", "mmap.max-keys", "0"]).unwrap();
     assert_eq!(bind_range(&mut c, 8..9), [Ok(0)]);
     assert_eq!(field(&mut c, "mmap", "mmap_max_keys_set_by"), "open-files");
-    let e = error_text(&redis::cmd("CONFIG").arg("SET").arg("mmap.max-keys").arg("-1").query::<()>(&mut c).unwrap_err());
+    let e = error_text(
+        &redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("mmap.max-keys")
+            .arg("-1")
+            .query::<()>(&mut c)
+            .unwrap_err(),
+    );
     assert!(e.contains("mmap.max-keys"), "{e}");
 }
 
@@ -191,7 +222,10 @@ fn keys_beyond_the_budget_at_startup_load_broken_and_say_why() {
 #[test]
 fn as_many_keys_as_the_limits_allow_up_to_50000() {
     // As many descriptors as this process may have; few clients.
-    let mut hard = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: a valid out-parameter.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) }, 0);
     let s = Server::with(Opts {
@@ -216,7 +250,12 @@ fn as_many_keys_as_the_limits_allow_up_to_50000() {
     assert_eq!(limits_stat(&mut c, "descriptors_in_use"), want as u64);
     if want < 50_000 {
         let e = bind_range(&mut c, want..want + 1).remove(0).unwrap_err();
-        assert!(e.starts_with(&format!("ERR cannot bind another key: {want} files are open for bound keys")), "{e}");
+        assert!(
+            e.starts_with(&format!(
+                "ERR cannot bind another key: {want} files are open for bound keys"
+            )),
+            "{e}"
+        );
     }
     // Every key works: one write and one read each.
     let mut p = redis::pipe();
@@ -236,7 +275,10 @@ fn as_many_keys_as_the_limits_allow_up_to_50000() {
     assert_eq!(limits_stat(&mut c, "descriptors_in_use"), want as u64);
     assert_eq!(mmap_stat(&mut c, "broken_keys"), 0);
     let mut other = s.conn();
-    assert_eq!(bulk(&mut other, &["MMAP.GET", &format!("k{}", want - 1), "0"]), Some((want - 1).to_string()));
+    assert_eq!(
+        bulk(&mut other, &["MMAP.GET", &format!("k{}", want - 1), "0"]),
+        Some((want - 1).to_string())
+    );
     // Valkey flushes lazily by default: the files close on a background thread.
     raw(&mut c, &["FLUSHALL"]).unwrap();
     wait_for("every file to close", || limits_stat(&mut c, "descriptors_in_use") == 0);

@@ -20,20 +20,6 @@ const KEYS: usize = 1000;
 /// Vectors are kept below this many values, so that memory stays small.
 const MAX_LEN: usize = 400;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Values whose text is short and exact, and some special bit patterns.
 fn value(rng: &mut Rng) -> (u64, String) {
     const SPECIAL: [(u64, &str); 5] = [
@@ -69,6 +55,9 @@ struct Tally {
     loading_retries: AtomicU64,
 }
 
+/// What a reply must satisfy.
+type Check = Box<dyn Fn(&Result<Value, String>) -> bool>;
+
 /// Sends a command, retrying while the server is loading (DEBUG RELOAD):
 /// such a command was refused before it ran.
 fn send(c: &mut redis::Connection, args: &[String], tally: &Tally) -> Result<Value, String> {
@@ -95,7 +84,7 @@ fn client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Res
         .unwrap()
         .get_connection()
         .unwrap();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1) * 0x1000_0001);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) * 0x1000_0001));
     let per = KEYS / CLIENTS;
     let keys: Vec<String> = (id * per..(id + 1) * per).map(|k| format!("k{k}")).collect();
     let mut model: Vec<Vec<u64>> = vec![Vec::new(); per];
@@ -112,7 +101,7 @@ fn client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Res
         let len = m.len();
         tally.ops.fetch_add(1, Relaxed);
         let op = rng.below(100);
-        let (args, check): (Vec<String>, Box<dyn Fn(&Result<Value, String>) -> bool>) = match op {
+        let (args, check): (Vec<String>, Check) = match op {
             0..=19 if len < MAX_LEN => {
                 let vals: Vec<(u64, String)> = (0..rng.below(8) + 1).map(|_| value(&mut rng)).collect();
                 let mut a = vec![s("MMAP.ADD"), k.clone()];
@@ -149,7 +138,9 @@ fn client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Res
                 )
             }
             55..=69 => {
-                let ats: Vec<usize> = (0..rng.below(16) + 1).map(|_| rng.below(len as u64 + 2) as usize).collect();
+                let ats: Vec<usize> = (0..rng.below(16) + 1)
+                    .map(|_| rng.below(len as u64 + 2) as usize)
+                    .collect();
                 let want: Vec<Option<u64>> = ats.iter().map(|&a| m.get(a).copied()).collect();
                 let mut a = vec![s("MMAP.MGET"), k.clone()];
                 a.extend(ats.iter().map(|i| i.to_string()));
@@ -178,7 +169,10 @@ fn client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Res
                     }),
                 )
             }
-            78..=83 => (vec![s("MMAP.COUNT"), k.clone()], Box::new(move |r| *r == Ok(Value::Int(len as i64)))),
+            78..=83 => (
+                vec![s("MMAP.COUNT"), k.clone()],
+                Box::new(move |r| *r == Ok(Value::Int(len as i64))),
+            ),
             84..=86 => {
                 let to = rng.below(len as u64 + 10) as usize;
                 m.resize(to, 0);
@@ -189,7 +183,10 @@ fn client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Res
             }
             87 => {
                 m.clear();
-                (vec![s("MMAP.CLEAR"), k.clone()], Box::new(move |r| *r == Ok(Value::Int(len as i64))))
+                (
+                    vec![s("MMAP.CLEAR"), k.clone()],
+                    Box::new(move |r| *r == Ok(Value::Int(len as i64))),
+                )
             }
             88..=90 => (
                 vec![s("MMAP"), k.clone(), format!("{k}.f64")],
@@ -211,7 +208,9 @@ fn client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Res
                 tally.expected_errors.fetch_add(1, Relaxed);
                 (
                     vec![s("MMAP.ADD"), k.clone(), s("1"), s("1.5x")],
-                    Box::new(|r| *r == Err("ERR value '1.5x' is not a number (decimal double, inf, -inf or nan)".into())),
+                    Box::new(|r| {
+                        *r == Err("ERR value '1.5x' is not a number (decimal double, inf, -inf or nan)".into())
+                    }),
                 )
             }
             _ => {
@@ -275,7 +274,11 @@ fn soak(preamble: &str, secs: u64) {
             assert!(e.contains("in progress") || e.contains("already"), "{e}");
         }
         samples.push((started.elapsed().as_secs(), rss(&mut admin)));
-        assert!(workers.iter().all(|w| !w.is_finished()), "a client stopped early:\n{}", s.log());
+        assert!(
+            workers.iter().all(|w| !w.is_finished()),
+            "a client stopped early:\n{}",
+            s.log()
+        );
     }
     stop.store(true, Relaxed);
     let mut models = Vec::new();
@@ -319,7 +322,10 @@ fn soak(preamble: &str, secs: u64) {
 }
 
 fn secs() -> u64 {
-    std::env::var("SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(100)
+    std::env::var("SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
 }
 
 #[test]

@@ -196,7 +196,9 @@ fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
         b"read" => set(Fault::Read, on()?),
         b"fsync" => set(Fault::Fsync, on()?),
         b"registry" => {
-            let ms = parse_index(setting).filter(|&n| n >= 0).ok_or_else(|| Error::BadLength(shown(setting)))?;
+            let ms = parse_index(setting)
+                .filter(|&n| n >= 0)
+                .ok_or_else(|| Error::BadLength(shown(setting)))?;
             crate::binding::hold_registry(ms as u64);
         }
         _ => {

@@ -127,7 +127,10 @@ fn resize(ctx: &Ctx, args: &Args) -> Result<()> {
         .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(|| Error::BadLength(shown(s)))?;
     if len > Vector::max_len() {
-        return Err(Error::TooLong { len, max: Vector::max_len() });
+        return Err(Error::TooLong {
+            len,
+            max: Vector::max_len(),
+        });
     }
     let before = on_bound(ctx, args, |b, key| b.resize(key, len))?;
     if len < before {

@@ -59,7 +59,10 @@ pub fn open_files() -> u64 {
 }
 
 fn rlimit() -> io::Result<libc::rlimit> {
-    let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: a valid out-parameter.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } != 0 {
         return Err(io::Error::last_os_error());
@@ -229,7 +232,10 @@ mod tests {
         assert_eq!(l.budget(), (20_000 - 10_000 - 128, Ceiling::Descriptors));
         assert!(l.refuse(9_871).is_none());
         let m = l.refuse(9_872).unwrap();
-        assert!(m.contains("open-file limit 20000") && m.contains("maxclients 10000"), "{m}");
+        assert!(
+            m.contains("open-file limit 20000") && m.contains("maxclients 10000"),
+            "{m}"
+        );
     }
 
     #[test]

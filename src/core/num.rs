@@ -252,7 +252,9 @@ mod tests {
             let mut idx = vec![0usize; len];
             loop {
                 inputs.push(idx.iter().map(|&i| alphabet[i]).collect());
-                let Some(p) = (0..len).rev().find(|&p| idx[p] + 1 < alphabet.len()) else { break };
+                let Some(p) = (0..len).rev().find(|&p| idx[p] + 1 < alphabet.len()) else {
+                    break;
+                };
                 idx[p] += 1;
                 idx[p + 1..].iter_mut().for_each(|i| *i = 0);
             }

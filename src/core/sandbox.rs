@@ -318,7 +318,10 @@ mod tests {
             Err(PathError::NotRegular("a socket")) => {}
             other => panic!("{other:?}"),
         }
-        assert!(matches!(sb.open(Path::new("sock"), true), Err(PathError::NotRegular("a socket"))));
+        assert!(matches!(
+            sb.open(Path::new("sock"), true),
+            Err(PathError::NotRegular("a socket"))
+        ));
     }
 
     #[test]

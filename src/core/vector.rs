@@ -84,7 +84,10 @@ pub enum OpenError {
 pub const MAX_BYTES: usize = 1 << 46;
 
 fn too_large() -> io::Error {
-    io::Error::new(io::ErrorKind::FileTooLarge, "more than 64 TiB, the most one mapping can hold")
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        "more than 64 TiB, the most one mapping can hold",
+    )
 }
 
 /// Names a file type, from its `st_mode`, for error messages.
@@ -269,7 +272,10 @@ impl<T: Element> MappedVec<T> {
     /// leaves the file untouched, and cuts the file back if `write` fails,
     /// since a short write (a full disk) may have grown it part-way.
     fn grow(&mut self, len: usize, write: impl FnOnce(&File, u64) -> io::Result<()>) -> io::Result<()> {
-        let new = len.checked_mul(T::SIZE).filter(|&n| n <= MAX_BYTES).ok_or_else(too_large)?;
+        let new = len
+            .checked_mul(T::SIZE)
+            .filter(|&n| n <= MAX_BYTES)
+            .ok_or_else(too_large)?;
         if new > self.map.len() {
             self.map = map(&self.file, new)?;
         }
@@ -490,7 +496,11 @@ mod tests {
         for len in [max + 1, 1 << 50, 1 << 58, usize::MAX / 4, usize::MAX] {
             let e = v.resize(len).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::FileTooLarge, "{len}");
-            assert_eq!(e.to_string(), "more than 64 TiB, the most one mapping can hold", "{len}");
+            assert_eq!(
+                e.to_string(),
+                "more than 64 TiB, the most one mapping can hold",
+                "{len}"
+            );
             assert_eq!((v.len(), size(&path)), (1, 8));
         }
         assert_eq!(v.get(0), Some(1.0));

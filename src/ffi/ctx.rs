@@ -255,7 +255,10 @@ impl Ctx {
     }
 
     pub fn open(&self, name: *mut raw::RedisModuleString, write: bool) -> Key {
-        self.open_with(name, raw::REDISMODULE_READ | if write { raw::REDISMODULE_WRITE } else { 0 })
+        self.open_with(
+            name,
+            raw::REDISMODULE_READ | if write { raw::REDISMODULE_WRITE } else { 0 },
+        )
     }
 
     fn open_with(&self, name: *mut raw::RedisModuleString, mode: u32) -> Key {

@@ -15,7 +15,13 @@ use crate::core::limits;
 /// # Safety
 /// `ctx` must be a live context on the main thread.
 unsafe fn maxclients(ctx: *mut raw::RedisModuleCtx) -> Option<u64> {
-    let reply = api!(RedisModule_Call)(ctx, c"CONFIG".as_ptr(), c"cc".as_ptr(), c"GET".as_ptr(), c"maxclients".as_ptr());
+    let reply = api!(RedisModule_Call)(
+        ctx,
+        c"CONFIG".as_ptr(),
+        c"cc".as_ptr(),
+        c"GET".as_ptr(),
+        c"maxclients".as_ptr(),
+    );
     if reply.is_null() {
         return None;
     }
@@ -51,9 +57,10 @@ unsafe fn refresh(ctx: *mut raw::RedisModuleCtx) {
 /// `ctx` must be the live load context.
 pub unsafe fn init(ctx: *mut raw::RedisModuleCtx) {
     match limits::raise_open_files() {
-        Ok((before, after)) if after > before => {
-            log("notice", &format!("raised the open-file limit from {before} to {after}"))
-        }
+        Ok((before, after)) if after > before => log(
+            "notice",
+            &format!("raised the open-file limit from {before} to {after}"),
+        ),
         Ok(_) => {}
         Err(e) => log("warning", &format!("cannot raise the open-file limit: {e}")),
     }
@@ -90,7 +97,12 @@ pub const CONFIG: raw::RedisModuleEvent = raw::RedisModuleEvent {
 ///
 /// # Safety
 /// Called by Redis on the main thread with the event's own data.
-pub unsafe extern "C" fn on_config(ctx: *mut raw::RedisModuleCtx, _e: raw::RedisModuleEvent, _sub: u64, data: *mut c_void) {
+pub unsafe extern "C" fn on_config(
+    ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    _sub: u64,
+    data: *mut c_void,
+) {
     if data.is_null() {
         return;
     }
@@ -125,4 +137,3 @@ pub unsafe fn info(ctx: *mut raw::RedisModuleInfoCtx) {
     field(c"maxclients", l.maxclients);
     field(c"vm_max_map_count", l.max_map_count);
 }
-

@@ -75,8 +75,10 @@ pub struct Opts {
     /// A file size limit (RLIMIT_FSIZE) for the server, with SIGXFSZ
     /// ignored, so that a write past it fails with EFBIG.
     pub fsize_limit: Option<u64>,
-    /// An open-file limit (RLIMIT_NOFILE, soft and hard) for the server.
+    /// An open-file limit (RLIMIT_NOFILE) for the server: hard, and soft
+    /// unless `soft_open_files` sets that lower.
     pub open_files: Option<u64>,
+    pub soft_open_files: Option<u64>,
     /// The server binary: `redis_server()` (the server under test) unless set.
     pub server: Option<String>,
 }
@@ -91,6 +93,7 @@ impl Default for Opts {
             cli: Vec::new(),
             fsize_limit: None,
             open_files: None,
+            soft_open_files: None,
             server: None,
         }
     }
@@ -161,6 +164,9 @@ impl Server {
                 "appendonly no".into(),
                 "enable-debug-command local".into(),
                 "enable-module-command local".into(),
+                // Leaves descriptors for keys whatever the machine's limit;
+                // a test's own `maxclients` line comes later and wins.
+                "maxclients 1000".into(),
             ];
             if opts.load_module {
                 let mut line = format!("loadmodule {}", opts.module.display());
@@ -186,7 +192,7 @@ impl Server {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            set_limits(&mut cmd, opts.fsize_limit, opts.open_files);
+            set_limits(&mut cmd, opts.fsize_limit, opts.open_files, opts.soft_open_files);
             let child = cmd.spawn().expect("redis-server runs (make test installs it)");
             let mut s = Server {
                 child: Some(child),
@@ -326,11 +332,14 @@ impl Drop for Server {
 
 /// Sets the server's resource limits before it starts: a file size limit
 /// (with SIGXFSZ ignored, so that a write past it fails with EFBIG) and an
-/// open-file limit (soft and hard).
-fn set_limits(cmd: &mut Command, fsize: Option<u64>, open_files: Option<u64>) {
+/// open-file limit.
+fn set_limits(cmd: &mut Command, fsize: Option<u64>, open_files: Option<u64>, soft: Option<u64>) {
     use std::os::unix::process::CommandExt;
-    let set = |resource, n: u64| {
-        let l = libc::rlimit { rlim_cur: n, rlim_max: n };
+    let set = |resource, cur: u64, max: u64| {
+        let l = libc::rlimit {
+            rlim_cur: cur,
+            rlim_max: max,
+        };
         // SAFETY: a valid rlimit; async-signal-safe.
         if unsafe { libc::setrlimit(resource, &l) } != 0 {
             return Err(std::io::Error::last_os_error());
@@ -346,10 +355,22 @@ fn set_limits(cmd: &mut Command, fsize: Option<u64>, open_files: Option<u64>) {
             libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
             if let Some(n) = fsize {
                 libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                set(libc::RLIMIT_FSIZE, n)?;
+                set(libc::RLIMIT_FSIZE, n, n)?;
             }
-            if let Some(n) = open_files {
-                set(libc::RLIMIT_NOFILE, n)?;
+            match open_files {
+                Some(n) => set(libc::RLIMIT_NOFILE, soft.unwrap_or(n).min(n), n)?,
+                // As high as allowed, as `make run` does: from a soft limit
+                // of 1024, Redis would size its own to maxclients alone.
+                None => {
+                    let mut l = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+                        l.rlim_cur = l.rlim_max.min(1 << 20);
+                        libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+                    }
+                }
             }
             Ok(())
         });
@@ -590,4 +611,29 @@ pub fn rewrite_aof(c: &mut redis::Connection) {
 /// A value of `INFO mmap` as a number.
 pub fn mmap_stat(c: &mut redis::Connection, name: &str) -> i64 {
     field(c, "mmap", &format!("mmap_{name}")).parse().unwrap()
+}
+
+/// xorshift64*, for the soak test and the fuzzer: small, fast, and the
+/// same on every machine, so a seed replays a run.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
 }
