@@ -2,7 +2,7 @@
 //! every key and file, every reply checked (values bit for bit), with
 //! restarts of every kind in between. Not part of `make test`:
 //!
-//!     FUZZ_OPS=1000000 FUZZ_SEED=7 cargo test --release --test fuzz -- --ignored --nocapture
+//!     FUZZ_OPS=1000000 FUZZ_SEED=7 cargo test --test fuzz -- --nocapture
 //!
 //! The seed is printed; the same seed replays the same run.
 
@@ -559,7 +559,6 @@ fn send(c: &mut redis::Connection, args: &[Vec<u8>]) -> Result<Value, String> {
 }
 
 #[test]
-#[ignore = "long: run by make fuzz"]
 fn fuzz() {
     let ops: u64 = std::env::var("FUZZ_OPS")
         .ok()

@@ -5,7 +5,7 @@
 //! expected, and the server's RSS must not have kept growing. Not part of
 //! `make test`:
 //!
-//!     SOAK_SECS=100 cargo test --test soak -- --ignored --nocapture
+//!     SOAK_SECS=100 cargo test --test soak -- --nocapture
 
 mod common;
 
@@ -329,13 +329,11 @@ fn secs() -> u64 {
 }
 
 #[test]
-#[ignore = "long: run by make soak"]
 fn soak_with_rdb_preamble() {
     soak("yes", secs());
 }
 
 #[test]
-#[ignore = "long: run by make soak"]
 fn soak_without_rdb_preamble() {
     soak("no", secs());
 }
