@@ -18,8 +18,10 @@ use crate::stats;
 
 pub type Vector = MappedVec<f64>;
 
-/// Who holds a bound file: the key (as last seen), its database, the
-/// file (whose descriptor carries the lock), and a token telling claims apart.
+/// Who holds a bound file: the key (as last seen), the database it was
+/// last seen in (where a lookup of it starts; SWAPDB is not followed, a
+/// lookup finds the key in any database), the file (whose descriptor
+/// carries the lock), and a token telling claims apart.
 struct Holder {
     key: Vec<u8>,
     db: i32,
@@ -147,19 +149,6 @@ fn verify(claim: &Seen, find: Finder) -> bool {
         },
         None => false,
     })
-}
-
-/// `SWAPDB a b`: the holders move with their databases.
-pub fn swapped(a: i32, b: i32) {
-    bound(|map| {
-        for h in map.values_mut() {
-            if h.db == a {
-                h.db = b;
-            } else if h.db == b {
-                h.db = a;
-            }
-        }
-    });
 }
 
 /// An open, locked, registered file. Dropping it releases what it still holds.
@@ -480,16 +469,17 @@ impl Drop for Binding {
 }
 
 /// Refuses a new binding once the key budget is used up, before anything
-/// is opened or created.
-fn admit() -> Result<()> {
+/// is opened or created; returns the limits it was measured against.
+fn admit() -> Result<Limits> {
     let in_use = stats::descriptors();
-    if Limits::now().refuse(in_use).is_none() {
-        return Ok(());
+    let mut limits = Limits::now();
+    if limits.refuse(in_use).is_some() {
+        // An operator may have raised vm.max_map_count since it was last read.
+        limits::refresh_map_count();
+        limits = Limits::now();
     }
-    // An operator may have raised vm.max_map_count since it was last read.
-    limits::refresh_map_count();
-    match Limits::now().refuse(in_use) {
-        None => Ok(()),
+    match limits.refuse(in_use) {
+        None => Ok(limits),
         Some(why) => {
             stats::count_refused();
             Err(Error::TooManyKeys(why))
@@ -497,7 +487,6 @@ fn admit() -> Result<()> {
     }
 }
 
-/// Opens, maps and claims a file; says whether it was created.
 /// Hands the content to `f` in pieces of `CHUNK` values (and their bytes),
 /// read with `pread` (in a fork child, the parent may shrink the file
 /// meanwhile; a mapping would fault) up to the length the vector had when
@@ -520,28 +509,36 @@ fn chunks(o: &Opened, mut f: impl FnMut(&[f64], &[u8])) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Opens, maps and claims a file; says whether it was created. A file it
+/// created is removed again if the binding fails after all: a refused
+/// `MMAP` leaves nothing behind.
 fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool, find: Finder) -> Result<(Opened, bool)> {
     let path = || rel.display().to_string();
-    admit()?;
+    let limits = admit()?;
     let (file, created) = sandbox
         .open(rel, create)
         .map_err(|cause| Error::Path { path: path(), cause })?;
-    let file = match limits::lift(file, Limits::now().floor()) {
-        Ok(f) => f,
+    let bind = || {
+        let file = limits::lift(file, limits.floor()).map_err(|e| match e.raw_os_error() {
+            Some(libc::EMFILE) => {
+                stats::count_refused();
+                Error::TooManyKeys(limits.no_descriptor(stats::descriptors()))
+            }
+            _ => Error::Open {
+                path: path(),
+                cause: e.into(),
+            },
+        })?;
+        let vec = Vector::open(file).map_err(|cause| Error::Open { path: path(), cause })?;
+        Opened::claim(vec, key, db, rel, find)
+    };
+    match bind() {
+        Ok(opened) => Ok((opened, created)),
         Err(e) => {
             if created {
                 sandbox.remove(rel);
             }
-            if e.raw_os_error() == Some(libc::EMFILE) {
-                stats::count_refused();
-                return Err(Error::TooManyKeys(Limits::now().no_descriptor(stats::descriptors())));
-            }
-            return Err(Error::Open {
-                path: path(),
-                cause: e.into(),
-            });
+            Err(e)
         }
-    };
-    let vec = Vector::open(file).map_err(|cause| Error::Open { path: path(), cause })?;
-    Ok((Opened::claim(vec, key, db, rel, find)?, created))
+    }
 }

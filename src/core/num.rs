@@ -153,6 +153,16 @@ impl ValueBuf {
 mod tests {
     use super::*;
 
+    /// A deterministic stream of well-spread 64-bit patterns.
+    fn xorshift(mut x: u64) -> impl Iterator<Item = u64> {
+        std::iter::repeat_with(move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        })
+    }
+
     impl ValueBuf {
         fn text(&mut self, v: f64) -> &str {
             std::str::from_utf8(self.format(v)).expect("ASCII")
@@ -259,11 +269,7 @@ mod tests {
                 idx[p + 1..].iter_mut().for_each(|i| *i = 0);
             }
         }
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        for x in xorshift(0x2545_f491_4f6c_dd1d).take(50_000) {
             let len = (x % 24) as usize;
             let mut v = b"-nan(0x".to_vec();
             v.truncate((x >> 8) as usize % 8);
@@ -311,13 +317,7 @@ mod tests {
             1e-20f64.to_bits(),
         ];
         // A deterministic spread over the whole space.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            patterns.push(x);
-        }
+        patterns.extend(xorshift(0x9e37_79b9_7f4a_7c15).take(20_000));
         for bits in patterns {
             let text = b.text(f64::from_bits(bits)).to_owned();
             let back = parse_value(text.as_bytes()).unwrap_or_else(|| panic!("{text} does not parse"));

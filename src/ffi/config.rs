@@ -89,23 +89,18 @@ pub fn fsync_mode(name: &str) -> Result<Mode, String> {
 /// opens `mmap.dir`. An error names the option that was wrong.
 pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), String> {
     let args = parse_args(args)?;
-    let fsync_default = match args.iter().rev().find(|(n, _)| *n == "fsync") {
-        Some((_, v)) => fsync_mode(v)?,
-        None => Mode::Everysec,
-    };
-    register_fsync(ctx, fsync_default)?;
-    let short_default = match args.iter().rev().find(|(n, _)| *n == "short-names") {
-        Some((_, v)) => yes_no("mmap.short-names", v)?,
-        None => true,
-    };
-    register_short_names(ctx, short_default)?;
-    let max_keys_default = match args.iter().rev().find(|(n, _)| *n == "max-keys") {
-        Some((_, v)) => max_keys(v)?,
-        None => 0,
-    };
-    register_max_keys(ctx, max_keys_default)?;
-    let dir_default = match args.iter().rev().find(|(n, _)| *n == "dir") {
-        Some((_, v)) => v.clone(),
+    // The last value given for `name`, as Redis takes the last of a repeated option.
+    let given = |name: &str| args.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+    let fsync_default = given("fsync").map(fsync_mode).transpose()?;
+    register_fsync(ctx, fsync_default.unwrap_or(Mode::Everysec))?;
+    let short_default = given("short-names")
+        .map(|v| yes_no("mmap.short-names", v))
+        .transpose()?;
+    register_short_names(ctx, short_default.unwrap_or(true))?;
+    let max_keys_default = given("max-keys").map(max_keys).transpose()?;
+    register_max_keys(ctx, max_keys_default.unwrap_or(0))?;
+    let dir_default = match given("dir") {
+        Some(v) => v.to_string(),
         None => std::env::current_dir()
             .map_err(|e| format!("mmap.dir: cannot read the working directory: {e}"))?
             .display()
@@ -126,9 +121,7 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
             ptr::null_mut(),
         )
     };
-    if rc != raw::Status::Ok as c_int {
-        return Err("cannot register mmap.dir".into());
-    }
+    registered(rc, "mmap.dir")?;
     // SAFETY: a live load context.
     if unsafe { api!(RedisModule_LoadConfigs)(ctx) } != raw::Status::Ok as c_int {
         return Err("mmap.dir: the configured value was refused (see the line above)".into());
@@ -143,6 +136,15 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
     log("notice", &format!("mapping files beneath {}", sandbox.root().display()));
     let _ = SANDBOX.set(sandbox);
     Ok(())
+}
+
+/// The result of a `RedisModule_Register*Config` call, as the load sees it.
+fn registered(rc: c_int, name: &str) -> Result<(), String> {
+    if rc == raw::Status::Ok as c_int {
+        Ok(())
+    } else {
+        Err(format!("cannot register {name}"))
+    }
 }
 
 fn register_fsync(ctx: *mut raw::RedisModuleCtx, default: Mode) -> Result<(), String> {
@@ -178,10 +180,7 @@ fn register_fsync(ctx: *mut raw::RedisModuleCtx, default: Mode) -> Result<(), St
             ptr::null_mut(),
         )
     };
-    if rc != raw::Status::Ok as c_int {
-        return Err("cannot register mmap.fsync".into());
-    }
-    Ok(())
+    registered(rc, "mmap.fsync")
 }
 
 fn register_short_names(ctx: *mut raw::RedisModuleCtx, default: bool) -> Result<(), String> {
@@ -199,10 +198,7 @@ fn register_short_names(ctx: *mut raw::RedisModuleCtx, default: bool) -> Result<
             ptr::null_mut(),
         )
     };
-    if rc != raw::Status::Ok as c_int {
-        return Err("cannot register mmap.short-names".into());
-    }
-    Ok(())
+    registered(rc, "mmap.short-names")
 }
 
 /// # Safety
@@ -240,10 +236,7 @@ fn register_max_keys(ctx: *mut raw::RedisModuleCtx, default: i64) -> Result<(), 
             ptr::null_mut(),
         )
     };
-    if rc != raw::Status::Ok as c_int {
-        return Err("cannot register mmap.max-keys".into());
-    }
-    Ok(())
+    registered(rc, "mmap.max-keys")
 }
 
 /// # Safety

@@ -46,7 +46,6 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         );
         let subscribe = api!(RedisModule_SubscribeToServerEvent);
         subscribe(ctx.ctx, events::FLUSHDB, Some(events::on_flush));
-        subscribe(ctx.ctx, events::SWAPDB, Some(events::on_swapdb));
         subscribe(ctx.ctx, events::PERSISTENCE, Some(events::on_persistence));
         subscribe(ctx.ctx, events::SHUTDOWN, Some(events::on_shutdown));
         subscribe(ctx.ctx, limits::CONFIG, Some(limits::on_config));

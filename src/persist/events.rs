@@ -1,5 +1,5 @@
-//! Server events: renames and moves, flushes and SWAPDB, which change who
-//! holds a file; snapshots and shutdown, which flush files to disk.
+//! Server events: renames and moves, and flushes, which change who holds
+//! a file; snapshots and shutdown, which flush files to disk.
 
 use std::ffi::{c_int, c_void};
 
@@ -31,20 +31,11 @@ pub unsafe extern "C" fn on_generic_event(
     raw::Status::Ok as c_int
 }
 
-/// `RedisModuleSwapDbInfoV1`.
-#[repr(C)]
-struct SwapDbInfo {
-    version: u64,
-    first: i32,
-    second: i32,
-}
-
 const fn event(id: u64) -> raw::RedisModuleEvent {
     raw::RedisModuleEvent { id, dataver: 1 }
 }
 
 pub const FLUSHDB: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_FLUSHDB);
-pub const SWAPDB: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_SWAPDB);
 pub const PERSISTENCE: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_PERSISTENCE);
 pub const SHUTDOWN: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_SHUTDOWN);
 
@@ -109,19 +100,5 @@ pub unsafe extern "C" fn on_flush(
         guard("flush", (), || {
             crate::binding::verify_all(&|key, db, token| ctx.find_claim(key, db, token));
         });
-    }
-}
-
-/// # Safety
-/// Called by Redis with the event's own data structure.
-pub unsafe extern "C" fn on_swapdb(
-    _ctx: *mut raw::RedisModuleCtx,
-    _e: raw::RedisModuleEvent,
-    _sub: u64,
-    data: *mut c_void,
-) {
-    if !data.is_null() {
-        let info = &*data.cast::<SwapDbInfo>();
-        guard("swapdb", (), || crate::binding::swapped(info.first, info.second));
     }
 }
