@@ -160,3 +160,21 @@ fn a_bgsave_child_that_finds_the_registry_locked_does_not_hang() {
     let mut c = s2.conn();
     assert_eq!(bulk(&mut c, &["MMAP.GET", "v", "0"]).as_deref(), Some("1"));
 }
+
+#[test]
+fn mmap_fault_names_what_it_does_not_know() {
+    let s = with_faults(Opts::default());
+    let mut c = s.conn();
+    assert_eq!(
+        err(&mut c, &["MMAP.FAULT", "disk", "on"]),
+        "ERR unknown mmap.fault option 'disk' (the only one is read, fsync or registry)"
+    );
+    assert_eq!(
+        err(&mut c, &["MMAP.FAULT", "read", "maybe"]),
+        "ERR unknown mmap.fault option 'maybe' (the only one is on or off)"
+    );
+    assert_eq!(
+        err(&mut c, &["MMAP.FAULT", "registry", "-5"]),
+        "ERR length '-5' is not a decimal 64-bit integer of 0 or more"
+    );
+}

@@ -86,6 +86,31 @@ fn binding_until_refused_leaves_every_client_a_connection() {
 }
 
 #[test]
+fn a_descriptor_held_by_something_else_refuses_the_key_and_removes_its_new_file() {
+    // The budget counts every descriptor above the clients' range as free;
+    // one the server inherited takes the last of them.
+    let s = Server::with(Opts {
+        open_files: Some(1200),
+        conf: vec!["maxclients 200".into()],
+        inherited_fd: Some(1199),
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    let (bound, e) = bind_until_refused(&mut c, 100);
+    assert_eq!(bound, 871);
+    assert_eq!(
+        e,
+        "ERR cannot bind another key: 871 files are open for bound keys, the most this server allows: the open-file \
+         limit 1200 leaves 871 descriptors after maxclients 200 and 128 for the server; raise the limit (ulimit -n, \
+         LimitNOFILE) before starting the server, lower maxclients, or spread the keys over more nodes"
+    );
+    // The file the refused MMAP created is gone, and the key was not made.
+    assert!(!s.data().join("f871").exists());
+    assert_eq!(int(&mut c, &["EXISTS", "k871"]), 0);
+    assert_eq!(mmap_stat(&mut c, "keys"), 871);
+}
+
+#[test]
 fn a_server_started_with_a_low_descriptor_limit_names_it_and_follows_maxclients() {
     // Redis lowers maxclients to fit 256 descriptors, which leaves none for keys.
     let s = Server::with(Opts {

@@ -79,6 +79,9 @@ pub struct Opts {
     /// unless `soft_open_files` sets that lower.
     pub open_files: Option<u64>,
     pub soft_open_files: Option<u64>,
+    /// A descriptor number the server starts with open (on /dev/null), as
+    /// one inherited from whatever started it would be.
+    pub inherited_fd: Option<i32>,
     /// The server binary: `redis_server()` (the server under test) unless set.
     pub server: Option<String>,
 }
@@ -94,6 +97,7 @@ impl Default for Opts {
             fsize_limit: None,
             open_files: None,
             soft_open_files: None,
+            inherited_fd: None,
             server: None,
         }
     }
@@ -192,7 +196,7 @@ impl Server {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            set_limits(&mut cmd, opts.fsize_limit, opts.open_files, opts.soft_open_files);
+            set_limits(&mut cmd, &opts);
             let child = cmd.spawn().expect("redis-server runs (make test installs it)");
             let mut s = Server {
                 child: Some(child),
@@ -333,8 +337,14 @@ impl Drop for Server {
 /// Sets the server's resource limits before it starts: a file size limit
 /// (with SIGXFSZ ignored, so that a write past it fails with EFBIG) and an
 /// open-file limit.
-fn set_limits(cmd: &mut Command, fsize: Option<u64>, open_files: Option<u64>, soft: Option<u64>) {
+fn set_limits(cmd: &mut Command, opts: &Opts) {
     use std::os::unix::process::CommandExt;
+    let (fsize, open_files, soft, inherited) = (
+        opts.fsize_limit,
+        opts.open_files,
+        opts.soft_open_files,
+        opts.inherited_fd,
+    );
     let set = |resource, cur: u64, max: u64| {
         let l = libc::rlimit {
             rlim_cur: cur,
@@ -353,6 +363,12 @@ fn set_limits(cmd: &mut Command, fsize: Option<u64>, open_files: Option<u64>, so
             // Only its own descriptors: one inherited from the test runner
             // would take a slot the server's limits count on.
             libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            // stdin is /dev/null; dup2 leaves the copy open across exec.
+            if let Some(fd) = inherited {
+                if libc::dup2(0, fd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             if let Some(n) = fsize {
                 libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
                 set(libc::RLIMIT_FSIZE, n, n)?;
