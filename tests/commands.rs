@@ -300,10 +300,7 @@ fn special_values_round_trip_bit_exactly() {
     .iter()
     .map(|v| v.to_bits())
     .collect();
-    let got_bits: Vec<u64> = file_values(&s.data().join("v.f64"))
-        .iter()
-        .map(|v| v.to_bits())
-        .collect();
+    let got_bits = file_bits(&s.data().join("v.f64"));
     assert_eq!(got_bits, want_bits);
     // RESP2: the shortest text, which parses back to the same bits.
     for (i, t) in texts.iter().enumerate() {
@@ -331,7 +328,7 @@ fn nan_payloads_survive_a_round_trip_through_text() {
     // Written back through VSET, the bits are unchanged.
     let (a, b) = (texts[0].clone().unwrap(), texts[1].clone().unwrap());
     int(&mut c, &["MMAP.SET", "n", "1", &a, "0", &b]);
-    let bits: Vec<u64> = file_values(&path).iter().map(|v| v.to_bits()).collect();
+    let bits = file_bits(&path);
     assert_eq!(bits, vec![0xfff8_0000_0000_1234, 0x7ff0_0000_0000_0001]);
 }
 
@@ -402,10 +399,7 @@ fn resp3_clients_get_nan_payloads_and_signs_bit_exact_as_strings() {
     let popped = text(&v);
     assert_eq!(popped, "-nan(0xfffffffffffff)");
     int(&mut c, &["MMAP.ADD", "v", &popped]);
-    let bits: Vec<u64> = file_values(&s.data().join("v.f64"))
-        .iter()
-        .map(|v| v.to_bits())
-        .collect();
+    let bits = file_bits(&s.data().join("v.f64"));
     assert_eq!(
         bits,
         vec![

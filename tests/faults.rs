@@ -78,13 +78,6 @@ fn a_file_unreadable_during_an_aof_rewrite_fails_the_rewrite_and_keeps_the_old_a
     }
 }
 
-fn digest(c: &mut redis::Connection, key: &str) -> String {
-    match raw(c, &["DEBUG", "DIGEST-VALUE", key]).unwrap() {
-        Value::Array(v) => format!("{v:?}"),
-        other => panic!("{other:?}"),
-    }
-}
-
 #[test]
 fn a_digest_read_error_is_counted_and_logged() {
     let s = with_faults(Opts::default());

@@ -328,10 +328,6 @@ fn old_content() -> Vec<u64> {
         .collect()
 }
 
-fn bits(path: &Path) -> Vec<u64> {
-    file_values(path).into_iter().map(f64::to_bits).collect()
-}
-
 #[test]
 fn an_old_aof_of_short_names_moves_to_any_server_after_a_rewrite_on_redis_7() {
     // On Redis 7, where every short name is the module's, the old AOF
@@ -344,7 +340,7 @@ fn an_old_aof_of_short_names_moves_to_any_server_after_a_rewrite_on_redis_7() {
     install_old_aof(&old.home);
     old.start_again();
     let mut c = old.conn();
-    assert_eq!(bits(&old.data().join("k.f64")), old_content());
+    assert_eq!(file_bits(&old.data().join("k.f64")), old_content());
     // The upgrade path: a rewrite, before the new server takes over.
     rewrite_aof(&mut c);
     drop(c);
@@ -362,7 +358,7 @@ fn an_old_aof_of_short_names_moves_to_any_server_after_a_rewrite_on_redis_7() {
         .unwrap_or_else(|log| panic!("the server under test did not start:\n{log}"));
     let mut c = new.conn();
     assert_eq!(int(&mut c, &["MMAP.COUNT", "k"]), 6);
-    assert_eq!(bits(&new.data().join("k.f64")), old_content());
+    assert_eq!(file_bits(&new.data().join("k.f64")), old_content());
 }
 
 /// Puts the old AOF where a server with `appendonly yes` reads it at start:
@@ -381,7 +377,7 @@ fn an_old_aof_of_short_names_replays_on_this_server_where_the_names_are_its_own(
     install_old_aof(&s.home);
     if taken.is_empty() {
         s.start_again();
-        assert_eq!(bits(&s.data().join("k.f64")), old_content());
+        assert_eq!(file_bits(&s.data().join("k.f64")), old_content());
     } else {
         // Redis 8: VADD is the server's own, so the old log's appends fail
         // (Redis logs each failure) and are lost: the README's upgrade path
@@ -389,6 +385,6 @@ fn an_old_aof_of_short_names_replays_on_this_server_where_the_names_are_its_own(
         assert_eq!(taken, vec!["vadd"]);
         s.start_again();
         assert!(s.log().contains("'VADD' command"), "{}", s.log());
-        assert_ne!(bits(&s.data().join("k.f64")), old_content());
+        assert_ne!(file_bits(&s.data().join("k.f64")), old_content());
     }
 }

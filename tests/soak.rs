@@ -37,17 +37,6 @@ fn value(rng: &mut Rng) -> (u64, String) {
     (v.to_bits(), format!("{v:?}"))
 }
 
-fn bits_of(v: &Value) -> Option<u64> {
-    let Value::BulkString(b) = v else { return None };
-    let t = std::str::from_utf8(b).ok()?;
-    Some(match t {
-        "nan" => 0x7ff8_0000_0000_0000,
-        "nan(0x123)" => 0x7ff0_0000_0000_0123,
-        "inf" => 0x7ff0_0000_0000_0000,
-        _ => t.parse::<f64>().ok()?.to_bits(),
-    })
-}
-
 #[derive(Default)]
 struct Tally {
     ops: AtomicU64,
@@ -62,18 +51,12 @@ type Check = Box<dyn Fn(&Result<Value, String>) -> bool>;
 /// such a command was refused before it ran.
 fn send(c: &mut redis::Connection, args: &[String], tally: &Tally) -> Result<Value, String> {
     loop {
-        let mut cmd = redis::cmd(&args[0]);
-        for a in &args[1..] {
-            cmd.arg(a);
-        }
-        match cmd.query::<Value>(c) {
-            Err(e) if e.code() == Some("LOADING") => {
+        match raw_bytes(c, args) {
+            Err(e) if e.starts_with("LOADING") => {
                 tally.loading_retries.fetch_add(1, Relaxed);
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(e) if e.code().is_some() => return Err(error_text(&e)),
-            Err(e) => panic!("{args:?}: {e}"),
-            Ok(v) => return Ok(v),
+            reply => return reply,
         }
     }
 }
@@ -132,7 +115,7 @@ fn client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Res
                     vec![s("MMAP.GET"), k.clone(), at.to_string()],
                     Box::new(move |r| match (r, want) {
                         (Ok(Value::Nil), None) => true,
-                        (Ok(v), Some(b)) => bits_of(v) == Some(b),
+                        (Ok(v), Some(b)) => reply_bits(v) == Some(b),
                         _ => false,
                     }),
                 )
@@ -151,7 +134,7 @@ fn client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Res
                             items.len() == want.len()
                                 && items.iter().zip(&want).all(|(v, w)| match w {
                                     None => *v == Value::Nil,
-                                    Some(b) => bits_of(v) == Some(*b),
+                                    Some(b) => reply_bits(v) == Some(*b),
                                 })
                         }
                         _ => false,
@@ -164,7 +147,7 @@ fn client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> Res
                     vec![s("MMAP.POP"), k.clone()],
                     Box::new(move |r| match (r, want) {
                         (Ok(Value::Nil), None) => true,
-                        (Ok(v), Some(b)) => bits_of(v) == Some(b),
+                        (Ok(v), Some(b)) => reply_bits(v) == Some(b),
                         _ => false,
                     }),
                 )

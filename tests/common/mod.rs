@@ -462,6 +462,20 @@ pub fn raw(c: &mut redis::Connection, args: &[&str]) -> Result<Value, String> {
     cmd.query::<Value>(c).map_err(|e| error_text(&e))
 }
 
+/// Runs a command whose arguments may be any bytes; the reply, or the
+/// server's error text. A broken connection is not a reply: it panics.
+pub fn raw_bytes<A: AsRef<[u8]>>(c: &mut redis::Connection, args: &[A]) -> Result<Value, String> {
+    let mut cmd = redis::cmd(std::str::from_utf8(args[0].as_ref()).expect("a command name in ASCII"));
+    for a in &args[1..] {
+        cmd.arg(a.as_ref());
+    }
+    match cmd.query::<Value>(c) {
+        Ok(v) => Ok(v),
+        Err(e) if e.code().is_some() => Err(error_text(&e)),
+        Err(e) => panic!("{:?}: {e}", String::from_utf8_lossy(args[0].as_ref())),
+    }
+}
+
 /// The error reply as the server sent it: code and message.
 pub fn error_text(e: &redis::RedisError) -> String {
     match (e.code(), e.detail()) {
@@ -511,6 +525,29 @@ pub fn bulks(c: &mut redis::Connection, args: &[&str]) -> Vec<Option<String>> {
 }
 
 /// The values a file holds, read as plain bytes.
+/// A file's values as their bit patterns: NaN payloads and -0 compare exactly.
+pub fn file_bits(path: &Path) -> Vec<u64> {
+    file_values(path).into_iter().map(f64::to_bits).collect()
+}
+
+/// The bits of a value reply in the module's RESP2 text: a decimal
+/// double, `inf`, `nan`, `nan(0x...)`, any of them signed.
+pub fn reply_bits(v: &Value) -> Option<u64> {
+    let Value::BulkString(b) = v else { return None };
+    let text = std::str::from_utf8(b).ok()?;
+    let (sign, body) = match text.strip_prefix('-') {
+        Some(b) => (1u64 << 63, b),
+        None => (0, text),
+    };
+    if body == "nan" {
+        return Some(sign | 0x7ff8_0000_0000_0000);
+    }
+    if let Some(hex) = body.strip_prefix("nan(0x").and_then(|h| h.strip_suffix(')')) {
+        return Some(sign | 0x7ff0_0000_0000_0000 | u64::from_str_radix(hex, 16).ok()?);
+    }
+    text.parse::<f64>().ok().map(f64::to_bits)
+}
+
 pub fn file_values(path: &Path) -> Vec<f64> {
     let bytes = fs::read(path).unwrap();
     assert_eq!(bytes.len() % 8, 0, "{} has {} bytes", path.display(), bytes.len());
@@ -622,6 +659,17 @@ pub fn rewrite_aof(c: &mut redis::Connection) {
             && field(c, "persistence", "aof_rewrite_scheduled") == "0"
     });
     assert_eq!(field(c, "persistence", "aof_last_bgrewrite_status"), "ok");
+}
+
+/// `DEBUG DIGEST-VALUE key`: the digest of the key's content.
+pub fn digest(c: &mut redis::Connection, key: &str) -> String {
+    match raw(c, &["DEBUG", "DIGEST-VALUE", key]) {
+        Ok(Value::Array(items)) if items.len() == 1 => match &items[0] {
+            Value::SimpleString(d) => d.clone(),
+            other => panic!("digest: {other:?}"),
+        },
+        other => panic!("DEBUG DIGEST-VALUE {key}: {other:?}"),
+    }
 }
 
 /// A value of `INFO mmap` as a number.
