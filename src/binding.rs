@@ -1,18 +1,21 @@
 //! What a key holds: the path of its file and, while the file can be used,
 //! its mapping. Every change to a file goes through `Binding::write`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::core::limits::{self, Limits};
-use crate::core::sandbox::Sandbox;
+use crate::core::sandbox::{PathError, Sandbox};
 use crate::core::vector::{identity, read_at, MappedVec};
 use crate::error::{shown, Error, Result};
 use crate::fault::{self, Fault};
-use crate::persist::fsync::{self, Synced};
+use crate::persist::fsync::{self, Mode, Synced};
 use crate::persist::Logged;
 use crate::stats;
 
@@ -36,6 +39,34 @@ static TOKENS: AtomicU64 = AtomicU64::new(1);
 fn bound<R>(f: impl FnOnce(&mut HashMap<(u64, u64), Holder>) -> R) -> R {
     let mut g = BOUND.lock().unwrap_or_else(|e| e.into_inner());
     f(g.get_or_insert_with(HashMap::new))
+}
+
+/// Paths named by broken keys, with how many name each: files no key has
+/// open but that a key will open again once they can be used.
+static BROKEN: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
+
+fn broken_paths<R>(f: impl FnOnce(&mut HashMap<PathBuf, usize>) -> R) -> R {
+    let mut g = BROKEN.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.get_or_insert_with(HashMap::new))
+}
+
+fn forget_broken(rel: &Path) {
+    broken_paths(|m| {
+        if let Some(n) = m.get_mut(rel) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(rel);
+            }
+        }
+    });
+}
+
+/// What `MMAP.UNBOUND` leaves out: the files bound keys hold, by identity,
+/// and the paths broken keys name.
+pub fn claimed() -> (HashSet<(u64, u64)>, HashSet<PathBuf>) {
+    let ids = bound(|m| m.keys().copied().collect());
+    let paths = broken_paths(|m| m.keys().cloned().collect());
+    (ids, paths)
 }
 
 fn unlock(file: &std::fs::File) {
@@ -224,9 +255,42 @@ impl Drop for Opened {
 
 enum State {
     Open(Opened),
-    /// The file could not be opened when the RDB was loaded: the cause.
-    Broken(String),
+    /// The file could not be opened when the key was loaded.
+    Broken(Broken),
 }
+
+/// Why a key has no file open, and when to try again.
+struct Broken {
+    cause: String,
+    retry_at: Instant,
+    /// A file refused for its length in a full sync: taken only once its
+    /// length is the master's, or once it is another file.
+    stale: Option<Stale>,
+}
+
+/// A file a full sync refused: the length the master's had, and the file
+/// as it was (device, inode, size, modification time).
+pub struct Stale {
+    pub expect: usize,
+    file: (u64, u64, u64, i64, i64),
+}
+
+impl Stale {
+    pub fn of(expect: usize, file: &File) -> Option<Stale> {
+        Some(Stale {
+            expect,
+            file: fingerprint(file)?,
+        })
+    }
+}
+
+fn fingerprint(file: &File) -> Option<(u64, u64, u64, i64, i64)> {
+    let m = file.metadata().ok()?;
+    Some((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+/// How often a broken key tries its file again.
+const RETRY: Duration = Duration::from_secs(1);
 
 pub struct Binding {
     /// Relative to `mmap.dir`, normalised.
@@ -253,13 +317,116 @@ impl Binding {
         Ok((b, created))
     }
 
-    /// A binding whose file cannot be used now; every command on it says why.
+    /// A binding whose file cannot be used now; every command on it says
+    /// why, and tries the file again (see `heal`).
     pub fn broken(rel: &Path, cause: String) -> Binding {
+        Binding::stale(rel, cause, None)
+    }
+
+    /// A broken binding whose file was refused as stale.
+    pub fn stale(rel: &Path, cause: String, stale: Option<Stale>) -> Binding {
         stats::broken_delta(1);
+        broken_paths(|m| *m.entry(rel.to_path_buf()).or_default() += 1);
         Binding {
             path: rel.to_path_buf(),
-            state: State::Broken(cause),
+            state: State::Broken(Broken {
+                cause,
+                retry_at: Instant::now() + RETRY,
+                stale,
+            }),
         }
+    }
+
+    /// Replaces the file at `rel` with new content and binds it for `key`.
+    /// `fill` writes the content into a new file, which is claimed and then
+    /// renamed over `rel`: a failure at any step leaves `rel` as it was.
+    /// Refused while another key holds `rel` or another process has it
+    /// locked; the key being replaced (`RESTORE ... REPLACE` of a key onto
+    /// its own file) may hold it.
+    pub fn replace(
+        sandbox: &Sandbox,
+        rel: &Path,
+        key: &[u8],
+        db: i32,
+        fill: impl FnOnce(&File) -> std::result::Result<(), String>,
+    ) -> Result<Binding> {
+        let path = || rel.display().to_string();
+        let limits = admit()?;
+        match sandbox.open(rel, false) {
+            Ok((old, _)) => {
+                let id = identity(&old).map_err(|e| Error::Path {
+                    path: path(),
+                    cause: e.into(),
+                })?;
+                match bound(|m| m.get(&id).map(|h| (h.key.clone(), h.db))) {
+                    Some((k, d)) if k == key && d == db => {}
+                    Some((k, _)) => {
+                        return Err(Error::AlreadyBound {
+                            path: path(),
+                            key: shown(&k),
+                        })
+                    }
+                    // SAFETY: a live descriptor, closed below with its lock.
+                    None if unsafe { libc::flock(old.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 => {
+                        return Err(Error::Locked { path: path() })
+                    }
+                    None => unlock(&old),
+                }
+            }
+            Err(PathError::NotFound) => {}
+            Err(cause) => return Err(Error::Path { path: path(), cause }),
+        }
+        let (staged, file) = sandbox
+            .stage(rel)
+            .map_err(|cause| Error::Path { path: path(), cause })?;
+        fill(&file).map_err(|cause| Error::Content { path: path(), cause })?;
+        if fsync::mode() != Mode::No {
+            file.sync_data().map_err(|cause| Error::Write { path: path(), cause })?;
+        }
+        let opened = map_and_claim(file, &limits, rel, key, db, &trusted)?;
+        staged.commit().map_err(|cause| Error::Write { path: path(), cause })?;
+        Ok(Binding {
+            path: rel.to_path_buf(),
+            state: State::Open(opened),
+        })
+    }
+
+    /// Tries a broken key's file again, at most once per `RETRY`: a file
+    /// put back is taken without `MMAP` (which a replica refuses). A file
+    /// refused as stale is taken only once it has the expected length or
+    /// has been replaced. Says whether the key is bound now.
+    pub fn heal(&mut self, sandbox: &Sandbox, key: &[u8], db: i32, find: Finder) -> bool {
+        let State::Broken(b) = &mut self.state else {
+            return true;
+        };
+        let now = Instant::now();
+        if now < b.retry_at {
+            return false;
+        }
+        b.retry_at = now + RETRY;
+        let opened = match open_file(sandbox, &self.path, key, db, false, find) {
+            Ok((o, _)) => o,
+            Err(e) => {
+                if b.stale.is_none() {
+                    b.cause = e.cause();
+                }
+                return false;
+            }
+        };
+        if let Some(s) = &b.stale {
+            if opened.vec.len() != s.expect && fingerprint(opened.vec.file()) == Some(s.file) {
+                return false;
+            }
+        }
+        self.state = State::Open(opened);
+        stats::broken_delta(-1);
+        forget_broken(&self.path);
+        true
+    }
+
+    /// Whether the key's file could not be opened.
+    pub fn is_broken(&self) -> bool {
+        matches!(self.state, State::Broken(_))
     }
 
     pub fn path(&self) -> &Path {
@@ -295,6 +462,15 @@ impl Binding {
         chunks(o, |values, _| emit(Logged::Add(values)))
     }
 
+    /// Hands the file's bytes to `f` in pieces of at most `piece` bytes,
+    /// read with `pread` (see `chunks`). Nothing for a broken binding.
+    pub fn content(&self, piece: usize, mut f: impl FnMut(&[u8])) -> std::io::Result<()> {
+        match &self.state {
+            State::Open(o) => read_pieces(o, piece / 8, |_, bytes| f(bytes)),
+            State::Broken(_) => Ok(()),
+        }
+    }
+
     /// Feeds what `DEBUG DIGEST-VALUE` covers to `add` in fixed-size pieces:
     /// the file's bytes, or for a broken binding its path.
     pub fn digest(&self, mut add: impl FnMut(&[u8])) -> std::io::Result<()> {
@@ -316,7 +492,7 @@ impl Binding {
                 let key = bound(|map| map.get(&o.id).map_or(0, |h| h.key.capacity()));
                 own + std::mem::size_of::<((u64, u64), Holder)>() + key + std::mem::size_of::<Synced>()
             }
-            State::Broken(cause) => own + cause.capacity(),
+            State::Broken(b) => own + b.cause.capacity(),
         }
     }
 
@@ -341,7 +517,7 @@ impl Binding {
     pub fn vector<'k>(&self, key: impl FnOnce() -> &'k [u8]) -> Result<&Vector> {
         match &self.state {
             State::Open(o) => Ok(&o.vec),
-            State::Broken(cause) => Err(self.broken_error(key(), cause)),
+            State::Broken(b) => Err(self.broken_error(key(), &b.cause)),
         }
     }
 
@@ -380,6 +556,7 @@ impl Binding {
                 let n = opened.vec.len();
                 self.state = State::Open(opened);
                 stats::broken_delta(-1);
+                forget_broken(&self.path);
                 return Ok((n, true));
             }
             State::Broken(_) => {}
@@ -396,8 +573,8 @@ impl Binding {
     fn write<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Vector) -> std::io::Result<R>) -> Result<R> {
         let opened = match &mut self.state {
             State::Open(o) => o,
-            State::Broken(cause) => {
-                let cause = cause.clone();
+            State::Broken(b) => {
+                let cause = b.cause.clone();
                 return Err(self.broken_error(key, &cause));
             }
         };
@@ -464,6 +641,7 @@ impl Drop for Binding {
     fn drop(&mut self) {
         if let State::Broken(_) = self.state {
             stats::broken_delta(-1);
+            forget_broken(&self.path);
         }
     }
 }
@@ -491,14 +669,19 @@ fn admit() -> Result<Limits> {
 /// read with `pread` (in a fork child, the parent may shrink the file
 /// meanwhile; a mapping would fault) up to the length the vector had when
 /// this process last saw it.
-fn chunks(o: &Opened, mut f: impl FnMut(&[f64], &[u8])) -> std::io::Result<()> {
-    let (mut values, mut buf) = (vec![0.0; CHUNK], Vec::new());
+fn chunks(o: &Opened, f: impl FnMut(&[f64], &[u8])) -> std::io::Result<()> {
+    read_pieces(o, CHUNK, f)
+}
+
+/// `chunks` with pieces of `per` values.
+fn read_pieces(o: &Opened, per: usize, mut f: impl FnMut(&[f64], &[u8])) -> std::io::Result<()> {
+    let (mut values, mut buf) = (vec![0.0; per.min(o.vec.len())], Vec::new());
     let mut at = 0;
     while at < o.vec.len() {
         if fault::on(Fault::Read) {
             return Err(fault::io_error());
         }
-        let want = CHUNK.min(o.vec.len() - at);
+        let want = per.min(o.vec.len() - at);
         let n = read_at(o.vec.file(), at, &mut values[..want], &mut buf)?;
         if n == 0 {
             break;
@@ -507,6 +690,24 @@ fn chunks(o: &Opened, mut f: impl FnMut(&[f64], &[u8])) -> std::io::Result<()> {
         at += n;
     }
     Ok(())
+}
+
+/// Moves an open file's descriptor above the clients' range, maps it and
+/// claims it for `key`.
+fn map_and_claim(file: File, limits: &Limits, rel: &Path, key: &[u8], db: i32, find: Finder) -> Result<Opened> {
+    let path = || rel.display().to_string();
+    let file = limits::lift(file, limits.floor()).map_err(|e| match e.raw_os_error() {
+        Some(libc::EMFILE) => {
+            stats::count_refused();
+            Error::TooManyKeys(limits.no_descriptor(stats::descriptors()))
+        }
+        _ => Error::Open {
+            path: path(),
+            cause: e.into(),
+        },
+    })?;
+    let vec = Vector::open(file).map_err(|cause| Error::Open { path: path(), cause })?;
+    Opened::claim(vec, key, db, rel, find)
 }
 
 /// Opens, maps and claims a file; says whether it was created. A file it
@@ -518,21 +719,7 @@ fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool, f
     let (file, created) = sandbox
         .open(rel, create)
         .map_err(|cause| Error::Path { path: path(), cause })?;
-    let bind = || {
-        let file = limits::lift(file, limits.floor()).map_err(|e| match e.raw_os_error() {
-            Some(libc::EMFILE) => {
-                stats::count_refused();
-                Error::TooManyKeys(limits.no_descriptor(stats::descriptors()))
-            }
-            _ => Error::Open {
-                path: path(),
-                cause: e.into(),
-            },
-        })?;
-        let vec = Vector::open(file).map_err(|cause| Error::Open { path: path(), cause })?;
-        Opened::claim(vec, key, db, rel, find)
-    };
-    match bind() {
+    match map_and_claim(file, &limits, rel, key, db, find) {
         Ok(opened) => Ok((opened, created)),
         Err(e) => {
             if created {

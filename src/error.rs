@@ -40,8 +40,12 @@ pub enum Error {
     Open { path: String, cause: OpenError },
     #[error("ERR key '{key}' is bound to '{path}', which cannot be opened ({cause}); put the file back and run MMAP {key} {path}, or DEL {key}")]
     Broken { key: String, path: String, cause: String },
+    #[error("ERR cannot write '{path}': {cause}; nothing was changed")]
+    Content { path: String, cause: String },
     #[error("ERR writing '{path}' failed: {cause}; nothing was changed")]
     Write { path: String, cause: std::io::Error },
+    #[error("ERR cannot list the files under mmap.dir: {0}")]
+    Listing(String),
     #[error("ERR internal error in {0}; see the server log")]
     Panic(String),
 }
@@ -57,6 +61,8 @@ impl Error {
             Error::AlreadyBound { key, .. } => format!("the file is already bound to key '{key}'"),
             Error::Locked { .. } => "the file is locked by another process".into(),
             Error::TooManyKeys(why) => why.clone(),
+            Error::Content { cause, .. } => cause.clone(),
+            Error::Write { cause, .. } => format!("writing the file failed: {cause}"),
             other => other.to_string(),
         }
     }
@@ -125,6 +131,11 @@ mod tests {
                 path: "p".into(),
                 cause: io(),
             },
+            Error::Content {
+                path: "p".into(),
+                cause: "the stream ended".into(),
+            },
+            Error::Listing("permission denied".into()),
             Error::Panic("VGET".into()),
         ];
         for e in all {

@@ -15,6 +15,7 @@ pub static MMAP: Command = Command {
     arity: -3,
     flags: c"write deny-oom",
     write: true,
+    keyed: true,
     summary: "Binds the key to a file of raw little-endian f64 values under mmap.dir, creating the file if absent (while loading or following a master: only with CREATE). Returns the number of values.",
     complexity: "O(1)",
     args: &[arg("path", ArgKind::String, false), arg("CREATE", ArgKind::Token, false)],

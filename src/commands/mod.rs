@@ -12,11 +12,15 @@
 use std::cell::RefCell;
 use std::ffi::CStr;
 
+use crate::binding::Binding;
 use crate::core::num::{parse_index, parse_value};
 use crate::error::{shown, Error, Result};
-use crate::ffi::ctx::{Args, Ctx};
+use crate::ffi::config::sandbox;
+use crate::ffi::ctx::{Args, Ctx, Key};
+use crate::ffi::log;
 
 mod bind;
+mod files;
 mod propagate;
 mod read;
 mod write;
@@ -37,6 +41,8 @@ pub struct Command {
     pub flags: &'static CStr,
     /// Whether the command may change its key (its key spec's access flags).
     pub write: bool,
+    /// Whether argument 1 is a key; a command without one has no key spec.
+    pub keyed: bool,
     pub summary: &'static str,
     pub complexity: &'static str,
     /// The arguments after the key, for `COMMAND DOCS`.
@@ -80,6 +86,7 @@ pub static TABLE: &[&Command] = &[
     &read::COUNT,
     &write::CLEAR,
     &write::RESIZE,
+    &files::UNBOUND,
     #[cfg(feature = "fault-injection")]
     &PANIC,
     #[cfg(feature = "fault-injection")]
@@ -107,6 +114,25 @@ impl Command {
         };
         argc >= a && argc <= most
     }
+}
+
+/// The key's binding. A broken one first tries its file again (at most
+/// once a second), so that a file put back serves without `MMAP`.
+fn bound<'k>(ctx: &Ctx, args: &Args, key: &'k mut Key) -> Result<Option<&'k mut Binding>> {
+    let Some(b) = key.binding()? else {
+        return Ok(None);
+    };
+    if b.is_broken() {
+        let find = |k: &[u8], db, token| ctx.find_claim(k, db, token);
+        if b.heal(sandbox(), args.bytes(1), ctx.db(), &find) {
+            log(
+                "notice",
+                &format!("key '{}': file '{}' is back", shown(args.bytes(1)), b.path().display()),
+            );
+            ctx.notify(c"mmap", args.raw(1));
+        }
+    }
+    Ok(Some(b))
 }
 
 fn index(args: &Args, i: usize) -> Result<i64> {
@@ -157,6 +183,7 @@ pub static PANIC: Command = Command {
     arity: -1,
     flags: c"readonly",
     write: false,
+    keyed: true,
     summary: "Test builds only: panics, to show that a panic becomes an error reply.",
     complexity: "O(1)",
     args: &[],
@@ -173,6 +200,7 @@ pub static FAULT: Command = Command {
     arity: 3,
     flags: c"readonly",
     write: false,
+    keyed: true,
     summary: "Test builds only: makes a rare failure happen (read, fsync on|off; registry <ms>).",
     complexity: "O(1)",
     args: &[arg("setting", ArgKind::String, false)],

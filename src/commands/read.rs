@@ -1,6 +1,6 @@
 //! The commands that only read: GET, MGET, COUNT.
 
-use super::{arg, index, scratch, ArgKind, Command};
+use super::{arg, bound, index, scratch, ArgKind, Command};
 use crate::binding::Vector;
 use crate::core::num::ValueBuf;
 use crate::error::Result;
@@ -12,6 +12,7 @@ pub static GET: Command = Command {
     arity: 3,
     flags: c"readonly fast",
     write: false,
+    keyed: true,
     summary: "Returns the value at an index, or nil when the index is out of range or the key is missing.",
     complexity: "O(1)",
     args: &[arg("index", ArgKind::Integer, false)],
@@ -24,6 +25,7 @@ pub static MGET: Command = Command {
     arity: -3,
     flags: c"readonly",
     write: false,
+    keyed: true,
     summary: "Returns the values at several indices, nil for each index out of range.",
     complexity: "O(N) where N is the number of indices",
     args: &[arg("index", ArgKind::Integer, true)],
@@ -36,6 +38,7 @@ pub static COUNT: Command = Command {
     arity: 2,
     flags: c"readonly fast",
     write: false,
+    keyed: true,
     summary: "Returns the number of values, 0 for a missing key.",
     complexity: "O(1)",
     args: &[],
@@ -49,7 +52,7 @@ fn slot(v: &Vector, i: i64) -> Option<f64> {
 fn get(ctx: &Ctx, args: &Args) -> Result<()> {
     let i = index(args, 2)?;
     let mut key = ctx.open(args.raw(1), false);
-    let found = match key.binding()? {
+    let found = match bound(ctx, args, &mut key)? {
         Some(b) => slot(b.vector(|| args.bytes(1))?, i),
         None => None,
     };
@@ -66,7 +69,7 @@ fn mget(ctx: &Ctx, args: &Args) -> Result<()> {
             s.indices.push(index(args, i)?);
         }
         let mut key = ctx.open(args.raw(1), false);
-        let vec = match key.binding()? {
+        let vec = match bound(ctx, args, &mut key)? {
             Some(b) => Some(b.vector(|| args.bytes(1))?),
             None => None,
         };
@@ -87,7 +90,7 @@ fn mget(ctx: &Ctx, args: &Args) -> Result<()> {
 
 fn count(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), false);
-    let n = match key.binding()? {
+    let n = match bound(ctx, args, &mut key)? {
         Some(b) => b.vector(|| args.bytes(1))?.len(),
         None => 0,
     };

@@ -5,7 +5,7 @@
 use redis_module::raw::RedisModuleString as RStr;
 
 use super::propagate::{written, Propagate};
-use super::{arg, index, scratch, value, ArgKind, Command};
+use super::{arg, bound, index, scratch, value, ArgKind, Command};
 use crate::binding::{Binding, Vector};
 use crate::core::num::{parse_index, ValueBuf};
 use crate::error::{shown, Error, Result};
@@ -18,6 +18,7 @@ pub static SET: Command = Command {
     arity: -4,
     flags: c"write",
     write: true,
+    keyed: true,
     summary: "Writes values at indices in place, skipping indices out of range. Returns how many were written.",
     complexity: "O(N) where N is the number of pairs",
     args: &[arg("index value", ArgKind::Pair, true)],
@@ -30,6 +31,7 @@ pub static ADD: Command = Command {
     arity: -3,
     flags: c"write deny-oom",
     write: true,
+    keyed: true,
     summary: "Appends values to the end of the file. Returns how many were appended.",
     complexity: "O(N) where N is the number of values added, whatever the file size",
     args: &[arg("value", ArgKind::Double, true)],
@@ -42,6 +44,7 @@ pub static POP: Command = Command {
     arity: 2,
     flags: c"write fast",
     write: true,
+    keyed: true,
     summary: "Removes and returns the last value, or nil when there is none.",
     complexity: "O(1)",
     args: &[],
@@ -54,6 +57,7 @@ pub static CLEAR: Command = Command {
     arity: 2,
     flags: c"write",
     write: true,
+    keyed: true,
     summary: "Truncates the file to 0 bytes. Returns the number of values it held.",
     complexity: "O(N) for the file system to release the file's blocks",
     args: &[],
@@ -66,6 +70,7 @@ pub static RESIZE: Command = Command {
     arity: 3,
     flags: c"write deny-oom",
     write: true,
+    keyed: true,
     summary: "Makes the vector exactly length values long: cuts the file, or extends it with zeros. Returns the number of values before.",
     complexity: "O(1): a cut or a sparse extension",
     args: &[arg("length", ArgKind::Integer, false)],
@@ -75,7 +80,7 @@ pub static RESIZE: Command = Command {
 /// Runs a write that needs an existing binding.
 fn on_bound<R>(ctx: &Ctx, args: &Args, f: impl FnOnce(&mut Binding, &[u8]) -> Result<R>) -> Result<R> {
     let mut key = ctx.open(args.raw(1), true);
-    match key.binding()? {
+    match bound(ctx, args, &mut key)? {
         Some(b) => f(b, args.bytes(1)),
         None => Err(Error::NoKey(shown(args.bytes(1)))),
     }
@@ -144,7 +149,7 @@ fn resize(ctx: &Ctx, args: &Args) -> Result<()> {
 
 fn pop(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), true);
-    let popped = match key.binding()? {
+    let popped = match bound(ctx, args, &mut key)? {
         Some(b) => b.pop(args.bytes(1))?,
         None => None,
     };
@@ -161,7 +166,7 @@ fn pop(ctx: &Ctx, args: &Args) -> Result<()> {
 
 fn clear(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), true);
-    let n = match key.binding()? {
+    let n = match bound(ctx, args, &mut key)? {
         Some(b) => b.clear(args.bytes(1))?,
         None => 0,
     };

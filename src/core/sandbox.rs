@@ -112,6 +112,101 @@ impl Sandbox {
         }
     }
 
+    /// Starts replacing `rel` with a new file: creates it, hidden, in `rel`'s
+    /// directory (making missing directories beneath the root, never through
+    /// a symlink), for `Staged::commit` to rename over `rel` in one step.
+    /// What is at `rel` now must be a regular file or nothing. Until the
+    /// commit, readers of `rel` see the old file; without it, nothing changes.
+    pub fn stage(&self, rel: &Path) -> Result<(Staged, File), PathError> {
+        if let Some(st) = self.stat(rel) {
+            match st.st_mode & libc::S_IFMT {
+                libc::S_IFREG => {}
+                libc::S_IFLNK => return Err(PathError::Symlink),
+                _ => return Err(PathError::NotRegular(kind_name(st.st_mode))),
+            }
+        }
+        let name = rel.file_name().ok_or(PathError::NotRegular("a directory"))?;
+        let dir = self.make_dirs(rel.parent().unwrap_or(Path::new("")))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(".incoming");
+        let tmp = cstring(Path::new(&tmp_name))?;
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let create = || {
+            // SAFETY: an open directory fd and a NUL-terminated single name.
+            let fd = unsafe { libc::openat(dir.as_raw_fd(), tmp.as_ptr(), flags, 0o644) };
+            // SAFETY: a fresh descriptor, owned here.
+            (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+        };
+        let fd = match create() {
+            Some(fd) => fd,
+            // Left by a crash in the middle of an earlier replacement.
+            None if io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) => {
+                // SAFETY: an open directory fd and a NUL-terminated name.
+                unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
+                create().ok_or_else(io::Error::last_os_error)?
+            }
+            None => return Err(io::Error::last_os_error().into()),
+        };
+        let staged = Staged {
+            dir,
+            tmp,
+            name: cstring(Path::new(name))?,
+            done: false,
+        };
+        Ok((staged, File::from(fd)))
+    }
+
+    /// Every regular file beneath the root, relative to it, with its
+    /// metadata, in path order. Symlinks are not followed, and directories
+    /// `skip` says yes to are not entered.
+    pub fn files(&self, skip: impl Fn(&Path) -> bool) -> io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
+        let mut out = Vec::new();
+        let mut dirs = vec![PathBuf::new()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(self.root.join(&dir))? {
+                let entry = entry?;
+                let rel = dir.join(entry.file_name());
+                // Neither call follows a symlink.
+                let kind = entry.file_type()?;
+                if kind.is_dir() && !skip(&rel) {
+                    dirs.push(rel);
+                } else if kind.is_file() {
+                    out.push((rel, entry.metadata()?));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Opens directory `rel` beneath the root, creating what is missing.
+    fn make_dirs(&self, rel: &Path) -> Result<OwnedFd, PathError> {
+        let mut dir = self.dir.try_clone()?;
+        let mut seen = PathBuf::new();
+        for part in rel.components() {
+            let Component::Normal(name) = part else {
+                return Err(PathError::Outside(self.root.display().to_string()));
+            };
+            seen.push(name);
+            let c = cstring(Path::new(name))?;
+            // SAFETY: an open directory fd and a NUL-terminated single name.
+            unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) };
+            let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            // SAFETY: as above.
+            let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
+            if fd < 0 {
+                return Err(match self.explain(&seen, io::Error::last_os_error()) {
+                    PathError::Symlink => PathError::SymlinkedDir(seen.display().to_string()),
+                    other => other,
+                });
+            }
+            // SAFETY: a fresh descriptor, owned here.
+            dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        }
+        Ok(dir)
+    }
+
     fn open_with(&self, rel: &Path, extra: i32) -> Result<File, PathError> {
         let c = cstring(rel)?;
         let flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | extra;
@@ -196,6 +291,36 @@ impl Sandbox {
             }
         }
         None
+    }
+}
+
+/// A file written beside the one it is to replace; removed unless committed.
+pub struct Staged {
+    dir: OwnedFd,
+    tmp: CString,
+    name: CString,
+    done: bool,
+}
+
+impl Staged {
+    /// Renames the new file over the old one: one atomic step.
+    pub fn commit(mut self) -> io::Result<()> {
+        let (d, tmp, name) = (self.dir.as_raw_fd(), self.tmp.as_ptr(), self.name.as_ptr());
+        // SAFETY: an open directory fd and two NUL-terminated names in it.
+        if unsafe { libc::renameat(d, tmp, d, name) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            // SAFETY: an open directory fd and a NUL-terminated name.
+            unsafe { libc::unlinkat(self.dir.as_raw_fd(), self.tmp.as_ptr(), 0) };
+        }
     }
 }
 
@@ -376,6 +501,78 @@ mod tests {
         assert!(created);
         let (_, created) = sb.open(Path::new("absent"), true).unwrap();
         assert!(!created);
+    }
+
+    #[test]
+    fn a_staged_file_replaces_the_old_one_only_when_committed() {
+        let (d, sb) = setup();
+        std::fs::write(d.path().join("f"), b"old").unwrap();
+        let (staged, mut file) = sb.stage(Path::new("f")).unwrap();
+        std::io::Write::write_all(&mut file, b"new").unwrap();
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"old");
+        drop(staged);
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"old");
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "the hidden file is gone"
+        );
+        let (staged, mut file) = sb.stage(Path::new("f")).unwrap();
+        std::io::Write::write_all(&mut file, b"new").unwrap();
+        staged.commit().unwrap();
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn staging_makes_directories_but_never_follows_a_symlink() {
+        let (d, sb) = setup();
+        let (staged, _) = sb.stage(Path::new("a/b/f")).unwrap();
+        staged.commit().unwrap();
+        assert!(d.path().join("a/b/f").is_file());
+        let outside = tempfile::tempdir().unwrap();
+        symlink(outside.path(), d.path().join("out")).unwrap();
+        assert!(matches!(sb.stage(Path::new("out/f")), Err(PathError::SymlinkedDir(_))));
+        std::fs::write(d.path().join("real"), b"").unwrap();
+        symlink(d.path().join("real"), d.path().join("link")).unwrap();
+        assert!(matches!(sb.stage(Path::new("link")), Err(PathError::Symlink)));
+        std::fs::create_dir(d.path().join("dir")).unwrap();
+        assert!(matches!(
+            sb.stage(Path::new("dir")),
+            Err(PathError::NotRegular("a directory"))
+        ));
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_hidden_file_left_by_a_crash_is_replaced() {
+        let (d, sb) = setup();
+        std::fs::write(d.path().join(".f.incoming"), b"junk").unwrap();
+        let (staged, _) = sb.stage(Path::new("f")).unwrap();
+        staged.commit().unwrap();
+        assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"");
+        assert!(!d.path().join(".f.incoming").exists());
+    }
+
+    #[test]
+    fn files_lists_regular_files_only_without_following_symlinks() {
+        let (d, sb) = setup();
+        std::fs::create_dir_all(d.path().join("a/b")).unwrap();
+        std::fs::create_dir(d.path().join("skipped")).unwrap();
+        std::fs::write(d.path().join("z"), b"12345678").unwrap();
+        std::fs::write(d.path().join("a/b/f"), b"").unwrap();
+        std::fs::write(d.path().join("skipped/f"), b"").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"").unwrap();
+        symlink(outside.path(), d.path().join("out")).unwrap();
+        symlink(d.path().join("z"), d.path().join("zlink")).unwrap();
+        let found: Vec<(String, u64)> = sb
+            .files(|p| p == Path::new("skipped"))
+            .unwrap()
+            .into_iter()
+            .map(|(p, m)| (p.display().to_string(), m.len()))
+            .collect();
+        assert_eq!(found, vec![("a/b/f".to_string(), 0), ("z".to_string(), 8)]);
     }
 
     #[test]

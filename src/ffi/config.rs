@@ -1,7 +1,7 @@
 //! `mmap.*` options through the module configuration API, and the module
 //! arguments that set their defaults.
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::Path;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
@@ -15,10 +15,13 @@ use crate::core::sandbox::Sandbox;
 use crate::persist::fsync::{self, Mode, MODES};
 
 /// Names accepted as `loadmodule ... <name> <value>` pairs.
-const KNOWN: &[&str] = &["dir", "fsync", "short-names", "max-keys"];
+const KNOWN: &[&str] = &["dir", "fsync", "short-names", "max-keys", "rdb-content"];
 
 /// `mmap.short-names`: whether the short aliases (`VGET`, ...) are registered.
 static SHORT_NAMES: AtomicBool = AtomicBool::new(true);
+
+/// `mmap.rdb-content`: whether snapshots carry each file's content.
+static RDB_CONTENT: AtomicBool = AtomicBool::new(false);
 
 /// The Redis string `CONFIG GET mmap.dir` returns; Redis does not free it.
 static DIR_STRING: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(ptr::null_mut());
@@ -49,6 +52,11 @@ pub fn parse_args(args: &[Vec<u8>]) -> Result<Vec<(&'static str, String)>, Strin
         out.push((known, value));
     }
     Ok(out)
+}
+
+/// Whether every RDB carries the files' content (`mmap.rdb-content`).
+pub fn rdb_content() -> bool {
+    RDB_CONTENT.load(Ordering::Relaxed)
 }
 
 /// Whether the short command names are wanted (`mmap.short-names`).
@@ -96,7 +104,17 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
     let short_default = given("short-names")
         .map(|v| yes_no("mmap.short-names", v))
         .transpose()?;
-    register_short_names(ctx, short_default.unwrap_or(true))?;
+    register_bool(ctx, c"short-names", short_default.unwrap_or(true), &SHORT_NAMES, false)?;
+    let content_default = given("rdb-content")
+        .map(|v| yes_no("mmap.rdb-content", v))
+        .transpose()?;
+    register_bool(
+        ctx,
+        c"rdb-content",
+        content_default.unwrap_or(false),
+        &RDB_CONTENT,
+        true,
+    )?;
     let max_keys_default = given("max-keys").map(max_keys).transpose()?;
     register_max_keys(ctx, max_keys_default.unwrap_or(0))?;
     let dir_default = match given("dir") {
@@ -183,39 +201,52 @@ fn register_fsync(ctx: *mut raw::RedisModuleCtx, default: Mode) -> Result<(), St
     registered(rc, "mmap.fsync")
 }
 
-fn register_short_names(ctx: *mut raw::RedisModuleCtx, default: bool) -> Result<(), String> {
-    SHORT_NAMES.store(default, Ordering::Relaxed);
-    // SAFETY: a live load context; the callbacks live as long as the module.
+/// Registers a yes/no option kept in `flag`, changeable at run time if `mutable`.
+fn register_bool(
+    ctx: *mut raw::RedisModuleCtx,
+    name: &'static CStr,
+    default: bool,
+    flag: &'static AtomicBool,
+    mutable: bool,
+) -> Result<(), String> {
+    flag.store(default, Ordering::Relaxed);
+    let flags = if mutable {
+        raw::REDISMODULE_CONFIG_DEFAULT
+    } else {
+        raw::REDISMODULE_CONFIG_IMMUTABLE
+    };
+    // SAFETY: a live load context; the callbacks and the flag (the private
+    // data) live as long as the module.
     let rc = unsafe {
         api!(RedisModule_RegisterBoolConfig)(
             ctx,
-            c"short-names".as_ptr(),
+            name.as_ptr(),
             default as c_int,
-            raw::REDISMODULE_CONFIG_IMMUTABLE,
-            Some(get_short_names),
-            Some(set_short_names),
+            flags,
+            Some(get_bool),
+            Some(set_bool),
             None,
-            ptr::null_mut(),
+            ptr::from_ref(flag).cast_mut().cast(),
         )
     };
-    registered(rc, "mmap.short-names")
+    registered(rc, &format!("mmap.{}", name.to_string_lossy()))
 }
 
 /// # Safety
-/// Called by Redis for `CONFIG GET`.
-unsafe extern "C" fn get_short_names(_name: *const c_char, _privdata: *mut c_void) -> c_int {
-    short_names() as c_int
+/// Called by Redis for `CONFIG GET`, with the flag `register_bool` gave.
+unsafe extern "C" fn get_bool(_name: *const c_char, flag: *mut c_void) -> c_int {
+    (*flag.cast::<AtomicBool>()).load(Ordering::Relaxed) as c_int
 }
 
 /// # Safety
-/// Called by Redis while loading the module's configuration.
-unsafe extern "C" fn set_short_names(
+/// Called by Redis with the flag `register_bool` gave.
+unsafe extern "C" fn set_bool(
     _name: *const c_char,
     val: c_int,
-    _privdata: *mut c_void,
+    flag: *mut c_void,
     _err: *mut *mut raw::RedisModuleString,
 ) -> c_int {
-    SHORT_NAMES.store(val != 0, Ordering::Relaxed);
+    (*flag.cast::<AtomicBool>()).store(val != 0, Ordering::Relaxed);
     raw::Status::Ok as c_int
 }
 

@@ -186,6 +186,66 @@ impl Ctx {
         unsafe { api!(RedisModule_ReplyWithArray)(self.ptr, n as _) };
     }
 
+    /// A map of `n` pairs (a flat array of `2n` for RESP2 clients).
+    pub fn reply_map(&self, n: usize) {
+        // SAFETY: a live command context.
+        unsafe { api!(RedisModule_ReplyWithMap)(self.ptr, n as _) };
+    }
+
+    pub fn reply_str(&self, s: &str) {
+        // SAFETY: a live command context; Redis copies the buffer.
+        unsafe { api!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
+    }
+
+    /// The value of a server option (`CONFIG GET name`), if it has one.
+    pub fn config(&self, name: &CStr) -> Option<String> {
+        // SAFETY: a live context on the main thread; the reply is freed below.
+        unsafe {
+            let reply = api!(RedisModule_Call)(
+                self.ptr,
+                c"CONFIG".as_ptr(),
+                c"cc".as_ptr(),
+                c"GET".as_ptr(),
+                name.as_ptr(),
+            );
+            if reply.is_null() {
+                return None;
+            }
+            let value = api!(RedisModule_CallReplyArrayElement)(reply, 1);
+            let mut len = 0usize;
+            let p = if value.is_null() {
+                ptr::null()
+            } else {
+                api!(RedisModule_CallReplyStringPtr)(value, &mut len)
+            };
+            let out = (!p.is_null())
+                .then(|| String::from_utf8_lossy(std::slice::from_raw_parts(p.cast::<u8>(), len)).into_owned());
+            api!(RedisModule_FreeCallReply)(reply);
+            out
+        }
+    }
+
+    /// A field of an `INFO` section, if the server has it.
+    pub fn server_info(&self, section: &CStr, field: &CStr) -> Option<String> {
+        // SAFETY: reading the function table, then a live context; the
+        // field's text lives until the info is freed, after it is copied.
+        unsafe {
+            let (get, value_of, free) = (
+                raw::RedisModule_GetServerInfo?,
+                raw::RedisModule_ServerInfoGetFieldC?,
+                raw::RedisModule_FreeServerInfo?,
+            );
+            let info = get(self.ptr, section.as_ptr());
+            if info.is_null() {
+                return None;
+            }
+            let value = value_of(info, field.as_ptr());
+            let out = (!value.is_null()).then(|| CStr::from_ptr(value).to_string_lossy().into_owned());
+            free(self.ptr, info);
+            out
+        }
+    }
+
     /// A double for RESP3 clients; for RESP2 clients a bulk string in the
     /// shortest form that parses back to the same bits. RESP3 has one NaN,
     /// `,nan`: any other NaN (a payload, the sign bit) goes as the bulk

@@ -1,8 +1,11 @@
 //! The module's entry point: options, commands, the INFO section, event
 //! subscriptions.
 
+use std::ffi::c_int;
+
 use redis_module::{raw, redis_module, Context, RedisString, Status};
 
+use super::ctx::Ctx;
 use super::{config, info, limits, log, register};
 use crate::persist::events;
 use crate::persist::types::MMAP_TYPE;
@@ -48,9 +51,32 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         subscribe(ctx.ctx, events::FLUSHDB, Some(events::on_flush));
         subscribe(ctx.ctx, events::PERSISTENCE, Some(events::on_persistence));
         subscribe(ctx.ctx, events::SHUTDOWN, Some(events::on_shutdown));
+        subscribe(ctx.ctx, events::LOADING, Some(events::on_loading));
         subscribe(ctx.ctx, limits::CONFIG, Some(limits::on_config));
         limits::init(ctx.ctx);
+        declare_options(ctx.ctx);
     }
     crate::persist::fsync::start();
     Status::Ok
+}
+
+/// Valkey's `VALKEYMODULE_OPTIONS_HANDLE_ATOMIC_SLOT_MIGRATION`: without it,
+/// Valkey 9 refuses `CLUSTER MIGRATESLOTS` while the module is loaded.
+const VALKEY_ATOMIC_SLOT_MIGRATION: c_int = 1 << 5;
+
+/// Declares, on Valkey only (the bit means nothing there elsewhere), that
+/// the module handles atomic slot migration. It does: the source sends
+/// each key as the commands of an AOF rewrite (`MMAP ... CREATE`, then the
+/// content), and then the slot's writes, which the module propagates in
+/// absolute form; the target writes them into its own file. A cancelled
+/// import deletes the keys and leaves their files, as `DEL` does.
+///
+/// # Safety
+/// `ctx` must be the live load context.
+unsafe fn declare_options(ctx: *mut raw::RedisModuleCtx) {
+    // `server_name` is in Valkey's `INFO server` only.
+    if Ctx::from_raw(ctx).server_info(c"server", c"server_name").as_deref() == Some("valkey") {
+        api!(RedisModule_SetModuleOptions)(ctx, VALKEY_ATOMIC_SLOT_MIGRATION);
+        log("notice", "declared atomic slot migration support (Valkey)");
+    }
 }

@@ -76,6 +76,13 @@ impl Rdb {
         unsafe { raw::RedisModule_GetDbIdFromIO.map_or(0, |f| f(self.io)) }
     }
 
+    /// Whether this runs in a fork child (BGSAVE, a full sync's RDB).
+    pub fn in_fork_child(&self) -> bool {
+        // SAFETY: a live IO handle; its context is valid during the callback.
+        let ctx = unsafe { Ctx::from_raw(api!(RedisModule_GetContextFromIO)(self.io)) };
+        ctx.flags() & raw::REDISMODULE_CTX_FLAGS_IS_CHILD as c_int != 0
+    }
+
     /// Whether the server is loading (an RDB, an AOF, a full sync), rather
     /// than running RESTORE.
     pub fn loading(&self) -> bool {

@@ -6,7 +6,7 @@ use std::ffi::{c_void, CStr};
 
 use redis_module::raw;
 
-use super::ctx::guard;
+use super::ctx::{guard, Ctx};
 use super::log;
 use crate::core::limits;
 
@@ -15,28 +15,7 @@ use crate::core::limits;
 /// # Safety
 /// `ctx` must be a live context on the main thread.
 unsafe fn maxclients(ctx: *mut raw::RedisModuleCtx) -> Option<u64> {
-    let reply = api!(RedisModule_Call)(
-        ctx,
-        c"CONFIG".as_ptr(),
-        c"cc".as_ptr(),
-        c"GET".as_ptr(),
-        c"maxclients".as_ptr(),
-    );
-    if reply.is_null() {
-        return None;
-    }
-    let value = api!(RedisModule_CallReplyArrayElement)(reply, 1);
-    let n = if value.is_null() {
-        None
-    } else {
-        let mut len = 0usize;
-        let p = api!(RedisModule_CallReplyStringPtr)(value, &mut len);
-        (!p.is_null())
-            .then(|| std::slice::from_raw_parts(p.cast::<u8>(), len))
-            .and_then(|b| std::str::from_utf8(b).ok()?.parse().ok())
-    };
-    api!(RedisModule_FreeCallReply)(reply);
-    n
+    Ctx::from_raw(ctx).config(c"maxclients")?.parse().ok()
 }
 
 /// Re-reads `maxclients`.

@@ -83,8 +83,9 @@ pub fn commands(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
 fn create(ctx: *mut raw::RedisModuleCtx, name: &CStr, f: CmdFn, cmd: &Command) -> bool {
     // The key is always argument 1: one key, step 1. That gives Cluster
     // routing and COMMAND GETKEYS a key spec on every Redis version.
+    let key = cmd.keyed as c_int;
     // SAFETY: a live load context and NUL-terminated strings.
-    let rc = unsafe { api!(RedisModule_CreateCommand)(ctx, name.as_ptr(), Some(f), cmd.flags.as_ptr(), 1, 1, 1) };
+    let rc = unsafe { api!(RedisModule_CreateCommand)(ctx, name.as_ptr(), Some(f), cmd.flags.as_ptr(), key, key, key) };
     rc == raw::Status::Ok as c_int
 }
 
@@ -129,7 +130,11 @@ fn command_info(cmd: &Command, summary: String) -> &'static raw::RedisModuleComm
     key_spec.fk.range.lastkey = 0;
     key_spec.fk.range.keystep = 1;
     key_spec.fk.range.limit = 0;
-    let key_specs = leak(vec![key_spec, unsafe { std::mem::zeroed() }]);
+    let key_specs = if cmd.keyed {
+        leak(vec![key_spec, unsafe { std::mem::zeroed() }])
+    } else {
+        ptr::null_mut()
+    };
 
     let simple = |name: &str, type_: raw::RedisModuleCommandArgType, flags: u32| raw::RedisModuleCommandArg {
         name: leak_str(name),
@@ -138,10 +143,13 @@ fn command_info(cmd: &Command, summary: String) -> &'static raw::RedisModuleComm
         flags: flags as c_int,
         ..zero_arg
     };
-    let mut args = vec![raw::RedisModuleCommandArg {
-        key_spec_index: 0,
-        ..simple("key", raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY, 0)
-    }];
+    let mut args = Vec::new();
+    if cmd.keyed {
+        args.push(raw::RedisModuleCommandArg {
+            key_spec_index: 0,
+            ..simple("key", raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY, 0)
+        });
+    }
     for a in cmd.args {
         let flags = if a.multiple {
             raw::REDISMODULE_CMD_ARG_MULTIPLE

@@ -2,6 +2,7 @@
 //! a file; snapshots and shutdown, which flush files to disk.
 
 use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis_module::raw;
 
@@ -38,6 +39,37 @@ const fn event(id: u64) -> raw::RedisModuleEvent {
 pub const FLUSHDB: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_FLUSHDB);
 pub const PERSISTENCE: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_PERSISTENCE);
 pub const SHUTDOWN: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_SHUTDOWN);
+pub const LOADING: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_LOADING);
+
+/// Set while this process writes a snapshot (an RDB, an AOF preamble, the
+/// RDB of a full sync): `DUMP` and `MIGRATE` serialize keys outside one.
+static SNAPSHOT: AtomicBool = AtomicBool::new(false);
+/// Set while this process loads the RDB a master sent for a full sync.
+static FULL_SYNC: AtomicBool = AtomicBool::new(false);
+
+/// Whether `rdb_save` runs for a snapshot rather than `DUMP` or `MIGRATE`.
+pub fn in_snapshot() -> bool {
+    SNAPSHOT.load(Ordering::Relaxed)
+}
+
+/// Whether a load in progress is a full sync from a master, rather than a
+/// startup's RDB or AOF (or `DEBUG RELOAD`).
+pub fn in_full_sync() -> bool {
+    FULL_SYNC.load(Ordering::Relaxed)
+}
+
+/// Notes what kind of load runs.
+///
+/// # Safety
+/// Called by Redis with the event's own data.
+pub unsafe extern "C" fn on_loading(
+    _ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    sub: u64,
+    _data: *mut c_void,
+) {
+    FULL_SYNC.store(sub == raw::REDISMODULE_SUBEVENT_LOADING_REPL_START, Ordering::Relaxed);
+}
 
 fn flush_for(what: &str) {
     match crate::binding::flush_all() {
@@ -49,8 +81,9 @@ fn flush_for(what: &str) {
     }
 }
 
-/// A save starts (SAVE in the server, BGSAVE and BGREWRITEAOF in their fork
-/// child): every bound file is flushed first.
+/// A save starts (SAVE in the server; BGSAVE, BGREWRITEAOF and the RDB of
+/// a full sync in their fork child): every bound file is flushed first. The
+/// save's end or failure closes the snapshot.
 ///
 /// # Safety
 /// Called by Redis with the event's own data.
@@ -66,8 +99,12 @@ pub unsafe extern "C" fn on_persistence(
         raw::REDISMODULE_SUBEVENT_PERSISTENCE_AOF_START | raw::REDISMODULE_SUBEVENT_PERSISTENCE_SYNC_AOF_START => {
             "AOF rewrite"
         }
-        _ => return,
+        _ => {
+            SNAPSHOT.store(false, Ordering::Relaxed);
+            return;
+        }
     };
+    SNAPSHOT.store(true, Ordering::Relaxed);
     guard("flush", (), || flush_for(what));
 }
 

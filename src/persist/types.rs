@@ -9,10 +9,13 @@ use std::ptr;
 use redis_module::native_types::RedisType;
 use redis_module::raw;
 
-use super::rdb;
-use crate::binding::Binding;
-use crate::error::shown;
-use crate::ffi::config::sandbox;
+use super::events;
+use super::rdb::{self, ContentError, Form};
+use crate::binding::{trusted, Binding, Stale};
+use crate::core::sandbox::PathError;
+use crate::core::vector::OpenError;
+use crate::error::{shown, Error};
+use crate::ffi::config::{rdb_content, sandbox};
 use crate::ffi::ctx::guard;
 use crate::ffi::io::{Aof, Digest, Rdb};
 use crate::ffi::log;
@@ -44,17 +47,32 @@ const METHODS: raw::RedisModuleTypeMethods = raw::RedisModuleTypeMethods {
     aux_save2: None,
 };
 
-/// Saves the binding, not the data: the data stays in the file.
+/// Saves the binding: its path and length, and its file's content for
+/// `DUMP` and `MIGRATE`, or in any snapshot with `mmap.rdb-content yes`.
 ///
 /// # Safety
 /// Redis passes a live IO handle and a value created by this module.
 unsafe extern "C" fn rdb_save(io: *mut raw::RedisModuleIO, value: *mut c_void) {
     let b = &*value.cast::<Binding>();
     let io = Rdb::new(io);
-    guard("rdb_save", (), || rdb::save(&io, b))
+    let content = !events::in_snapshot() || rdb_content();
+    let read = guard("rdb_save", true, || match rdb::save(&io, b, content) {
+        Ok(()) => true,
+        Err(e) => {
+            crate::stats::count_read_error();
+            log("warning", &format!("save: cannot read '{}': {e}", b.path().display()));
+            false
+        }
+    });
+    if !read && io.in_fork_child() {
+        // A snapshot without this content would lose it: fail the save, and
+        // Redis keeps the RDB it has (or retries the full sync).
+        log("warning", "abandoning the save");
+        libc::_exit(1);
+    }
 }
 
-/// Re-opens the file of a saved binding.
+/// Re-opens the file of a saved binding, or writes the saved content.
 ///
 /// # Safety
 /// Redis passes a live IO handle.
@@ -66,8 +84,30 @@ unsafe extern "C" fn rdb_load(io: *mut raw::RedisModuleIO, encver: c_int) -> *mu
     })
 }
 
+/// Why a saved binding gave no key.
+enum Failed {
+    /// The stream is broken: the load cannot go on.
+    Stream(String),
+    /// The file cannot be used; the cause.
+    File(String),
+}
+
+/// What a load is for, which decides whether a file or a content wins.
+#[derive(Clone, Copy, PartialEq)]
+enum Purpose {
+    /// `RESTORE` (and the target of `MIGRATE`): the payload is the truth.
+    Restore,
+    /// A startup's RDB or AOF: a usable file holds writes made after the
+    /// snapshot, so it wins; content recreates a file missing or corrupt.
+    Startup,
+    /// A full sync: the master's content is the truth; without content, a
+    /// file of another length than the master's is refused.
+    Sync,
+}
+
 /// While loading an RDB, a file that cannot be used still gives a key, one
-/// that says why; for `RESTORE` the command fails instead.
+/// that says why; for `RESTORE` the command fails instead (Redis answers
+/// `ERR Bad data format`; the log says why).
 fn load(io: &Rdb, encver: c_int) -> Option<Binding> {
     let key = io.key();
     let saved = match rdb::load(io, encver) {
@@ -80,31 +120,117 @@ fn load(io: &Rdb, encver: c_int) -> Option<Binding> {
             return None;
         }
     };
-    let sb = sandbox();
-    let result = if !saved.kind_known() {
-        Err(format!("unknown element kind {}", saved.kind))
-    } else {
-        sb.relative(&saved.path).map_err(|e| e.to_string()).and_then(|rel| {
-            Binding::open(sb, &rel, &key, io.db(), false, &crate::binding::trusted)
-                .map(|(b, _)| b)
-                .map_err(|e| e.cause())
-        })
+    let purpose = match (io.loading(), events::in_full_sync()) {
+        (false, _) => Purpose::Restore,
+        (true, false) => Purpose::Startup,
+        (true, true) => Purpose::Sync,
     };
-    match result {
+    let rel = Path::new(OsStr::from_bytes(&saved.path));
+    match bind(io, &saved, purpose, &key) {
         Ok(b) => Some(b),
-        Err(cause) => {
+        Err(Failed::Stream(why)) => {
+            log("warning", &format!("key '{}': {why}", shown(&key)));
+            None
+        }
+        Err(Failed::File(cause)) => {
             log(
                 "warning",
                 &format!(
-                    "key '{}': file '{}' cannot be opened: {cause}",
+                    "key '{}': file '{}' cannot be used: {cause}",
                     shown(&key),
-                    shown(&saved.path)
+                    rel.display()
                 ),
             );
-            io.loading()
-                .then(|| Binding::broken(Path::new(OsStr::from_bytes(&saved.path)), cause))
+            (purpose != Purpose::Restore).then(|| Binding::broken(rel, cause))
         }
     }
+}
+
+/// Binds a saved binding as `purpose` wants, and reads its content, if
+/// any, to the end.
+fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Binding, Failed> {
+    let sb = sandbox();
+    let (db, has_content) = (io.db(), matches!(saved.form, Form::Content(_)));
+    // Skips content that will not be used, so that the stream stays in step.
+    let skip = |cause: String| match has_content {
+        true => match rdb::content(io, None, 1) {
+            Err(ContentError::Stream(why)) => Failed::Stream(why),
+            _ => Failed::File(cause),
+        },
+        false => Failed::File(cause),
+    };
+    if !saved.kind_known() {
+        return Err(skip(format!("unknown element kind {}", saved.kind)));
+    }
+    let rel = sb.relative(&saved.path).map_err(|e| skip(e.to_string()))?;
+    let existing = || Binding::open(sb, &rel, key, db, false, &trusted).map(|(b, _)| b);
+    match (purpose, &saved.form) {
+        (Purpose::Startup, Form::Content(_)) => match existing() {
+            Ok(b) => match rdb::content(io, None, 1) {
+                Err(ContentError::Stream(why)) => Err(Failed::Stream(why)),
+                _ => Ok(b),
+            },
+            Err(e) if recreatable(&e) => replace(io, saved, &rel, key, db),
+            Err(e) => Err(skip(e.cause())),
+        },
+        (_, Form::Content(_)) => replace(io, saved, &rel, key, db),
+        (Purpose::Sync, &Form::Length(expect)) => {
+            let b = existing().map_err(|e| Failed::File(e.cause()))?;
+            let (expect, len) = (expect as usize, b.opened().map_or(0, |v| v.len()));
+            if len == expect {
+                return Ok(b);
+            }
+            let stale = b.opened().and_then(|v| Stale::of(expect, v.file()));
+            drop(b);
+            let cause = format!(
+                "the file holds {len} values but the master's holds {expect}: it is stale; \
+                 copy the master's file here, or set mmap.rdb-content yes on the master"
+            );
+            log(
+                "warning",
+                &format!("key '{}': file '{}' refused: {cause}", shown(key), rel.display()),
+            );
+            Ok(Binding::stale(&rel, cause, stale))
+        }
+        _ => existing().map_err(|e| Failed::File(e.cause())),
+    }
+}
+
+/// Whether content may recreate a file: it is missing, or not a whole
+/// number of values.
+fn recreatable(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Path {
+            cause: PathError::NotFound,
+            ..
+        } | Error::Open {
+            cause: OpenError::BadSize(..),
+            ..
+        }
+    )
+}
+
+/// Writes the content in the stream over the file and binds it.
+fn replace(io: &Rdb, saved: &rdb::Saved, rel: &Path, key: &[u8], db: i32) -> Result<Binding, Failed> {
+    let mut read = None;
+    let bound = Binding::replace(sandbox(), rel, key, db, |file| {
+        let got = rdb::content(io, Some(file), saved.elem());
+        let msg = got.as_ref().err().map(ToString::to_string);
+        read = Some(got);
+        msg.map_or(Ok(()), Err)
+    });
+    match read {
+        // Refused before the content was read: read past it.
+        None => {
+            if let Err(ContentError::Stream(why)) = rdb::content(io, None, 1) {
+                return Err(Failed::Stream(why));
+            }
+        }
+        Some(Err(ContentError::Stream(why))) => return Err(Failed::Stream(why)),
+        Some(_) => {}
+    }
+    bound.map_err(|e| Failed::File(e.cause()))
 }
 
 /// # Safety

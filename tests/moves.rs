@@ -1,0 +1,531 @@
+//! Keys that move carry their data: DUMP, RESTORE and MIGRATE between
+//! servers that each have their own mmap.dir; snapshots with and without
+//! content (`mmap.rdb-content`); full syncs; broken keys that heal; files
+//! left behind (`MMAP.UNBOUND`); and payloads and RDBs of encoding 0.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// Values that test every bit: NaN payloads, -0, infinities, subnormals.
+fn tricky(n: usize) -> Vec<String> {
+    let special = ["nan(0x5)", "-0", "inf", "-inf", "5e-324", "1.5", "-2.25e300"];
+    (0..n)
+        .map(|i| match special.get(i % 50) {
+            Some(s) => s.to_string(),
+            None => format!("{}.{}", i, i % 7),
+        })
+        .collect()
+}
+
+fn fill(c: &mut redis::Connection, key: &str, path: &str, n: usize) {
+    assert_eq!(int(c, &["MMAP", key, path]), 0);
+    for chunk in tricky(n).chunks(5000) {
+        let mut args = vec!["MMAP.ADD", key];
+        args.extend(chunk.iter().map(String::as_str));
+        raw(c, &args).unwrap();
+    }
+}
+
+fn dump(c: &mut redis::Connection, key: &str) -> Vec<u8> {
+    match raw(c, &["DUMP", key]).unwrap() {
+        Value::BulkString(b) => b,
+        other => panic!("DUMP {key}: {other:?}"),
+    }
+}
+
+fn restore(c: &mut redis::Connection, key: &str, payload: &[u8], replace: bool) -> Result<Value, String> {
+    let mut args: Vec<&[u8]> = vec![b"RESTORE", key.as_bytes(), b"0", payload];
+    if replace {
+        args.push(b"REPLACE");
+    }
+    raw_bytes(c, &args)
+}
+
+fn unbound(c: &mut redis::Connection) -> Vec<(String, i64)> {
+    match raw(c, &["MMAP.UNBOUND"]).unwrap() {
+        Value::Array(items) => items
+            .chunks(2)
+            .map(|p| match p {
+                [Value::BulkString(path), Value::Int(n)] => (String::from_utf8(path.clone()).unwrap(), *n),
+                other => panic!("{other:?}"),
+            })
+            .collect(),
+        other => panic!("MMAP.UNBOUND: {other:?}"),
+    }
+}
+
+#[test]
+fn dump_and_restore_carry_the_content_and_replace_a_stale_file() {
+    let (a, b) = (Server::start(), Server::start());
+    let (mut ca, mut cb) = (a.conn(), b.conn());
+    fill(&mut ca, "k", "k.f64", 20_000);
+    // A file left on the target by an earlier move: other values, other length.
+    write_values(&b.data().join("k.f64"), &[9.0; 7]);
+    let payload = dump(&mut ca, "k");
+    assert_eq!(restore(&mut cb, "k", &payload, false).unwrap(), Value::Okay);
+    assert_eq!(file_bits(&b.data().join("k.f64")), file_bits(&a.data().join("k.f64")));
+    assert_eq!(int(&mut cb, &["MMAP.COUNT", "k"]), 20_000);
+    assert_eq!(digest(&mut ca, "k"), digest(&mut cb, "k"));
+    // The restored key is bound: writes reach the file.
+    int(&mut cb, &["MMAP.SET", "k", "0", "42"]);
+    assert_eq!(file_values(&b.data().join("k.f64"))[0], 42.0);
+    assert!(
+        fs::read_dir(b.data()).unwrap().count() == 1,
+        "no hidden file is left beside it"
+    );
+}
+
+#[test]
+fn restore_creates_missing_directories() {
+    let (a, b) = (Server::start(), Server::start());
+    let (mut ca, mut cb) = (a.conn(), b.conn());
+    fs::create_dir_all(a.data().join("deep/er")).unwrap();
+    fill(&mut ca, "k", "deep/er/k.f64", 100);
+    restore(&mut cb, "k", &dump(&mut ca, "k"), false).unwrap();
+    assert_eq!(
+        file_bits(&b.data().join("deep/er/k.f64")),
+        file_bits(&a.data().join("deep/er/k.f64"))
+    );
+}
+
+#[test]
+fn restore_replace_of_a_key_onto_its_own_file() {
+    let s = Server::start();
+    let mut c = s.conn();
+    fill(&mut c, "k", "k.f64", 1000);
+    let payload = dump(&mut c, "k");
+    let before = file_bits(&s.data().join("k.f64"));
+    int(&mut c, &["MMAP.SET", "k", "1", "7"]);
+    int(&mut c, &["MMAP.ADD", "k", "8"]);
+    assert_eq!(restore(&mut c, "k", &payload, true).unwrap(), Value::Okay);
+    assert_eq!(file_bits(&s.data().join("k.f64")), before, "the payload is the truth");
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "k"]), 1000);
+    int(&mut c, &["MMAP.SET", "k", "1", "3"]);
+    assert_eq!(file_values(&s.data().join("k.f64"))[1], 3.0);
+    assert_eq!(mmap_stat(&mut c, "keys"), 1);
+    assert_eq!(mmap_stat(&mut c, "descriptors_in_use"), 1, "the old file is closed");
+}
+
+#[test]
+fn restore_refuses_a_path_another_key_holds_and_changes_nothing() {
+    let s = Server::start();
+    let mut c = s.conn();
+    fill(&mut c, "k", "k.f64", 100);
+    let payload = dump(&mut c, "k");
+    int(&mut c, &["MMAP.SET", "k", "0", "5"]);
+    let before = file_bits(&s.data().join("k.f64"));
+    let e = restore(&mut c, "other", &payload, false).unwrap_err();
+    assert!(e.contains("Bad data format"), "{e}");
+    assert_eq!(file_bits(&s.data().join("k.f64")), before);
+    assert_eq!(int(&mut c, &["EXISTS", "other"]), 0);
+    let log = s.log();
+    assert!(
+        log.contains("key 'other': file 'k.f64' cannot be used: the file is already bound to key 'k'"),
+        "{log}"
+    );
+    // RESTORE REPLACE of another key onto the same path: refused too.
+    fill(&mut c, "other", "o.f64", 3);
+    assert!(restore(&mut c, "other", &payload, true).is_err());
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "other"]), 3);
+    assert_eq!(fs::read_dir(s.data()).unwrap().count(), 2, "no hidden file is left");
+}
+
+#[test]
+fn restore_refuses_a_file_another_process_has_locked() {
+    let (a, b) = (Server::start(), Server::start());
+    let (mut ca, mut cb) = (a.conn(), b.conn());
+    fill(&mut ca, "k", "k.f64", 10);
+    // A third server on b's directory holds the file.
+    let holder = Server::with(Opts {
+        module_args: vec!["dir".into(), b.data().display().to_string()],
+        ..Opts::default()
+    });
+    write_values(&b.data().join("k.f64"), &[1.0]);
+    assert_eq!(int(&mut holder.conn(), &["MMAP", "k", "k.f64"]), 1);
+    assert!(restore(&mut cb, "k", &dump(&mut ca, "k"), false).is_err());
+    assert_eq!(file_values(&b.data().join("k.f64")), vec![1.0]);
+    assert!(b.log().contains("the file is locked by another process"), "{}", b.log());
+}
+
+#[test]
+fn migrate_moves_the_key_and_leaves_the_source_file_as_del_does() {
+    let (a, b) = (Server::start(), Server::start());
+    let (mut ca, mut cb) = (a.conn(), b.conn());
+    fill(&mut ca, "k", "k.f64", 50_000);
+    let bits = file_bits(&a.data().join("k.f64"));
+    let port = b.port.to_string();
+    let reply = raw(&mut ca, &["MIGRATE", "127.0.0.1", &port, "k", "0", "10000"]).unwrap();
+    assert_eq!(reply, Value::Okay);
+    assert_eq!(int(&mut ca, &["EXISTS", "k"]), 0);
+    assert_eq!(file_bits(&b.data().join("k.f64")), bits);
+    assert_eq!(file_bits(&a.data().join("k.f64")), bits, "the source keeps its file");
+    assert_eq!(unbound(&mut ca), vec![("k.f64".to_string(), 400_000)]);
+    assert_eq!(unbound(&mut cb), vec![]);
+    // And back, onto the file it left behind.
+    int(&mut cb, &["MMAP.SET", "k", "2", "-1"]);
+    let port = a.port.to_string();
+    raw(&mut cb, &["MIGRATE", "127.0.0.1", &port, "k", "0", "10000"]).unwrap();
+    assert_eq!(file_values(&a.data().join("k.f64"))[2], -1.0);
+    assert_eq!(unbound(&mut ca), vec![]);
+}
+
+#[test]
+fn a_payload_larger_than_the_targets_bulk_limit_fails_and_the_key_stays() {
+    let a = Server::start();
+    let b = Server::with(Opts {
+        conf: vec!["proto-max-bulk-len 1mb".into()],
+        ..Opts::default()
+    });
+    let mut ca = a.conn();
+    fill(&mut ca, "k", "k.f64", 200_000);
+    let bits = file_bits(&a.data().join("k.f64"));
+    let port = b.port.to_string();
+    assert!(raw(&mut ca, &["MIGRATE", "127.0.0.1", &port, "k", "0", "5000"]).is_err());
+    let mut ca = a.conn();
+    assert_eq!(int(&mut ca, &["MMAP.COUNT", "k"]), 200_000);
+    assert_eq!(file_bits(&a.data().join("k.f64")), bits);
+    assert_eq!(int(&mut b.conn(), &["EXISTS", "k"]), 0);
+}
+
+#[test]
+fn payloads_and_rdbs_of_encoding_0_still_load() {
+    // Written by the version before content was carried: paths only.
+    let s = Server::start();
+    let mut c = s.conn();
+    write_values(&s.data().join("a.f64"), &[5.0, 6.0]);
+    let old = fs::read(Path::new(FIXTURES).join("encoding-0.dump")).unwrap();
+    assert_eq!(restore(&mut c, "a", &old, false).unwrap(), Value::Okay);
+    assert_eq!(
+        bulks(&mut c, &["MMAP.MGET", "a", "0", "1"]),
+        [Some("5".into()), Some("6".into())]
+    );
+
+    let mut s = Server::start();
+    s.stop();
+    fs::copy(Path::new(FIXTURES).join("encoding-0.rdb"), s.home.join("dump.rdb")).unwrap();
+    fs::create_dir_all(s.data().join("sub")).unwrap();
+    write_values(&s.data().join("a.f64"), &[1.5, -2.0, 3.25]);
+    write_values(&s.data().join("sub/b.f64"), &[7.0, 8.0]);
+    write_values(&s.data().join("c.f64"), &[0.0, 0.0, 42.0, 43.0]);
+    s.start_again();
+    let mut c = s.conn();
+    assert_eq!(
+        bulks(&mut c, &["MMAP.MGET", "a", "0", "2"]),
+        [Some("1.5".into()), Some("3.25".into())]
+    );
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "b", "1"]).as_deref(), Some("8"));
+    raw(&mut c, &["SELECT", "2"]).unwrap();
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "c"]), 4);
+    raw(&mut c, &["SELECT", "0"]).unwrap();
+    assert_eq!(bulk(&mut c, &["GET", "plain"]).as_deref(), Some("hello"));
+    assert_eq!(mmap_stat(&mut c, "broken_keys"), 0);
+    // Saved again, in the current encoding, and loaded back.
+    s.restart();
+    assert_eq!(int(&mut s.conn(), &["MMAP.COUNT", "a"]), 3);
+}
+
+fn content_server(content: &str) -> Server {
+    Server::with(with_content(content))
+}
+
+/// A server whose snapshots carry content (`yes`) or paths only (`no`).
+fn with_content(content: &str) -> Opts {
+    Opts {
+        conf: vec![format!("mmap.rdb-content {content}")],
+        ..Opts::default()
+    }
+}
+
+#[test]
+fn rdb_content_is_off_by_default_and_a_snapshot_then_holds_paths_only() {
+    let mut s = Server::start();
+    let mut c = s.conn();
+    assert_eq!(config_get(&mut c, "mmap.rdb-content"), ["mmap.rdb-content", "no"]);
+    fill(&mut c, "k", "k.f64", 100_000);
+    raw(&mut c, &["SAVE"]).unwrap();
+    assert!(file_len(&s.home.join("dump.rdb")) < 10_000);
+    s.stop();
+    fs::remove_file(s.data().join("k.f64")).unwrap();
+    s.start_again();
+    let e = err(&mut s.conn(), &["MMAP.GET", "k", "0"]);
+    assert!(e.contains("no such file"), "{e}");
+}
+
+#[test]
+fn with_rdb_content_a_snapshot_recreates_missing_or_corrupt_files_and_an_existing_file_wins() {
+    let mut s = content_server("yes");
+    let mut c = s.conn();
+    fill(&mut c, "gone", "gone.f64", 300_000);
+    fill(&mut c, "torn", "torn.f64", 10);
+    fill(&mut c, "newer", "newer.f64", 10);
+    fill(&mut c, "empty", "empty.f64", 0);
+    let (gone, torn) = (
+        file_bits(&s.data().join("gone.f64")),
+        file_bits(&s.data().join("torn.f64")),
+    );
+    raw(&mut c, &["SAVE"]).unwrap();
+    assert!(
+        file_len(&s.home.join("dump.rdb")) > 200_000,
+        "the RDB holds the content"
+    );
+    // Writes after the snapshot live only in the files.
+    int(&mut c, &["MMAP.ADD", "newer", "11"]);
+    s.kill();
+    fs::remove_file(s.data().join("gone.f64")).unwrap();
+    fs::write(s.data().join("torn.f64"), b"12345").unwrap();
+    s.start_again();
+    let mut c = s.conn();
+    assert_eq!(file_bits(&s.data().join("gone.f64")), gone);
+    assert_eq!(file_bits(&s.data().join("torn.f64")), torn);
+    assert_eq!(
+        int(&mut c, &["MMAP.COUNT", "newer"]),
+        11,
+        "the file, newer than the snapshot, wins"
+    );
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "empty"]), 0);
+    assert_eq!(mmap_stat(&mut c, "broken_keys"), 0);
+    // A file that is there but cannot be used otherwise is not replaced.
+    s.stop();
+    let torn_path = s.data().join("torn.f64");
+    fs::remove_file(&torn_path).unwrap();
+    fs::create_dir(&torn_path).unwrap();
+    s.start_again();
+    let e = err(&mut s.conn(), &["MMAP.COUNT", "torn"]);
+    assert!(e.contains("a directory"), "{e}");
+}
+
+#[test]
+fn rdb_content_can_be_switched_at_run_time_and_goes_into_the_aof_preamble() {
+    let mut s = Server::with(aof_opts("yes"));
+    let mut c = s.conn();
+    fill(&mut c, "k", "k.f64", 50_000);
+    let bits = file_bits(&s.data().join("k.f64"));
+    raw(&mut c, &["CONFIG", "SET", "mmap.rdb-content", "yes"]).unwrap();
+    rewrite_aof(&mut c);
+    s.kill();
+    fs::remove_file(s.data().join("k.f64")).unwrap();
+    s.start_again();
+    assert_eq!(file_bits(&s.data().join("k.f64")), bits);
+    let e = err(&mut s.conn(), &["CONFIG", "SET", "mmap.rdb-content", "maybe"]);
+    assert!(e.contains("mmap.rdb-content") || e.contains("argument"), "{e}");
+}
+
+#[test]
+fn a_bgsave_child_that_cannot_read_a_file_fails_the_save() {
+    let s = Server::with(Opts {
+        module: fault_module_path(),
+        ..with_content("yes")
+    });
+    let mut c = s.conn();
+    fill(&mut c, "k", "k.f64", 2000);
+    raw(&mut c, &["MMAP.FAULT", "read", "on"]).unwrap();
+    raw(&mut c, &["BGSAVE"]).unwrap();
+    wait_for("the failed BGSAVE", || {
+        field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"
+            && field(&mut c, "persistence", "rdb_last_bgsave_status") == "err"
+    });
+    assert!(s.log().contains("abandoning the save"), "{}", s.log());
+    raw(&mut c, &["MMAP.FAULT", "read", "off"]).unwrap();
+}
+
+fn replica_of(master: &Server, opts: Opts) -> Server {
+    let mut opts = opts;
+    opts.conf.push(format!("replicaof 127.0.0.1 {}", master.port));
+    let r = Server::with(opts);
+    let mut c = r.conn();
+    wait_for("the replication link", || {
+        field(&mut c, "replication", "master_link_status") == "up"
+    });
+    r
+}
+
+fn master_with(content: &str, diskless: &str) -> Server {
+    let mut o = with_content(content);
+    o.conf.push("repl-diskless-sync-delay 0".into());
+    o.conf.push(format!("repl-diskless-sync {diskless}"));
+    Server::with(o)
+}
+
+#[test]
+fn a_full_sync_with_content_gives_a_replica_without_files_every_file() {
+    for diskless in ["yes", "no"] {
+        let m = master_with("yes", diskless);
+        let mut cm = m.conn();
+        fill(&mut cm, "k", "k.f64", 100_000);
+        fs::create_dir_all(m.data().join("sub")).unwrap();
+        fill(&mut cm, "s", "sub/s.f64", 10);
+        // A stale file on the replica: the master's content replaces it.
+        let dir = tempfile::tempdir().unwrap();
+        write_values(&dir.path().join("k.f64"), &[1.0; 3]);
+        let r = replica_of(
+            &m,
+            Opts {
+                module_args: vec!["dir".into(), dir.path().display().to_string()],
+                ..Opts::default()
+            },
+        );
+        let mut cr = r.conn();
+        assert_eq!(
+            file_bits(&dir.path().join("k.f64")),
+            file_bits(&m.data().join("k.f64")),
+            "diskless {diskless}"
+        );
+        assert_eq!(
+            file_bits(&dir.path().join("sub/s.f64")),
+            file_bits(&m.data().join("sub/s.f64"))
+        );
+        // And follows the writes after.
+        int(&mut cm, &["MMAP.ADD", "k", "1", "2"]);
+        assert_eq!(int(&mut cm, &["WAIT", "1", "5000"]), 1);
+        assert_eq!(digest(&mut cm, "k"), digest(&mut cr, "k"));
+        assert_eq!(mmap_stat(&mut cr, "broken_keys"), 0);
+    }
+}
+
+#[test]
+fn a_path_only_full_sync_refuses_a_file_of_another_length_until_it_is_fixed() {
+    let m = master_with("no", "yes");
+    let mut cm = m.conn();
+    fill(&mut cm, "k", "k.f64", 1000);
+    let dir = tempfile::tempdir().unwrap();
+    write_values(&dir.path().join("k.f64"), &[1.0; 999]);
+    let r = replica_of(
+        &m,
+        Opts {
+            module_args: vec!["dir".into(), dir.path().display().to_string()],
+            ..Opts::default()
+        },
+    );
+    let mut cr = r.conn();
+    let e = err(&mut cr, &["MMAP.GET", "k", "0"]);
+    assert!(e.contains("holds 999 values but the master's holds 1000"), "{e}");
+    // Still refused a second later: the file has not changed.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(err(&mut cr, &["MMAP.GET", "k", "0"]).contains("stale"));
+    // The master's file, copied over: taken at the next read after a second.
+    fs::copy(m.data().join("k.f64"), dir.path().join("k.f64")).unwrap();
+    let t = Instant::now();
+    wait_for("the key to heal", || raw(&mut cr, &["MMAP.COUNT", "k"]).is_ok());
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert_eq!(digest(&mut cm, "k"), digest(&mut cr, "k"));
+    assert_eq!(mmap_stat(&mut cr, "broken_keys"), 0);
+    assert!(r.log().contains("key 'k': file 'k.f64' is back"), "{}", r.log());
+}
+
+#[test]
+fn a_broken_key_heals_when_its_file_is_put_back_at_most_once_a_second() {
+    let mut s = Server::start();
+    let mut c = s.conn();
+    fill(&mut c, "k", "k.f64", 10);
+    s.stop();
+    let saved = fs::read(s.data().join("k.f64")).unwrap();
+    fs::remove_file(s.data().join("k.f64")).unwrap();
+    s.start_again();
+    let mut c = s.conn();
+    assert!(err(&mut c, &["MMAP.COUNT", "k"]).contains("no such file"));
+    assert_eq!(mmap_stat(&mut c, "broken_keys"), 1);
+    fs::write(s.data().join("k.f64"), &saved).unwrap();
+    // Tried again at most once a second: reads in between stay broken.
+    let first_ok = Instant::now();
+    wait_for("the key to heal", || raw(&mut c, &["MMAP.SET", "k", "0", "3"]).is_ok());
+    assert!(first_ok.elapsed() <= Duration::from_millis(1500));
+    assert_eq!(file_values(&s.data().join("k.f64"))[0], 3.0);
+    assert_eq!(mmap_stat(&mut c, "broken_keys"), 0);
+    assert_eq!(mmap_stat(&mut c, "keys"), 1);
+}
+
+#[test]
+fn a_broken_key_tries_its_file_no_more_than_once_a_second() {
+    let mut s = Server::start();
+    let mut c = s.conn();
+    fill(&mut c, "k", "k.f64", 10);
+    s.stop();
+    let saved = fs::read(s.data().join("k.f64")).unwrap();
+    fs::remove_file(s.data().join("k.f64")).unwrap();
+    s.start_again();
+    let mut c = s.conn();
+    // A failed read starts the second; the file put back right after is not
+    // taken until it has passed.
+    assert!(raw(&mut c, &["MMAP.COUNT", "k"]).is_err());
+    std::thread::sleep(Duration::from_millis(1050));
+    assert!(raw(&mut c, &["MMAP.COUNT", "k"]).is_err());
+    let tried = Instant::now();
+    fs::write(s.data().join("k.f64"), &saved).unwrap();
+    while tried.elapsed() < Duration::from_millis(800) {
+        assert!(raw(&mut c, &["MMAP.COUNT", "k"]).is_err());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "k"]), 10);
+}
+
+#[test]
+fn unbound_lists_files_no_key_binds_and_leaves_out_the_servers_own() {
+    // mmap.dir is the server's working directory, beside its RDB, AOF,
+    // config and log.
+    let mut s = Server::with(Opts {
+        module_args: vec!["dir".into(), ".".into()],
+        conf: vec!["appendonly yes".into()],
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    fill(&mut c, "kept", "kept.f64", 2);
+    fill(&mut c, "gone", "gone.f64", 3);
+    fs::create_dir_all(s.home.join("sub")).unwrap();
+    fill(&mut c, "moved", "sub/moved.f64", 4);
+    raw(&mut c, &["SAVE"]).unwrap();
+    int(&mut c, &["DEL", "gone", "moved"]);
+    fs::write(s.home.join("notes.bin"), b"123").unwrap();
+    let expected = vec![
+        ("gone.f64".to_string(), 24),
+        ("notes.bin".to_string(), 3),
+        ("sub/moved.f64".to_string(), 32),
+    ];
+    assert_eq!(unbound(&mut c), expected);
+    // A broken key's file is not offered for removal either.
+    s.stop();
+    fs::write(s.home.join("kept.f64"), b"12345").unwrap();
+    s.start_again();
+    let mut c = s.conn();
+    assert!(err(&mut c, &["MMAP.COUNT", "kept"]).contains("not a multiple of 8"));
+    assert_eq!(unbound(&mut c), expected);
+    let e = err(&mut c, &["MMAP.UNBOUND", "x"]);
+    assert!(e.contains("wrong number of arguments"), "{e}");
+}
+
+#[test]
+fn unbound_answers_resp3_with_a_map() {
+    let s = Server::start();
+    let mut c = s.conn3();
+    write_values(&s.data().join("left.f64"), &[1.0]);
+    match raw(&mut c, &["MMAP.UNBOUND"]).unwrap() {
+        Value::Map(pairs) => assert_eq!(pairs, vec![(Value::BulkString(b"left.f64".to_vec()), Value::Int(8))]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn dump_of_a_broken_key_restores_only_onto_a_usable_file() {
+    let mut s = Server::start();
+    let mut c = s.conn();
+    fill(&mut c, "k", "k.f64", 4);
+    s.stop();
+    let saved = fs::read(s.data().join("k.f64")).unwrap();
+    fs::remove_file(s.data().join("k.f64")).unwrap();
+    s.start_again();
+    let mut c = s.conn();
+    let payload = dump(&mut c, "k");
+    let b = Server::start();
+    let mut cb = b.conn();
+    assert!(restore(&mut cb, "k", &payload, false).is_err(), "no file, no content");
+    fs::write(b.data().join("k.f64"), &saved).unwrap();
+    assert_eq!(restore(&mut cb, "k", &payload, false).unwrap(), Value::Okay);
+    assert_eq!(int(&mut cb, &["MMAP.COUNT", "k"]), 4);
+}
