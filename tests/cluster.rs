@@ -371,8 +371,8 @@ fn owner<'a>(nodes: impl Iterator<Item = &'a Node>, slot: u16) -> &'a Node {
 }
 
 /// Every key is on the node that owns its slot now, its file byte for byte
-/// the model, and on that node's replica too; `gone_from` no longer has it.
-fn check(nodes: &[&Node], model: &Model, paths: &HashMap<String, String>, gone_from: Option<&Node>) {
+/// the model, and on that node's replica too; no other node has the key.
+fn check(nodes: &[&Node], model: &Model, paths: &HashMap<String, String>) {
     for (key, values) in model {
         let slot = slot_of(&mut nodes[0].conn(), key);
         let node = owner(nodes.iter().copied(), slot);
@@ -385,17 +385,20 @@ fn check(nodes: &[&Node], model: &Model, paths: &HashMap<String, String>, gone_f
         );
         let mut c = node.conn();
         assert_eq!(int(&mut c, &["MMAP.COUNT", key]), values.len() as i64);
-        if let Some(src) = gone_from {
-            let s = slot.to_string();
-            assert_eq!(int(&mut src.conn(), &["CLUSTER", "COUNTKEYSINSLOT", &s]), 0);
-        }
-        // The owner's replica holds the same bytes once caught up.
         let d = digest(&mut c, key);
-        for r in nodes.iter().filter(|n| n.info("replication", "role") == "slave") {
-            if r.info("replication", "master_port") == node.s.port.to_string() {
-                let mut rc = r.conn();
-                raw(&mut rc, &["READONLY"]).unwrap();
-                wait_for("the replica to catch up", || digest(&mut rc, key) == d);
+        let port = node.s.port.to_string();
+        for n in nodes.iter().filter(|n| n.id != node.id) {
+            let mut nc = n.conn();
+            if n.info("replication", "role") == "slave" && n.info("replication", "master_port") == port {
+                // The owner's replica holds the same bytes once caught up.
+                raw(&mut nc, &["READONLY"]).unwrap();
+                wait_for("the replica to catch up", || digest(&mut nc, key) == d);
+            } else {
+                // The source (and its replica) no longer has the key.
+                let s = slot.to_string();
+                wait_for("the key to leave the other nodes", || {
+                    int(&mut nc, &["CLUSTER", "COUNTKEYSINSLOT", &s]) == 0
+                });
             }
         }
     }
@@ -454,7 +457,7 @@ fn reshard_moves_bound_keys_while_a_client_writes() {
     let (model, acked) = writer.finish();
     assert!(acked > 100, "the client kept writing ({acked} writes)");
     let nodes: Vec<&Node> = cl.nodes().collect();
-    check(&nodes, &model, &paths, Some(from));
+    check(&nodes, &model, &paths);
     for key in model.keys() {
         let slot = slot_of(&mut from.conn(), key);
         assert!(to.serves(slot), "{key}");
@@ -504,7 +507,7 @@ fn rebalance_onto_an_added_node_moves_bound_keys_while_a_client_writes() {
         let slot = slot_of(&mut new.conn(), key);
         assert!(new.serves(slot), "{key} is on the added node");
     }
-    check(&nodes, &model, &paths, None);
+    check(&nodes, &model, &paths);
 }
 
 /// A cluster with two keys on master 0, bound before its replica attached.
@@ -539,7 +542,7 @@ fn a_manual_failover_promotes_a_replica_that_serves_every_acknowledged_write() {
     let (model, acked) = writer.finish();
     assert!(acked > 100, "the client kept writing ({acked} writes)");
     let nodes: Vec<&Node> = cl.nodes().collect();
-    check(&nodes, &model, &paths, None);
+    check(&nodes, &model, &paths);
     for key in model.keys() {
         let slot = slot_of(&mut cl.masters[1].conn(), key);
         assert!(cl.replicas[0].serves(slot), "the promoted replica owns {key}");
@@ -560,7 +563,7 @@ fn an_automatic_failover_after_the_master_dies_loses_no_acknowledged_write() {
         cl.replicas[0].info("replication", "role") == "master"
     });
     let nodes: Vec<&Node> = cl.nodes().filter(|n| n.id != cl.masters[0].id).collect();
-    check(&nodes, &model, &paths, None);
+    check(&nodes, &model, &paths);
     // And takes new writes.
     let mut client = Client::new(cl.replicas.iter().map(|n| n.s.port).collect());
     let key = model.keys().next().unwrap();
@@ -596,5 +599,5 @@ fn valkey_atomic_slot_migration_moves_bound_keys_while_a_client_writes() {
     let (model, acked) = writer.finish();
     assert!(acked > 100, "the client kept writing ({acked} writes)");
     let nodes: Vec<&Node> = cl.nodes().collect();
-    check(&nodes, &model, &paths, Some(from));
+    check(&nodes, &model, &paths);
 }
