@@ -271,7 +271,7 @@ struct Broken {
 /// A file a full sync refused: the length the master's had, and the file
 /// as it was (device, inode, size, modification time).
 pub struct Stale {
-    pub expect: usize,
+    expect: usize,
     file: (u64, u64, u64, i64, i64),
 }
 
