@@ -1,6 +1,7 @@
 //! `make fuzz`: random valid and malformed commands against a model of
-//! every key and file, every reply checked (values bit for bit), with
-//! restarts of every kind in between. Not part of `make test`:
+//! every key and file, every reply checked (values bit for bit), keys
+//! dumped and restored, with restarts of every kind in between (and
+//! `mmap.rdb-content` switched at random). Not part of `make test`:
 //!
 //!     FUZZ_OPS=1000000 FUZZ_SEED=7 cargo test --test fuzz -- --nocapture
 //!
@@ -486,6 +487,45 @@ impl Fuzz {
     }
 }
 
+impl Fuzz {
+    /// `DUMP` of a bound key, then `RESTORE` of the payload: onto the key
+    /// itself (`REPLACE`), onto another key while this one holds the file
+    /// (refused, nothing changes), or after `DEL`, under a free name.
+    fn moved(&mut self, c: &mut redis::Connection, seed: u64) {
+        let key = format!("k{}", self.rng.below(KEYS as u64));
+        let Some(Held::Bound(file)) = self.model.keys.get(&key).cloned() else {
+            return;
+        };
+        let payload = match raw(c, &["DUMP", &key]).unwrap() {
+            Value::BulkString(b) => b,
+            other => panic!("DUMP {key} (seed {seed}): {other:?}"),
+        };
+        let restore = |c: &mut redis::Connection, to: &str, replace: bool| {
+            let mut args: Vec<&[u8]> = vec![b"RESTORE", to.as_bytes(), b"0", &payload];
+            if replace {
+                args.push(b"REPLACE");
+            }
+            raw_bytes(c, &args)
+        };
+        let other = format!("k{}", self.rng.below(KEYS as u64));
+        match self.rng.below(3) {
+            0 => assert_eq!(restore(c, &key, true), Ok(Value::Okay), "seed {seed}"),
+            1 if other != key => {
+                let e = restore(c, &other, true).unwrap_err();
+                assert!(e.contains("Bad data format"), "{e} (seed {seed})");
+            }
+            _ => {
+                int(c, &["DEL", &key]);
+                self.model.keys.remove(&key);
+                let to = if self.model.keys.contains_key(&other) { key } else { other };
+                assert_eq!(restore(c, &to, false), Ok(Value::Okay), "RESTORE {to} (seed {seed})");
+                self.model.keys.insert(to, Held::Bound(file));
+            }
+        }
+        self.checked += 1;
+    }
+}
+
 fn matches(got: &Result<Value, String>, want: &Want) -> bool {
     let got = match (want, got) {
         (Want::Err(prefix), Err(text)) => return text.starts_with(prefix.as_str()),
@@ -551,6 +591,9 @@ fn fuzz() {
     let (mut errors, mut restarts) = (0u64, [0u64; 4]);
     let started = Instant::now();
     for n in 1..=ops {
+        if f.rng.chance(1) {
+            f.moved(&mut c, seed);
+        }
         let (args, want) = f.step();
         let got = raw_bytes(&mut c, &args);
         if matches!(want, Want::Err(_)) {
@@ -574,6 +617,8 @@ fn fuzz() {
                     raw(&mut c, &["DEBUG", "RELOAD"]).unwrap();
                 }
                 _ => {
+                    let content = if f.rng.chance(50) { "yes" } else { "no" };
+                    raw(&mut c, &["CONFIG", "SET", "mmap.rdb-content", content]).unwrap();
                     let preamble = if f.rng.chance(50) { "yes" } else { "no" };
                     raw(&mut c, &["CONFIG", "SET", "aof-use-rdb-preamble", preamble]).unwrap();
                     rewrite_aof(&mut c);

@@ -529,3 +529,26 @@ fn dump_of_a_broken_key_restores_only_onto_a_usable_file() {
     assert_eq!(restore(&mut cb, "k", &payload, false).unwrap(), Value::Okay);
     assert_eq!(int(&mut cb, &["MMAP.COUNT", "k"]), 4);
 }
+
+#[test]
+fn an_aof_replays_restore_replace_of_a_key_onto_its_own_file() {
+    let mut s = Server::with(aof_opts("yes"));
+    let mut c = s.conn();
+    fill(&mut c, "k", "k.f64", 1000);
+    let payload = dump(&mut c, "k");
+    int(&mut c, &["MMAP.SET", "k", "0", "9"]);
+    assert_eq!(restore(&mut c, "k", &payload, true).unwrap(), Value::Okay);
+    int(&mut c, &["MMAP.SET", "k", "1", "8"]);
+    int(&mut c, &["MMAP.ADD", "k", "7"]);
+    let want = file_bits(&s.data().join("k.f64"));
+    s.kill_and_restart();
+    let mut c = s.conn();
+    assert_eq!(file_bits(&s.data().join("k.f64")), want);
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "k"]), 1001);
+    assert_eq!(mmap_stat(&mut c, "broken_keys"), 0);
+    // The same log over a lost file rebuilds it.
+    s.kill();
+    fs::remove_file(s.data().join("k.f64")).unwrap();
+    s.start_again();
+    assert_eq!(file_bits(&s.data().join("k.f64")), want);
+}

@@ -12,9 +12,7 @@ use redis_module::raw;
 use super::events;
 use super::rdb::{self, ContentError, Form};
 use crate::binding::{trusted, Binding, Stale};
-use crate::core::sandbox::PathError;
-use crate::core::vector::OpenError;
-use crate::error::{shown, Error};
+use crate::error::shown;
 use crate::ffi::config::{rdb_content, sandbox};
 use crate::ffi::ctx::guard;
 use crate::ffi::io::{Aof, Digest, Rdb};
@@ -97,8 +95,9 @@ enum Failed {
 enum Purpose {
     /// `RESTORE` (and the target of `MIGRATE`): the payload is the truth.
     Restore,
-    /// A startup's RDB or AOF: a usable file holds writes made after the
-    /// snapshot, so it wins; content recreates a file missing or corrupt.
+    /// A startup's RDB or AOF (its preamble, and `RESTORE`s it replays): a
+    /// usable file holds writes made after the snapshot, so it wins; content
+    /// recreates a file that is missing or cannot be used.
     Startup,
     /// A full sync: the master's content is the truth; without content, a
     /// file of another length than the master's is refused.
@@ -165,13 +164,17 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
     let rel = sb.relative(&saved.path).map_err(|e| skip(e.to_string()))?;
     let existing = || Binding::open(sb, &rel, key, db, false, &trusted).map(|(b, _)| b);
     match (purpose, &saved.form) {
+        // Any other failure is left to `replace`, which refuses what must
+        // not be replaced: a file another key holds or another process has
+        // locked, a directory, a symlink. The key's own claim is what an
+        // AOF's `RESTORE ... REPLACE` of a key onto its own file meets: its
+        // content, and the writes logged after it, rebuild the file.
         (Purpose::Startup, Form::Content(_)) => match existing() {
             Ok(b) => match rdb::content(io, None, 1) {
                 Err(ContentError::Stream(why)) => Err(Failed::Stream(why)),
                 _ => Ok(b),
             },
-            Err(e) if recreatable(&e) => replace(io, saved, &rel, key, db),
-            Err(e) => Err(skip(e.cause())),
+            Err(_) => replace(io, saved, &rel, key, db),
         },
         (_, Form::Content(_)) => replace(io, saved, &rel, key, db),
         (Purpose::Sync, &Form::Length(expect)) => {
@@ -194,21 +197,6 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
         }
         _ => existing().map_err(|e| Failed::File(e.cause())),
     }
-}
-
-/// Whether content may recreate a file: it is missing, or not a whole
-/// number of values.
-fn recreatable(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Path {
-            cause: PathError::NotFound,
-            ..
-        } | Error::Open {
-            cause: OpenError::BadSize(..),
-            ..
-        }
-    )
 }
 
 /// Writes the content in the stream over the file and binds it.
