@@ -517,7 +517,11 @@ impl Fuzz {
             _ => {
                 int(c, &["DEL", &key]);
                 self.model.keys.remove(&key);
-                let to = if self.model.keys.contains_key(&other) { key } else { other };
+                let to = if self.model.keys.contains_key(&other) {
+                    key
+                } else {
+                    other
+                };
                 assert_eq!(restore(c, &to, false), Ok(Value::Okay), "RESTORE {to} (seed {seed})");
                 self.model.keys.insert(to, Held::Bound(file));
             }
