@@ -110,7 +110,7 @@ impl Command {
         let most = if self.args.iter().any(|x| x.multiple) {
             usize::MAX
         } else {
-            2 + self.args.len()
+            1 + usize::from(self.keyed) + self.args.len()
         };
         argc >= a && argc <= most
     }
@@ -200,10 +200,13 @@ pub static FAULT: Command = Command {
     arity: 3,
     flags: c"readonly",
     write: false,
-    keyed: true,
+    keyed: false,
     summary: "Test builds only: makes a rare failure happen (read, fsync on|off; registry <ms>).",
     complexity: "O(1)",
-    args: &[arg("setting", ArgKind::String, false)],
+    args: &[
+        arg("what", ArgKind::String, false),
+        arg("setting", ArgKind::String, false),
+    ],
     run: fault,
 };
 

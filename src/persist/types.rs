@@ -150,18 +150,14 @@ fn load(io: &Rdb, encver: c_int) -> Option<Binding> {
 fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Binding, Failed> {
     let sb = sandbox();
     let (db, has_content) = (io.db(), matches!(saved.form, Form::Content(_)));
-    // Skips content that will not be used, so that the stream stays in step.
-    let skip = |cause: String| match has_content {
-        true => match rdb::content(io, None, 1) {
-            Err(ContentError::Stream(why)) => Failed::Stream(why),
-            _ => Failed::File(cause),
-        },
-        false => Failed::File(cause),
+    let refuse = |cause: String| match has_content.then(|| skip(io)) {
+        Some(Err(broken)) => broken,
+        _ => Failed::File(cause),
     };
     if !saved.kind_known() {
-        return Err(skip(format!("unknown element kind {}", saved.kind)));
+        return Err(refuse(format!("unknown element kind {}", saved.kind)));
     }
-    let rel = sb.relative(&saved.path).map_err(|e| skip(e.to_string()))?;
+    let rel = sb.relative(&saved.path).map_err(|e| refuse(e.to_string()))?;
     let existing = || Binding::open(sb, &rel, key, db, false, &trusted).map(|(b, _)| b);
     match (purpose, &saved.form) {
         // Any other failure is left to `replace`, which refuses what must
@@ -170,10 +166,7 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
         // AOF's `RESTORE ... REPLACE` of a key onto its own file meets: its
         // content, and the writes logged after it, rebuild the file.
         (Purpose::Startup, Form::Content(_)) => match existing() {
-            Ok(b) => match rdb::content(io, None, 1) {
-                Err(ContentError::Stream(why)) => Err(Failed::Stream(why)),
-                _ => Ok(b),
-            },
+            Ok(b) => skip(io).map(|()| b),
             Err(_) => replace(io, saved, &rel, key, db),
         },
         (_, Form::Content(_)) => replace(io, saved, &rel, key, db),
@@ -210,15 +203,20 @@ fn replace(io: &Rdb, saved: &rdb::Saved, rel: &Path, key: &[u8], db: i32) -> Res
     });
     match read {
         // Refused before the content was read: read past it.
-        None => {
-            if let Err(ContentError::Stream(why)) = rdb::content(io, None, 1) {
-                return Err(Failed::Stream(why));
-            }
-        }
+        None => skip(io)?,
         Some(Err(ContentError::Stream(why))) => return Err(Failed::Stream(why)),
         Some(_) => {}
     }
     bound.map_err(|e| Failed::File(e.cause()))
+}
+
+/// Reads past content that will not be used, so that the stream stays in
+/// step; fails only if the stream itself is broken.
+fn skip(io: &Rdb) -> Result<(), Failed> {
+    match rdb::content(io, None, 1) {
+        Err(ContentError::Stream(why)) => Err(Failed::Stream(why)),
+        _ => Ok(()),
+    }
 }
 
 /// # Safety
