@@ -66,12 +66,7 @@ impl Node {
     /// A field of `CLUSTER INFO`.
     fn cluster(&self, name: &str) -> String {
         let text = bulk(&mut self.conn(), &["CLUSTER", "INFO"]).unwrap();
-        let prefix = format!("{name}:");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("{name} missing in CLUSTER INFO:\n{text}"))
-            .trim()
-            .to_string()
+        line_field(&text, name).unwrap_or_else(|| panic!("{name} missing in CLUSTER INFO:\n{text}"))
     }
 
     /// Joins the cluster `other` is in.
@@ -106,10 +101,11 @@ struct Cluster {
 const RANGES: [(u16, u16); 3] = [(0, 5460), (5461, 10922), (10923, 16383)];
 
 impl Cluster {
-    /// Three masters with the slots split evenly; `bind` runs on them (the
-    /// keys it binds reach the replicas through a full sync); then one
-    /// replica for each master.
-    fn start(bind: impl FnOnce(&Cluster)) -> Cluster {
+    /// Three masters with the slots split evenly, one key of `VALUES`
+    /// values bound under each of the hash tags `tags` picks, and then one
+    /// replica for each master, which gets the keys through a full sync.
+    /// Returns the keys' model and paths too.
+    fn start(tags: impl FnOnce(&Cluster) -> Vec<String>) -> (Cluster, Model, HashMap<String, String>) {
         let masters: Vec<Node> = (0..3).map(|_| Node::start()).collect();
         for (m, (a, b)) in masters.iter().zip(RANGES) {
             let (a, b) = (a.to_string(), b.to_string());
@@ -123,7 +119,7 @@ impl Cluster {
             replicas: Vec::new(),
         };
         cl.wait_ok(3);
-        bind(&cl);
+        let (model, paths) = bind_all(cl.ports(), &tags(&cl));
         cl.replicas = (0..3).map(|_| Node::start()).collect();
         for r in &cl.replicas {
             r.meet(&cl.masters[0]);
@@ -139,7 +135,7 @@ impl Cluster {
         for r in &cl.replicas {
             wait_synced(r);
         }
-        cl
+        (cl, model, paths)
     }
 
     fn nodes(&self) -> impl Iterator<Item = &Node> {
@@ -432,12 +428,7 @@ fn bind_all(ports: Vec<u16>, tags: &[String]) -> (Model, HashMap<String, String>
 
 #[test]
 fn reshard_moves_bound_keys_while_a_client_writes() {
-    let mut bound = None;
-    let cl = Cluster::start(|cl| {
-        let tags = cl.tags(0, 64, 2);
-        bound = Some(bind_all(cl.masters.iter().map(|n| n.s.port).collect(), &tags));
-    });
-    let (model, paths) = bound.unwrap();
+    let (cl, model, paths) = Cluster::start(|cl| cl.tags(0, 64, 2));
     let writer = Writer::start(cl.ports(), model, false);
     thread::sleep(Duration::from_millis(300));
     let (from, to) = (&cl.masters[0], &cl.masters[1]);
@@ -472,13 +463,7 @@ fn reshard_moves_bound_keys_while_a_client_writes() {
 
 #[test]
 fn rebalance_onto_an_added_node_moves_bound_keys_while_a_client_writes() {
-    let mut bound = None;
-    let cl = Cluster::start(|cl| {
-        let mut tags = cl.tags(0, 40, 1);
-        tags.extend(cl.tags(1, 40, 1));
-        bound = Some(bind_all(cl.masters.iter().map(|n| n.s.port).collect(), &tags));
-    });
-    let (model, paths) = bound.unwrap();
+    let (cl, model, paths) = Cluster::start(|cl| [cl.tags(0, 40, 1), cl.tags(1, 40, 1)].concat());
     let new = Node::start();
     cli(&["--cluster", "add-node", &new.addr(), &cl.masters[0].addr()]);
     for n in cl.nodes().chain([&new]) {
@@ -512,12 +497,7 @@ fn rebalance_onto_an_added_node_moves_bound_keys_while_a_client_writes() {
 
 /// A cluster with two keys on master 0, bound before its replica attached.
 fn failover_cluster() -> (Cluster, Model, HashMap<String, String>) {
-    let mut bound = None;
-    let cl = Cluster::start(|cl| {
-        let tags = cl.tags(0, 5000, 2);
-        bound = Some(bind_all(cl.masters.iter().map(|n| n.s.port).collect(), &tags));
-    });
-    let (model, paths) = bound.unwrap();
+    let (cl, model, paths) = Cluster::start(|cl| cl.tags(0, 5000, 2));
     // The replica got every file through the full sync.
     let r = &cl.replicas[0];
     for path in paths.values() {
@@ -574,11 +554,7 @@ fn an_automatic_failover_after_the_master_dies_loses_no_acknowledged_write() {
 
 #[test]
 fn valkey_atomic_slot_migration_moves_bound_keys_while_a_client_writes() {
-    let mut bound = None;
-    let cl = Cluster::start(|cl| {
-        let tags = cl.tags(0, 64, 2);
-        bound = Some(bind_all(cl.masters.iter().map(|n| n.s.port).collect(), &tags));
-    });
+    let (cl, model, paths) = Cluster::start(|cl| cl.tags(0, 64, 2));
     let (from, to) = (&cl.masters[0], &cl.masters[1]);
     let mut c = from.conn();
     let migrate = ["CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "63", "NODE", &to.id];
@@ -588,7 +564,6 @@ fn valkey_atomic_slot_migration_moves_bound_keys_while_a_client_writes() {
         assert!(e.contains("nknown subcommand"), "{e}");
         return;
     }
-    let (model, paths) = bound.unwrap();
     let writer = Writer::start(cl.ports(), model, false);
     thread::sleep(Duration::from_millis(300));
     raw(&mut c, &migrate).unwrap();

@@ -335,15 +335,13 @@ fn a_bgsave_child_that_cannot_read_a_file_fails_the_save() {
     raw(&mut c, &["MMAP.FAULT", "read", "off"]).unwrap();
 }
 
-fn replica_of(master: &Server, opts: Opts) -> Server {
-    let mut opts = opts;
-    opts.conf.push(format!("replicaof 127.0.0.1 {}", master.port));
-    let r = Server::with(opts);
-    let mut c = r.conn();
-    wait_for("the replication link", || {
-        field(&mut c, "replication", "master_link_status") == "up"
-    });
-    r
+/// A replica of `master` whose mmap.dir is `dir`, once its link is up.
+fn replica_in(master: &Server, dir: &Path) -> Server {
+    let opts = Opts {
+        module_args: vec!["dir".into(), dir.display().to_string()],
+        ..Opts::default()
+    };
+    replica_of(master, opts)
 }
 
 fn master_with(content: &str, diskless: &str) -> Server {
@@ -364,13 +362,7 @@ fn a_full_sync_with_content_gives_a_replica_without_files_every_file() {
         // A stale file on the replica: the master's content replaces it.
         let dir = tempfile::tempdir().unwrap();
         write_values(&dir.path().join("k.f64"), &[1.0; 3]);
-        let r = replica_of(
-            &m,
-            Opts {
-                module_args: vec!["dir".into(), dir.path().display().to_string()],
-                ..Opts::default()
-            },
-        );
+        let r = replica_in(&m, dir.path());
         let mut cr = r.conn();
         assert_eq!(
             file_bits(&dir.path().join("k.f64")),
@@ -396,13 +388,7 @@ fn a_path_only_full_sync_refuses_a_file_of_another_length_until_it_is_fixed() {
     fill(&mut cm, "k", "k.f64", 1000);
     let dir = tempfile::tempdir().unwrap();
     write_values(&dir.path().join("k.f64"), &[1.0; 999]);
-    let r = replica_of(
-        &m,
-        Opts {
-            module_args: vec!["dir".into(), dir.path().display().to_string()],
-            ..Opts::default()
-        },
-    );
+    let r = replica_in(&m, dir.path());
     let mut cr = r.conn();
     let e = err(&mut cr, &["MMAP.GET", "k", "0"]);
     assert!(e.contains("holds 999 values but the master's holds 1000"), "{e}");
@@ -551,4 +537,58 @@ fn an_aof_replays_restore_replace_of_a_key_onto_its_own_file() {
     fs::remove_file(s.data().join("k.f64")).unwrap();
     s.start_again();
     assert_eq!(file_bits(&s.data().join("k.f64")), want);
+}
+
+#[test]
+fn a_payload_whose_content_could_not_be_read_is_refused() {
+    let a = Server::with(Opts {
+        module: fault_module_path(),
+        ..Opts::default()
+    });
+    let mut ca = a.conn();
+    fill(&mut ca, "k", "k.f64", 10);
+    raw(&mut ca, &["MMAP.FAULT", "read", "on"]).unwrap();
+    let payload = dump(&mut ca, "k");
+    raw(&mut ca, &["MMAP.FAULT", "read", "off"]).unwrap();
+    let b = Server::start();
+    let mut cb = b.conn();
+    write_values(&b.data().join("k.f64"), &[4.0]);
+    let e = restore(&mut cb, "k", &payload, false).unwrap_err();
+    assert!(e.contains("Bad data format"), "{e}");
+    assert!(
+        b.log().contains("the saving server could not read its file"),
+        "{}",
+        b.log()
+    );
+    assert_eq!(file_values(&b.data().join("k.f64")), vec![4.0], "nothing changed");
+    assert_eq!(fs::read_dir(b.data()).unwrap().count(), 1, "no hidden file is left");
+    assert!(a.log().contains("save: cannot read 'k.f64'"), "{}", a.log());
+}
+
+#[test]
+fn a_payload_whose_content_is_malformed_is_refused() {
+    let a = Server::start();
+    let mut ca = a.conn();
+    fill(&mut ca, "k", "k.f64", 3);
+    let mut payload = dump(&mut ca, "k");
+    // The one piece: an unsigned (opcode 2) of 24 bytes announced, then a
+    // string (opcode 5) of 24 bytes. Announce 16 instead.
+    let at = payload
+        .windows(4)
+        .position(|w| w == [2, 24, 5, 24])
+        .expect("the piece header");
+    payload[at + 1] = 16;
+    reseal(&mut payload);
+    let b = Server::start();
+    let mut cb = b.conn();
+    let e = restore(&mut cb, "k", &payload, false).unwrap_err();
+    assert!(e.contains("Bad data format"), "{e}");
+    assert!(
+        b.log()
+            .contains("the content is malformed: a piece of 24 bytes where 16 were announced"),
+        "{}",
+        b.log()
+    );
+    assert!(!b.data().join("k.f64").exists(), "nothing was created");
+    assert_eq!(fs::read_dir(b.data()).unwrap().count(), 0, "no hidden file is left");
 }

@@ -15,22 +15,6 @@ fn master() -> Server {
     })
 }
 
-fn replica_of(master: &Server) -> Server {
-    let r = Server::with(Opts {
-        conf: vec![format!("replicaof 127.0.0.1 {}", master.port)],
-        ..Opts::default()
-    });
-    wait_link(&r);
-    r
-}
-
-fn wait_link(r: &Server) {
-    let mut c = r.conn();
-    wait_for("the replication link", || {
-        field(&mut c, "replication", "master_link_status") == "up"
-    });
-}
-
 /// Waits until the replica has applied every write made on `c` (WAIT
 /// counts the writes of its own connection).
 fn caught_up(c: &mut redis::Connection) {
@@ -97,7 +81,7 @@ fn writes_as(c: &mut redis::Connection, round: u32, name: fn(&str) -> String) {
 #[test]
 fn a_replica_follows_every_write_byte_for_byte() {
     let m = master();
-    let mut r = replica_of(&m);
+    let mut r = replica_of(&m, Opts::default());
     // The replica's own copy of the file, made before the master binds it.
     let start: Vec<f64> = (0..100).map(|i| i as f64 / 3.0).collect();
     write_values(&m.data().join("v.f64"), &start);
@@ -160,7 +144,7 @@ fn a_redis_7_master_written_by_short_names_feeds_this_server() {
 #[test]
 fn a_replica_without_the_file_gets_a_key_that_says_so() {
     let m = master();
-    let r = replica_of(&m);
+    let r = replica_of(&m, Opts::default());
     write_values(&m.data().join("v.f64"), &[1.0, 2.0]);
     let mut c = m.conn();
     assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 2);

@@ -615,12 +615,54 @@ pub fn field(c: &mut redis::Connection, section: &str, name: &str) -> String {
         Value::VerbatimString { text, .. } => text,
         other => panic!("INFO {section}: {other:?}"),
     };
+    line_field(&text, name).unwrap_or_else(|| panic!("{name} missing in INFO {section}:\n{text}"))
+}
+
+/// The value of `name:value` among the lines of `INFO` or `CLUSTER INFO` text.
+pub fn line_field(text: &str, name: &str) -> Option<String> {
     let prefix = format!("{name}:");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("{name} missing in INFO {section}:\n{text}"))
-        .trim()
-        .to_string()
+        .map(|v| v.trim().to_string())
+}
+
+/// Waits until a replica's link to its master is up.
+pub fn wait_link(r: &Server) {
+    let mut c = r.conn();
+    wait_for("the replication link", || {
+        field(&mut c, "replication", "master_link_status") == "up"
+    });
+}
+
+/// A server started with `opts` and `replicaof master`, once its link is up.
+pub fn replica_of(master: &Server, mut opts: Opts) -> Server {
+    opts.conf.push(format!("replicaof 127.0.0.1 {}", master.port));
+    let r = Server::with(opts);
+    wait_link(&r);
+    r
+}
+
+/// Redis's CRC-64 (Jones, reflected), which ends every DUMP payload.
+pub fn crc64(data: &[u8]) -> u64 {
+    let mut crc = 0u64;
+    for &b in data {
+        crc ^= b as u64;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x95ac_9329_ac4b_c9b5
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc
+}
+
+/// Rewrites the CRC that ends a DUMP payload after its body was changed.
+pub fn reseal(payload: &mut [u8]) {
+    let body = payload.len() - 8;
+    let crc = crc64(&payload[..body]);
+    payload[body..].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Waits up to 20 s for `cond`; panics with `what` if it never holds.
