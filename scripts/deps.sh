@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, only when it is missing:
 # Debian's redis-server (with redis-cli and redis-benchmark) and libclang-dev
-# for bindgen, plus the redis client for Python that the Python example uses.
+# for bindgen, plus the Python packages the Python example and the kind tests
+# use: the redis client, numpy, and ml_dtypes (numpy's bfloat16).
 set -euo pipefail
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -18,8 +19,10 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   # Debian's package may start a server on 6379; this project never uses it.
 fi
 
-if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import redis' >/dev/null 2>&1; then
-  echo "installing the redis client for Python"
-  python3 -m pip install -q --disable-pip-version-check redis >/dev/null 2>&1 \
-    || python3 -m pip install -q --disable-pip-version-check --break-system-packages redis
-fi
+for pkg in redis numpy ml_dtypes; do
+  if command -v python3 >/dev/null 2>&1 && ! python3 -c "import $pkg" >/dev/null 2>&1; then
+    echo "installing $pkg for Python"
+    python3 -m pip install -q --disable-pip-version-check "$pkg" >/dev/null 2>&1 \
+      || python3 -m pip install -q --disable-pip-version-check --break-system-packages "$pkg"
+  fi
+done

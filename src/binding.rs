@@ -10,16 +10,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::core::column::{self, Column, Rejected, Texts};
+use crate::core::kind::{Spec, Value};
 use crate::core::limits::{self, Limits};
 use crate::core::sandbox::{PathError, Sandbox};
-use crate::core::vector::{identity, read_at, MappedVec};
+use crate::core::vector::{identity, read_bytes_at};
 use crate::error::{shown, Error, Result};
 use crate::fault::{self, Fault};
 use crate::persist::fsync::{self, Mode, Synced};
 use crate::persist::Logged;
 use crate::stats;
 
-pub type Vector = MappedVec<f64>;
+/// A bound file's values, of whichever kind it holds.
+pub type Vector = dyn Column;
 
 /// Who holds a bound file: the key (as last seen), the database it was
 /// last seen in (where a lookup of it starts; SWAPDB is not followed, a
@@ -184,7 +187,7 @@ fn verify(claim: &Seen, find: Finder) -> bool {
 
 /// An open, locked, registered file. Dropping it releases what it still holds.
 pub struct Opened {
-    vec: Vector,
+    vec: Box<Vector>,
     id: (u64, u64),
     token: u64,
     sync: Arc<Synced>,
@@ -193,8 +196,10 @@ pub struct Opened {
 impl Opened {
     /// Claims the file for `key`. A claim that another key seems to hold is
     /// checked with `find` first, and taken over if no key holds it.
-    fn claim(vec: Vector, key: &[u8], db: i32, path: &Path, find: Finder) -> Result<Opened> {
-        let id = vec.identity().map_err(|e| Error::Broken {
+    /// A writable file is locked exclusively, a read-only one shared, so
+    /// that any number of readers (in any process) exclude every writer.
+    fn claim(vec: Box<Vector>, key: &[u8], db: i32, path: &Path, find: Finder) -> Result<Opened> {
+        let id = identity(vec.file()).map_err(|e| Error::Broken {
             key: shown(key),
             path: path.display().to_string(),
             cause: e.to_string(),
@@ -217,8 +222,9 @@ impl Opened {
                 });
             }
             let fd = vec.file().as_raw_fd();
+            let lock = if vec.writable() { libc::LOCK_EX } else { libc::LOCK_SH };
             // SAFETY: a valid open fd.
-            if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            if unsafe { libc::flock(fd, lock | libc::LOCK_NB) } != 0 {
                 return Err(Error::Locked {
                     path: path.display().to_string(),
                 });
@@ -295,23 +301,27 @@ const RETRY: Duration = Duration::from_secs(1);
 pub struct Binding {
     /// Relative to `mmap.dir`, normalised.
     path: PathBuf,
+    spec: Spec,
     state: State,
 }
 
 impl Binding {
     /// Opens and claims the file at `rel` for `key` in database `db`; says
     /// whether it created the file.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         sandbox: &Sandbox,
         rel: &Path,
+        spec: Spec,
         key: &[u8],
         db: i32,
         create: bool,
         find: Finder,
     ) -> Result<(Binding, bool)> {
-        let (opened, created) = open_file(sandbox, rel, key, db, create, find)?;
+        let (opened, created) = open_file(sandbox, rel, spec, key, db, create, find)?;
         let b = Binding {
             path: rel.to_path_buf(),
+            spec,
             state: State::Open(opened),
         };
         Ok((b, created))
@@ -319,16 +329,17 @@ impl Binding {
 
     /// A binding whose file cannot be used now; every command on it says
     /// why, and tries the file again (see `heal`).
-    pub fn broken(rel: &Path, cause: String) -> Binding {
-        Binding::stale(rel, cause, None)
+    pub fn broken(rel: &Path, spec: Spec, cause: String) -> Binding {
+        Binding::stale(rel, spec, cause, None)
     }
 
     /// A broken binding whose file was refused as stale.
-    pub fn stale(rel: &Path, cause: String, stale: Option<Stale>) -> Binding {
+    pub fn stale(rel: &Path, spec: Spec, cause: String, stale: Option<Stale>) -> Binding {
         stats::broken_delta(1);
         broken_paths(|m| *m.entry(rel.to_path_buf()).or_default() += 1);
         Binding {
             path: rel.to_path_buf(),
+            spec,
             state: State::Broken(Broken {
                 cause,
                 retry_at: Instant::now() + RETRY,
@@ -346,6 +357,7 @@ impl Binding {
     pub fn replace(
         sandbox: &Sandbox,
         rel: &Path,
+        spec: Spec,
         key: &[u8],
         db: i32,
         fill: impl FnOnce(&File) -> std::result::Result<(), String>,
@@ -383,10 +395,18 @@ impl Binding {
         if fsync::mode() != Mode::No {
             file.sync_data().map_err(|cause| Error::Write { path: path(), cause })?;
         }
-        let opened = map_and_claim(file, &limits, rel, key, db, &trusted)?;
+        let file = if spec.readonly {
+            // A new open file description, read-only, of the same file.
+            File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+                .map_err(|cause| Error::Write { path: path(), cause })?
+        } else {
+            file
+        };
+        let opened = map_and_claim(file, &limits, rel, spec, key, db, &trusted)?;
         staged.commit().map_err(|cause| Error::Write { path: path(), cause })?;
         Ok(Binding {
             path: rel.to_path_buf(),
+            spec,
             state: State::Open(opened),
         })
     }
@@ -404,7 +424,7 @@ impl Binding {
             return false;
         }
         b.retry_at = now + RETRY;
-        let opened = match open_file(sandbox, &self.path, key, db, false, find) {
+        let opened = match open_file(sandbox, &self.path, self.spec, key, db, false, find) {
             Ok((o, _)) => o,
             Err(e) => {
                 if b.stale.is_none() {
@@ -433,6 +453,18 @@ impl Binding {
         &self.path
     }
 
+    pub fn spec(&self) -> Spec {
+        self.spec
+    }
+
+    /// Why the key's file cannot be used, if it cannot.
+    pub fn broken_cause(&self) -> Option<&str> {
+        match &self.state {
+            State::Open(_) => None,
+            State::Broken(b) => Some(&b.cause),
+        }
+    }
+
     /// Records the key's new name and database after RENAME or MOVE, so
     /// that errors name the key that holds the file now and flushes of its
     /// database release it.
@@ -451,22 +483,35 @@ impl Binding {
     /// `MMAP .. CREATE`, `VRESIZE 0` and the content as batches of `VADD`.
     /// For a broken one, a plain `MMAP`, so the key stays broken until the
     /// file is back.
+    /// A read-only key's file is not the server's to rebuild: a plain
+    /// `MMAP ... READONLY`, like a broken key's.
     pub fn rebuild(&self, mut emit: impl FnMut(Logged)) -> std::io::Result<()> {
-        let rel = &self.path;
-        let State::Open(o) = &self.state else {
-            emit(Logged::Mmap { rel, create: false });
-            return Ok(());
+        let (rel, spec) = (&self.path, self.spec);
+        let o = match &self.state {
+            State::Open(o) if !spec.readonly => o,
+            _ => {
+                emit(Logged::Mmap {
+                    rel,
+                    spec,
+                    create: false,
+                });
+                return Ok(());
+            }
         };
-        emit(Logged::Mmap { rel, create: true });
+        emit(Logged::Mmap {
+            rel,
+            spec,
+            create: true,
+        });
         emit(Logged::Resize(0));
-        chunks(o, |values, _| emit(Logged::Add(values)))
+        chunks(o, |bytes| emit(Logged::Add { kind: spec.kind, bytes }))
     }
 
     /// Hands the file's bytes to `f` in pieces of at most `piece` bytes,
     /// read with `pread` (see `chunks`). Nothing for a broken binding.
-    pub fn content(&self, piece: usize, mut f: impl FnMut(&[u8])) -> std::io::Result<()> {
+    pub fn content(&self, piece: usize, f: impl FnMut(&[u8])) -> std::io::Result<()> {
         match &self.state {
-            State::Open(o) => read_pieces(o, piece / 8, |_, bytes| f(bytes)),
+            State::Open(o) => read_pieces(o, piece / self.spec.kind.size(), f),
             State::Broken(_) => Ok(()),
         }
     }
@@ -475,7 +520,7 @@ impl Binding {
     /// the file's bytes, or for a broken binding its path.
     pub fn digest(&self, mut add: impl FnMut(&[u8])) -> std::io::Result<()> {
         match &self.state {
-            State::Open(o) => chunks(o, |_, bytes| add(bytes)),
+            State::Open(o) => chunks(o, add),
             State::Broken(_) => {
                 add(self.path.as_os_str().as_encoded_bytes());
                 Ok(())
@@ -507,7 +552,7 @@ impl Binding {
     /// The vector, if the file is open.
     pub fn opened(&self) -> Option<&Vector> {
         match &self.state {
-            State::Open(o) => Some(&o.vec),
+            State::Open(o) => Some(&*o.vec),
             State::Broken(_) => None,
         }
     }
@@ -516,7 +561,7 @@ impl Binding {
     /// The key's name is fetched only for that error: reads skip the call.
     pub fn vector<'k>(&self, key: impl FnOnce() -> &'k [u8]) -> Result<&Vector> {
         match &self.state {
-            State::Open(o) => Ok(&o.vec),
+            State::Open(o) => Ok(&*o.vec),
             State::Broken(b) => Err(self.broken_error(key(), &b.cause)),
         }
     }
@@ -530,29 +575,41 @@ impl Binding {
     }
 
     /// `MMAP` on a key that is already bound: the count if `rel` is this
-    /// binding's file (re-opening it if it was broken), an error otherwise.
-    /// Returns whether the file was re-opened.
+    /// binding's file and `spec` its kind and mode (re-opening it if it was
+    /// broken), an error otherwise. Returns whether the file was re-opened.
     pub fn rebind(
         &mut self,
         sandbox: &Sandbox,
         rel: &Path,
+        spec: Spec,
         key: &[u8],
         db: i32,
         find: Finder,
     ) -> Result<(usize, bool)> {
+        if spec != self.spec {
+            return Err(Error::OtherSpec {
+                key: shown(key),
+                bound: self.spec,
+                asked: spec,
+            });
+        }
         let same_path = rel == self.path;
         match &self.state {
             State::Open(o) if same_path => return Ok((o.vec.len(), false)),
             State::Open(o) => {
                 // Another name for the same file (a hard link) is the same binding.
-                let same = sandbox.open(rel, false).ok().and_then(|(f, _)| identity(&f).ok()) == Some(o.id);
+                let same = sandbox
+                    .open_as(rel, false, false)
+                    .ok()
+                    .and_then(|(f, _)| identity(&f).ok())
+                    == Some(o.id);
                 if same {
                     return Ok((o.vec.len(), false));
                 }
             }
             State::Broken(_) if same_path => {
                 // Never create: an absent file must not come back empty.
-                let (opened, _) = open_file(sandbox, rel, key, db, false, find)?;
+                let (opened, _) = open_file(sandbox, rel, spec, key, db, false, find)?;
                 let n = opened.vec.len();
                 self.state = State::Open(opened);
                 stats::broken_delta(-1);
@@ -570,7 +627,23 @@ impl Binding {
 
     /// The one place every write to a file passes: `f` changes all it
     /// was asked to or, on error, nothing; the byte counters follow.
-    fn write<R>(&mut self, key: &[u8], f: impl FnOnce(&mut Vector) -> std::io::Result<R>) -> Result<R> {
+    /// Refuses any change to a read-only key.
+    pub fn ensure_writable(&self, key: &[u8]) -> Result<()> {
+        match self.spec.readonly {
+            true => Err(Error::ReadOnly(shown(key))),
+            false => Ok(()),
+        }
+    }
+
+    /// `texts` are the values the command gave, named in the error when
+    /// one is not a value of the kind.
+    fn write<R>(
+        &mut self,
+        key: &[u8],
+        texts: Option<Texts>,
+        f: impl FnOnce(&mut Vector) -> std::result::Result<R, Rejected>,
+    ) -> Result<R> {
+        self.ensure_writable(key)?;
         let opened = match &mut self.state {
             State::Open(o) => o,
             State::Broken(b) => {
@@ -578,11 +651,18 @@ impl Binding {
                 return Err(self.broken_error(key, &cause));
             }
         };
-        let vec = &mut opened.vec;
+        let vec = &mut *opened.vec;
         let (bytes0, reserved0) = (vec.file_bytes() as i64, vec.reserved_bytes() as i64);
-        let out = f(vec).map_err(|cause| Error::Write {
-            path: self.path.display().to_string(),
-            cause,
+        let out = f(vec).map_err(|r| match r {
+            Rejected::Value { at, why } => Error::BadValue {
+                value: shown(texts.map_or(&[][..], |t| t(at))),
+                kind: vec.kind(),
+                why,
+            },
+            Rejected::Io(cause) => Error::Write {
+                path: self.path.display().to_string(),
+                cause,
+            },
         });
         if out.is_ok() {
             fsync::wrote(&opened.sync);
@@ -595,44 +675,39 @@ impl Binding {
         out
     }
 
-    /// Writes each in-range pair in place; returns how many were, and the
-    /// vector's length.
-    pub fn set(&mut self, key: &[u8], pairs: &[(i64, f64)]) -> Result<(usize, usize)> {
-        self.write(key, |v| {
-            let n = pairs
-                .iter()
-                .filter(|&&(i, x)| usize::try_from(i).is_ok_and(|i| v.set(i, x)))
-                .count();
-            Ok((n, v.len()))
-        })
+    /// Writes each value whose index is in range; returns how many were,
+    /// and the vector's length. A value that is not one of the kind's
+    /// changes nothing.
+    pub fn set(&mut self, key: &[u8], indices: &[i64], texts: Texts) -> Result<(usize, usize)> {
+        self.write(key, Some(texts), |v| Ok((v.set(indices, texts)?, v.len())))
     }
 
-    /// Appends all values or none; returns the length before.
-    pub fn append(&mut self, key: &[u8], values: &[f64]) -> Result<usize> {
-        self.write(key, |v| {
+    /// Appends `n` values, all or none; returns the length before.
+    pub fn append(&mut self, key: &[u8], n: usize, texts: Texts) -> Result<usize> {
+        self.write(key, Some(texts), |v| {
             let before = v.len();
-            v.extend(values).map(|()| before)
+            v.extend(n, texts).map(|()| before)
         })
     }
 
     /// The last value, removed, and the length after.
-    pub fn pop(&mut self, key: &[u8]) -> Result<Option<(f64, usize)>> {
-        self.write(key, |v| Ok(v.pop()?.map(|x| (x, v.len()))))
+    pub fn pop(&mut self, key: &[u8]) -> Result<Option<(Value, usize)>> {
+        self.write(key, None, |v| Ok(v.pop()?.map(|x| (x, v.len()))))
     }
 
     /// Cuts or zero-extends the file to `len` values; returns how many it held.
     pub fn resize(&mut self, key: &[u8], len: usize) -> Result<usize> {
-        self.write(key, |v| {
+        self.write(key, None, |v| {
             let n = v.len();
-            v.resize(len).map(|()| n)
+            Ok(v.resize(len).map(|()| n)?)
         })
     }
 
     /// Truncates the file to nothing; returns how many values it held.
     pub fn clear(&mut self, key: &[u8]) -> Result<usize> {
-        self.write(key, |v| {
+        self.write(key, None, |v| {
             let n = v.len();
-            v.truncate(0).map(|()| n)
+            Ok(v.truncate(0).map(|()| n)?)
         })
     }
 }
@@ -665,36 +740,46 @@ fn admit() -> Result<Limits> {
     }
 }
 
-/// Hands the content to `f` in pieces of `CHUNK` values (and their bytes),
-/// read with `pread` (in a fork child, the parent may shrink the file
-/// meanwhile; a mapping would fault) up to the length the vector had when
-/// this process last saw it.
-fn chunks(o: &Opened, f: impl FnMut(&[f64], &[u8])) -> std::io::Result<()> {
+/// Hands the content's bytes to `f` in pieces of `CHUNK` values, read with
+/// `pread` (in a fork child, the parent may shrink the file meanwhile; a
+/// mapping would fault) up to the length the vector had when this process
+/// last saw it.
+fn chunks(o: &Opened, f: impl FnMut(&[u8])) -> std::io::Result<()> {
     read_pieces(o, CHUNK, f)
 }
 
-/// `chunks` with pieces of `per` values.
-fn read_pieces(o: &Opened, per: usize, mut f: impl FnMut(&[f64], &[u8])) -> std::io::Result<()> {
-    let (mut values, mut buf) = (vec![0.0; per.min(o.vec.len())], Vec::new());
+/// `chunks` with pieces of `per` values; every piece holds whole values.
+fn read_pieces(o: &Opened, per: usize, mut f: impl FnMut(&[u8])) -> std::io::Result<()> {
+    let size = o.vec.kind().size();
+    let total = o.vec.file_bytes();
+    let mut buf = vec![0u8; per.max(1).min(o.vec.len()) * size];
     let mut at = 0;
-    while at < o.vec.len() {
+    while at < total {
         if fault::on(Fault::Read) {
             return Err(fault::io_error());
         }
-        let want = per.min(o.vec.len() - at);
-        let n = read_at(o.vec.file(), at, &mut values[..want], &mut buf)?;
-        if n == 0 {
+        let want = buf.len().min(total - at);
+        let got = read_bytes_at(o.vec.file(), at as u64, &mut buf[..want])? / size * size;
+        if got == 0 {
             break;
         }
-        f(&values[..n], &buf[..n * 8]);
-        at += n;
+        f(&buf[..got]);
+        at += got;
     }
     Ok(())
 }
 
 /// Moves an open file's descriptor above the clients' range, maps it and
 /// claims it for `key`.
-fn map_and_claim(file: File, limits: &Limits, rel: &Path, key: &[u8], db: i32, find: Finder) -> Result<Opened> {
+fn map_and_claim(
+    file: File,
+    limits: &Limits,
+    rel: &Path,
+    spec: Spec,
+    key: &[u8],
+    db: i32,
+    find: Finder,
+) -> Result<Opened> {
     let path = || rel.display().to_string();
     let file = limits::lift(file, limits.floor()).map_err(|e| match e.raw_os_error() {
         Some(libc::EMFILE) => {
@@ -706,20 +791,28 @@ fn map_and_claim(file: File, limits: &Limits, rel: &Path, key: &[u8], db: i32, f
             cause: e.into(),
         },
     })?;
-    let vec = Vector::open(file).map_err(|cause| Error::Open { path: path(), cause })?;
+    let vec = column::open(spec.kind, file, !spec.readonly).map_err(|cause| Error::Open { path: path(), cause })?;
     Opened::claim(vec, key, db, rel, find)
 }
 
 /// Opens, maps and claims a file; says whether it was created. A file it
 /// created is removed again if the binding fails after all: a refused
 /// `MMAP` leaves nothing behind.
-fn open_file(sandbox: &Sandbox, rel: &Path, key: &[u8], db: i32, create: bool, find: Finder) -> Result<(Opened, bool)> {
+fn open_file(
+    sandbox: &Sandbox,
+    rel: &Path,
+    spec: Spec,
+    key: &[u8],
+    db: i32,
+    create: bool,
+    find: Finder,
+) -> Result<(Opened, bool)> {
     let path = || rel.display().to_string();
     let limits = admit()?;
     let (file, created) = sandbox
-        .open(rel, create)
+        .open_as(rel, create, !spec.readonly)
         .map_err(|cause| Error::Path { path: path(), cause })?;
-    match map_and_claim(file, &limits, rel, key, db, find) {
+    match map_and_claim(file, &limits, rel, spec, key, db, find) {
         Ok(opened) => Ok((opened, created)),
         Err(e) => {
             if created {

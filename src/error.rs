@@ -1,6 +1,7 @@
 //! Every error a command can reply with. Each message starts with a Redis
 //! error code and names what was wrong.
 
+use crate::core::kind::{Bad, Kind, Spec};
 use crate::core::sandbox::PathError;
 use crate::core::vector::OpenError;
 
@@ -8,13 +9,19 @@ use crate::core::vector::OpenError;
 pub enum Error {
     #[error("ERR index '{0}' is not a decimal 64-bit integer")]
     BadIndex(String),
-    #[error("ERR value '{0}' is not a number (decimal double, inf, -inf or nan)")]
-    BadValue(String),
+    #[error("{}", bad_value(value, *kind, *why))]
+    BadValue { value: String, kind: Kind, why: Bad },
+    #[error("ERR unknown element kind '{0}' (known: {names})", names = Kind::NAMES)]
+    UnknownKind(String),
+    #[error("ERR {command} option {option} is given twice")]
+    Repeated { command: String, option: &'static str },
+    #[error("ERR {command} option {option} needs a value")]
+    NoOptionValue { command: String, option: &'static str },
     #[error("ERR length '{0}' is not a decimal 64-bit integer of 0 or more")]
     BadLength(String),
     #[error("ERR length {len} is too large: a vector holds at most {max} values (64 TiB)")]
     TooLong { len: usize, max: usize },
-    #[error("ERR unknown {command} option '{option}' (the only one is {known})")]
+    #[error("ERR unknown {command} option '{option}' (known: {known})")]
     BadOption {
         command: String,
         option: String,
@@ -28,6 +35,10 @@ pub enum Error {
     WrongType,
     #[error("ERR key '{key}' is bound to '{bound}', not to '{asked}'")]
     OtherFile { key: String, bound: String, asked: String },
+    #[error("ERR key '{key}' is bound as {bound}, not as {asked}")]
+    OtherSpec { key: String, bound: Spec, asked: Spec },
+    #[error("ERR key '{0}' is read-only (mapped with READONLY)")]
+    ReadOnly(String),
     #[error("ERR cannot map '{path}': the file is already bound to key '{key}'")]
     AlreadyBound { path: String, key: String },
     #[error("ERR cannot bind another key: {0}")]
@@ -68,6 +79,15 @@ impl Error {
     }
 }
 
+fn bad_value(value: &str, kind: Kind, why: Bad) -> String {
+    match (why, kind.range()) {
+        (Bad::Range, Some((lo, hi))) => format!("ERR value '{value}' is out of range for {kind} ({lo}..{hi})"),
+        (Bad::Overflow, _) => format!("ERR value '{value}' overflows {kind}"),
+        (Bad::NotInteger, _) => format!("ERR value '{value}' is not an integer ({kind} takes integers only)"),
+        _ => format!("ERR value '{value}' is not a number (decimal double, inf, -inf or nan)"),
+    }
+}
+
 /// Text for a user-supplied argument inside an error message.
 pub fn shown(arg: &[u8]) -> String {
     const MAX: usize = 64;
@@ -89,7 +109,13 @@ mod tests {
         let io = || std::io::Error::from_raw_os_error(libc::ENOSPC);
         let all = [
             Error::BadIndex("x".into()),
-            Error::BadValue("x".into()),
+            Error::BadValue {
+                value: "x".into(),
+                kind: Kind::Int8,
+                why: Bad::Range,
+            },
+            Error::UnknownKind("x".into()),
+            Error::ReadOnly("k".into()),
             Error::BadLength("x".into()),
             Error::TooLong {
                 len: 1 << 60,
@@ -144,6 +170,38 @@ mod tests {
             assert!(code == "ERR" || code == "WRONGTYPE", "{m}");
             assert!(!m.contains('\n') && !m.contains('\r'), "{m}");
         }
+    }
+
+    #[test]
+    fn value_errors_name_the_kind_and_its_range() {
+        let e = |value: &str, kind, why| {
+            Error::BadValue {
+                value: value.into(),
+                kind,
+                why,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            e("128", Kind::Int8, Bad::Range),
+            "ERR value '128' is out of range for int8 (-128..127)"
+        );
+        assert_eq!(
+            e("-1", Kind::Uint64, Bad::Range),
+            "ERR value '-1' is out of range for uint64 (0..18446744073709551615)"
+        );
+        assert_eq!(
+            e("1e39", Kind::Float32, Bad::Overflow),
+            "ERR value '1e39' overflows float32"
+        );
+        assert_eq!(
+            e("1.5", Kind::Int16, Bad::NotInteger),
+            "ERR value '1.5' is not an integer (int16 takes integers only)"
+        );
+        assert_eq!(
+            e("x", Kind::Float64, Bad::NotNumber),
+            "ERR value 'x' is not a number (decimal double, inf, -inf or nan)"
+        );
     }
 
     #[test]

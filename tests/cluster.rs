@@ -10,6 +10,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::fs;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -278,15 +279,54 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-/// The content every key starts with.
-fn initial(i: usize) -> f64 {
-    i as f64 * 0.5
+/// The element kind a key's file holds, told by its suffix: some keys are
+/// int32 and float16, beside the float64 ones.
+fn kind_of(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("i32") => "int32",
+        Some("f16") => "float16",
+        _ => "float64",
+    }
+}
+
+/// A value for a key of `kind`, exactly representable in it, from a random
+/// number below 2^30.
+fn value_for(kind: &str, r: u64) -> f64 {
+    match kind {
+        "int32" => r as f64 - (1 << 29) as f64,
+        "float16" => (r % 1024) as f64 * 0.5,
+        _ => r as f64 / 7.0,
+    }
+}
+
+/// The file's bytes for `values` of `kind` (each exactly representable).
+fn encode(kind: &str, values: &[f64]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|&v| match kind {
+            "int32" => (v as i32).to_le_bytes().to_vec(),
+            "float16" => {
+                // A normal float32 narrowed without rounding: the value fits.
+                let b = (v as f32).to_bits();
+                let h = if v == 0.0 {
+                    0
+                } else {
+                    (((b >> 23) & 0xff) + 15 - 127) << 10 | (b >> 13) & 0x3ff
+                };
+                (h as u16).to_le_bytes().to_vec()
+            }
+            _ => v.to_le_bytes().to_vec(),
+        })
+        .collect()
 }
 
 /// Binds `key` to `path` and fills it with `VALUES` values.
 fn bind(client: &mut Client, key: &str, path: &str) -> Vec<f64> {
-    client.run(&strings(&["MMAP", key, path])).unwrap();
-    let values: Vec<f64> = (0..VALUES).map(initial).collect();
+    let kind = kind_of(path);
+    client.run(&strings(&["MMAP", key, path, "TYPE", kind])).unwrap();
+    let values: Vec<f64> = (0..VALUES as u64)
+        .map(|i| value_for(kind, i * 999_983 % (1 << 30)))
+        .collect();
     for chunk in values.chunks(20_000) {
         let mut args = strings(&["MMAP.ADD", key]);
         args.extend(chunk.iter().map(f64::to_string));
@@ -306,7 +346,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn start(ports: Vec<u16>, mut model: Model, wait_replica: bool) -> Writer {
+    fn start(ports: Vec<u16>, mut model: Model, paths: HashMap<String, String>, wait_replica: bool) -> Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = thread::spawn(move || {
@@ -317,7 +357,7 @@ impl Writer {
             while !flag.load(Ordering::Relaxed) {
                 let key = rng.pick(&keys).clone();
                 let values = model.get_mut(&key).unwrap();
-                let v = (rng.below(1 << 30) as f64) / 7.0;
+                let v = value_for(kind_of(&paths[&key]), rng.below(1 << 30));
                 if rng.chance(10) {
                     let args = strings(&["MMAP.ADD", &key, &v.to_string()]);
                     client.run(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
@@ -348,10 +388,6 @@ impl Writer {
     }
 }
 
-fn bits(values: &[f64]) -> Vec<u64> {
-    values.iter().map(|v| v.to_bits()).collect()
-}
-
 /// The node among `nodes` that owns `key`'s slot, answering as a master.
 fn owner<'a>(nodes: impl Iterator<Item = &'a Node>, slot: u16) -> &'a Node {
     let nodes: Vec<&Node> = nodes.collect();
@@ -373,12 +409,9 @@ fn check(nodes: &[&Node], model: &Model, paths: &HashMap<String, String>) {
         let slot = slot_of(&mut nodes[0].conn(), key);
         let node = owner(nodes.iter().copied(), slot);
         let file = node.s.data().join(&paths[key]);
-        assert_eq!(file_bits(&file).len(), values.len(), "{key} on {}", node.addr());
-        assert!(
-            file_bits(&file) == bits(values),
-            "{key}: the file on {} differs",
-            node.addr()
-        );
+        let (got, want) = (fs::read(&file).unwrap(), encode(kind_of(&paths[key]), values));
+        assert_eq!(got.len(), want.len(), "{key} on {}", node.addr());
+        assert!(got == want, "{key}: the file on {} differs", node.addr());
         let mut c = node.conn();
         assert_eq!(int(&mut c, &["MMAP.COUNT", key]), values.len() as i64);
         let d = digest(&mut c, key);
@@ -419,7 +452,7 @@ fn bind_all(ports: Vec<u16>, tags: &[String]) -> (Model, HashMap<String, String>
     let (mut model, mut paths) = (Model::new(), HashMap::new());
     for (i, tag) in tags.iter().enumerate() {
         let key = format!("{tag}v{i}");
-        let path = format!("v{i}.f64");
+        let path = format!("v{i}.{}", ["f64", "i32", "f16"][i % 3]);
         model.insert(key.clone(), bind(&mut client, &key, &path));
         paths.insert(key, path);
     }
@@ -428,8 +461,8 @@ fn bind_all(ports: Vec<u16>, tags: &[String]) -> (Model, HashMap<String, String>
 
 #[test]
 fn reshard_moves_bound_keys_while_a_client_writes() {
-    let (cl, model, paths) = Cluster::start(|cl| cl.tags(0, 64, 2));
-    let writer = Writer::start(cl.ports(), model, false);
+    let (cl, model, paths) = Cluster::start(|cl| cl.tags(0, 64, 3));
+    let writer = Writer::start(cl.ports(), model, paths.clone(), false);
     thread::sleep(Duration::from_millis(300));
     let (from, to) = (&cl.masters[0], &cl.masters[1]);
     cli(&[
@@ -463,7 +496,7 @@ fn reshard_moves_bound_keys_while_a_client_writes() {
 
 #[test]
 fn rebalance_onto_an_added_node_moves_bound_keys_while_a_client_writes() {
-    let (cl, model, paths) = Cluster::start(|cl| [cl.tags(0, 40, 1), cl.tags(1, 40, 1)].concat());
+    let (cl, model, paths) = Cluster::start(|cl| [cl.tags(0, 40, 2), cl.tags(1, 40, 1)].concat());
     let new = Node::start();
     cli(&["--cluster", "add-node", &new.addr(), &cl.masters[0].addr()]);
     for n in cl.nodes().chain([&new]) {
@@ -471,7 +504,7 @@ fn rebalance_onto_an_added_node_moves_bound_keys_while_a_client_writes() {
             n.cluster("cluster_known_nodes") == "7" && n.cluster("cluster_state") == "ok"
         });
     }
-    let writer = Writer::start(cl.ports(), model, false);
+    let writer = Writer::start(cl.ports(), model, paths.clone(), false);
     thread::sleep(Duration::from_millis(300));
     let weight = format!("{}=0.1", new.id);
     cli(&[
@@ -497,7 +530,7 @@ fn rebalance_onto_an_added_node_moves_bound_keys_while_a_client_writes() {
 
 /// A cluster with two keys on master 0, bound before its replica attached.
 fn failover_cluster() -> (Cluster, Model, HashMap<String, String>) {
-    let (cl, model, paths) = Cluster::start(|cl| cl.tags(0, 5000, 2));
+    let (cl, model, paths) = Cluster::start(|cl| cl.tags(0, 5000, 3));
     // The replica got every file through the full sync.
     let r = &cl.replicas[0];
     for path in paths.values() {
@@ -512,7 +545,7 @@ fn failover_cluster() -> (Cluster, Model, HashMap<String, String>) {
 #[test]
 fn a_manual_failover_promotes_a_replica_that_serves_every_acknowledged_write() {
     let (cl, model, paths) = failover_cluster();
-    let writer = Writer::start(cl.ports(), model, false);
+    let writer = Writer::start(cl.ports(), model, paths.clone(), false);
     thread::sleep(Duration::from_millis(300));
     raw(&mut cl.replicas[0].conn(), &["CLUSTER", "FAILOVER"]).unwrap();
     wait_for("the promotion", || {
@@ -534,7 +567,7 @@ fn an_automatic_failover_after_the_master_dies_loses_no_acknowledged_write() {
     let (mut cl, model, paths) = failover_cluster();
     // Every write waits for the replica's acknowledgement (WAIT 1): those
     // are the writes a failover must keep.
-    let writer = Writer::start(cl.ports(), model, true);
+    let writer = Writer::start(cl.ports(), model, paths.clone(), true);
     thread::sleep(Duration::from_millis(500));
     let (model, acked) = writer.finish();
     assert!(acked > 10, "the client kept writing ({acked} writes)");
@@ -546,7 +579,7 @@ fn an_automatic_failover_after_the_master_dies_loses_no_acknowledged_write() {
     check(&nodes, &model, &paths);
     // And takes new writes.
     let mut client = Client::new(cl.replicas.iter().map(|n| n.s.port).collect());
-    let key = model.keys().next().unwrap();
+    let key = paths.iter().find(|(_, p)| p.ends_with(".f64")).unwrap().0;
     client.run(&strings(&["MMAP.SET", key, "0", "123"])).unwrap();
     let file = cl.replicas[0].s.data().join(&paths[key]);
     assert_eq!(file_values(&file)[0], 123.0);
@@ -554,7 +587,7 @@ fn an_automatic_failover_after_the_master_dies_loses_no_acknowledged_write() {
 
 #[test]
 fn valkey_atomic_slot_migration_moves_bound_keys_while_a_client_writes() {
-    let (cl, model, paths) = Cluster::start(|cl| cl.tags(0, 64, 2));
+    let (cl, model, paths) = Cluster::start(|cl| cl.tags(0, 64, 3));
     let (from, to) = (&cl.masters[0], &cl.masters[1]);
     let mut c = from.conn();
     let migrate = ["CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", "0", "63", "NODE", &to.id];
@@ -564,7 +597,7 @@ fn valkey_atomic_slot_migration_moves_bound_keys_while_a_client_writes() {
         assert!(e.contains("nknown subcommand"), "{e}");
         return;
     }
-    let writer = Writer::start(cl.ports(), model, false);
+    let writer = Writer::start(cl.ports(), model, paths.clone(), false);
     thread::sleep(Duration::from_millis(300));
     raw(&mut c, &migrate).unwrap();
     wait_for("the migration", || {

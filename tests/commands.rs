@@ -153,7 +153,7 @@ fn every_command_checks_its_arity() {
     let mut c = bound(&s, &["1"]);
     let cases: &[&[&str]] = &[
         &["MMAP", "v"],
-        &["MMAP", "v", "a", "CREATE", "b"],
+        &["MMAP", "v", "a", "TYPE", "int8", "READONLY", "CREATE", "b"],
         &["MMAP.RESIZE", "v"],
         &["MMAP.RESIZE", "v", "1", "2"],
         &["MMAP.GET", "v"],
@@ -514,16 +514,44 @@ fn vresize_past_the_disk_limit_changes_nothing() {
 }
 
 #[test]
-fn mmap_takes_only_the_create_option() {
+fn mmap_options_come_in_any_order_and_anything_else_is_refused() {
     let s = Server::start();
     let mut c = s.conn();
-    let e = err(&mut c, &["MMAP", "v", "v.f64", "NOW"]);
-    assert_eq!(e, "ERR unknown mmap option 'NOW' (the only one is CREATE)");
-    assert!(!s.data().join("v.f64").exists());
-    assert_eq!(int(&mut c, &["EXISTS", "v"]), 0);
-    // For a client, CREATE changes nothing: MMAP creates a missing file anyway.
+    let refused = [
+        (&["NOW"][..], "ERR unknown mmap option 'NOW' (known: TYPE, READONLY, CREATE)"),
+        (&["TYPE"], "ERR mmap option TYPE needs a value"),
+        (
+            &["TYPE", "f64"],
+            "ERR unknown element kind 'f64' (known: int8, uint8, int16, uint16, int32, uint32, int64, uint64, float16, bfloat16, float32, float64, float, double)",
+        ),
+        (&["TYPE", "int8", "type", "int8"], "ERR mmap option TYPE is given twice"),
+        (&["CREATE", "create"], "ERR mmap option CREATE is given twice"),
+        (&["readonly", "READONLY"], "ERR mmap option READONLY is given twice"),
+    ];
+    for (options, want) in refused {
+        let args: Vec<&str> = ["MMAP", "v", "v.f64"].iter().chain(options).copied().collect();
+        assert_eq!(err(&mut c, &args), want, "{options:?}");
+        assert!(!s.data().join("v.f64").exists());
+        assert_eq!(int(&mut c, &["EXISTS", "v"]), 0);
+    }
+    // For a client, CREATE changes nothing on a writable key: MMAP creates a missing file anyway.
     assert_eq!(int(&mut c, &["MMAP", "v", "v.f64", "create"]), 0);
     assert!(s.data().join("v.f64").exists());
     assert_eq!(int(&mut c, &["MMAP.ADD", "v", "4"]), 1);
     assert_eq!(int(&mut c, &["MMAP", "v", "v.f64", "CREATE"]), 1);
+    // Any order, any case; float is float32.
+    for (i, options) in [
+        ["create", "TYPE", "float"],
+        ["Type", "FLOAT32", "CREATE"],
+        ["CrEaTe", "type", "float32"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let key = format!("w{i}");
+        let path = format!("w{i}.f32");
+        let args: Vec<&str> = ["MMAP", &key, &path].iter().chain(options).copied().collect();
+        assert_eq!(int(&mut c, &args), 0);
+        assert_eq!(info_text(&mut c, &key, "kind"), "float32");
+    }
 }

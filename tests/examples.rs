@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -55,6 +56,14 @@ fn the_python_example_runs() {
         "500",
     ]));
     assert!(stdout.contains("MMAP np numpy.f64 -> 500 values"), "{stdout}");
+    for kind in ["float32", "int64", "uint8"] {
+        assert!(
+            stdout.contains(&format!("{kind}: MMAP np-{kind} TYPE {kind} -> 500 values")),
+            "{stdout}"
+        );
+    }
+    assert_eq!(fs::read(s.data().join("numpy-uint8.bin")).unwrap()[..3], [7, 1, 2]);
+    assert_eq!(file_len(&s.data().join("numpy-int64.bin")), 501 * 8);
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
     let values = file_values(&s.data().join("numpy.f64"));
     assert_eq!(values.len(), 502);

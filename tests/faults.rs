@@ -160,11 +160,11 @@ fn mmap_fault_names_what_it_does_not_know() {
     let mut c = s.conn();
     assert_eq!(
         err(&mut c, &["MMAP.FAULT", "disk", "on"]),
-        "ERR unknown mmap.fault option 'disk' (the only one is read, fsync or registry)"
+        "ERR unknown mmap.fault option 'disk' (known: read, fsync or registry)"
     );
     assert_eq!(
         err(&mut c, &["MMAP.FAULT", "read", "maybe"]),
-        "ERR unknown mmap.fault option 'maybe' (the only one is on or off)"
+        "ERR unknown mmap.fault option 'maybe' (known: on or off)"
     );
     assert_eq!(
         err(&mut c, &["MMAP.FAULT", "registry", "-5"]),

@@ -291,7 +291,7 @@ fn a_payload_of_a_newer_encoding_is_refused_and_named_in_the_log() {
     // length (0x81 and 8 bytes big-endian) whose low 10 bits are the encoding.
     assert_eq!(&payload[..2], &[7, 0x81]);
     let mut id = u64::from_be_bytes(payload[2..10].try_into().unwrap());
-    assert_eq!(id & 1023, 1, "this version writes encoding 1");
+    assert_eq!(id & 1023, 2, "this version writes encoding 2");
     id = (id & !1023) | 5;
     payload[2..10].copy_from_slice(&id.to_be_bytes());
     reseal(&mut payload);
@@ -305,7 +305,7 @@ fn a_payload_of_a_newer_encoding_is_refused_and_named_in_the_log() {
     assert!(e.contains("Bad data format"), "{e}");
     assert!(
         s.log().contains(
-            "key 'k2': cannot load the binding: encoding version 5 is newer than this module reads (up to 1)"
+            "key 'k2': cannot load the binding: encoding version 5 is newer than this module reads (up to 2)"
         ),
         "{}",
         s.log()

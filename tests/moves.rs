@@ -83,6 +83,55 @@ fn dump_and_restore_carry_the_content_and_replace_a_stale_file() {
 }
 
 #[test]
+fn typed_and_read_only_keys_move_with_their_kind_mode_and_content() {
+    let (a, b) = (Server::start(), Server::start());
+    let (mut ca, mut cb) = (a.conn(), b.conn());
+    int(&mut ca, &["MMAP", "i", "i.i32", "TYPE", "int32"]);
+    let ints: Vec<String> = (0..5000).map(|i| (i * 7919 - 20_000_000).to_string()).collect();
+    redis::cmd("MMAP.ADD")
+        .arg("i")
+        .arg(&ints)
+        .query::<i64>(&mut ca)
+        .unwrap();
+    int(&mut ca, &["MMAP", "h", "h.f16", "TYPE", "float16"]);
+    int(
+        &mut ca,
+        &["MMAP.ADD", "h", "0.1", "nan(0x15)", "-6e-8", "65504", "-inf"],
+    );
+    fs::write(a.data().join("r.u8"), [5u8, 6, 7]).unwrap();
+    int(&mut ca, &["MMAP", "r", "r.u8", "TYPE", "uint8", "READONLY"]);
+    // i and h by DUMP and RESTORE, r by MIGRATE.
+    for key in ["i", "h"] {
+        restore(&mut cb, key, &dump(&mut ca, key), false).unwrap();
+    }
+    let port = b.port.to_string();
+    assert_eq!(
+        raw(&mut ca, &["MIGRATE", "127.0.0.1", &port, "r", "0", "5000"]).unwrap(),
+        Value::Okay
+    );
+    for (key, file, kind) in [
+        ("i", "i.i32", "int32"),
+        ("h", "h.f16", "float16"),
+        ("r", "r.u8", "uint8"),
+    ] {
+        assert_eq!(
+            fs::read(b.data().join(file)).unwrap(),
+            fs::read(a.data().join(file)).unwrap(),
+            "{key}"
+        );
+        assert_eq!(info_text(&mut cb, key, "kind"), kind);
+    }
+    assert_eq!(
+        bulks(&mut cb, &["MMAP.MGET", "h", "0", "1", "2"]),
+        [Some("0.1".into()), Some("nan(0x15)".into()), Some("-6e-8".into())]
+    );
+    assert_eq!(info_text(&mut cb, "r", "read-only"), "1");
+    assert_eq!(info_text(&mut cb, "r", "lock"), "shared");
+    assert!(err(&mut cb, &["MMAP.POP", "r"]).contains("read-only"));
+    assert_eq!(int(&mut ca, &["EXISTS", "r"]), 0);
+}
+
+#[test]
 fn restore_creates_missing_directories() {
     let (a, b) = (Server::start(), Server::start());
     let (mut ca, mut cb) = (a.conn(), b.conn());

@@ -137,7 +137,7 @@ fn errors_name_the_command_in_lower_case_whatever_the_client_typed() {
     );
     assert_eq!(
         err(&mut c, &["mMaP", "v", "v.f64", "NOW"]),
-        "ERR unknown mmap option 'NOW' (the only one is CREATE)"
+        "ERR unknown mmap option 'NOW' (known: TYPE, READONLY, CREATE)"
     );
     assert_eq!(
         err(&mut c, &["mmap.set", "v", "0", "1", "2"]),

@@ -83,6 +83,16 @@ fn writes_before(c: &mut redis::Connection) {
     run(c, &["MMAP.POP", "p"]);
     run(c, &["MMAP.SET", "p", "0", "-1.5"]);
     run(c, &["MMAP.POP", "p"]);
+    // The typed keys: every kind of write, in their own widths.
+    run(c, &["MMAP.ADD", "i", "1", "-2", "2147483647", "-2147483648"]);
+    run(c, &["MMAP.SET", "i", "1", "-7", "9", "5"]);
+    run(c, &["MMAP.POP", "i"]);
+    run(c, &["MMAP.RESIZE", "i", "10"]);
+    run(c, &["MMAP.SET", "i", "9", "42"]);
+    run(c, &["MMAP.SET", "h", "0", "0.1", "1", "nan(0x1)", "2", "-inf"]);
+    run(c, &["MMAP.ADD", "h", "65504", "6e-8", "-0", "nan(0x3ff)"]);
+    run(c, &["MMAP.POP", "h"]);
+    run(c, &["MMAP.RESIZE", "h", "30"]);
 }
 
 fn writes_after(c: &mut redis::Connection) {
@@ -98,6 +108,9 @@ fn writes_after(c: &mut redis::Connection) {
     run(c, &["MMAP.SET", "n", "1", "inf"]);
     run(c, &["MMAP.ADD", "a", "4"]);
     run(c, &["MMAP.POP", "p"]);
+    run(c, &["MMAP.ADD", "i", "-5"]);
+    run(c, &["MMAP.SET", "h", "3", "1.5", "29", "-2"]);
+    run(c, &["MMAP.ADD", "h", "2"]);
 }
 
 /// The text the module itself would send for a value.
@@ -114,23 +127,31 @@ fn bulk_text(x: f64) -> String {
     format!("{x:e}")
 }
 
-/// The keys, each bound to `<key>.f64`: `k` gets every kind of write, `n`'s
-/// file is created by MMAP, `a` only grows by VADD and `p` only shrinks by
-/// VPOP, so that a relative append or pop replayed twice would show.
-const KEYS: [&str; 4] = ["k", "n", "a", "p"];
+/// The keys, their files and element sizes: `k` gets every kind of write,
+/// `n`'s file is created by MMAP, `a` only grows by VADD and `p` only
+/// shrinks by VPOP, so that a relative append or pop replayed twice would
+/// show; `i` (int32, created by MMAP) and `h` (float16) are typed.
+const KEYS: [(&str, &str, usize); 6] = [
+    ("k", "k.f64", 8),
+    ("n", "n.f64", 8),
+    ("a", "a.f64", 8),
+    ("p", "p.f64", 8),
+    ("i", "i.i32", 4),
+    ("h", "h.f16", 2),
+];
 
 /// Each key's file, or `None` where it does not exist.
 type Files = Vec<Option<Vec<u8>>>;
 
 fn files(s: &Server) -> Files {
     KEYS.iter()
-        .map(|k| fs::read(s.data().join(format!("{k}.f64"))).ok())
+        .map(|(_, file, _)| fs::read(s.data().join(file)).ok())
         .collect()
 }
 
 fn put_back(s: &Server, f: &Files) {
-    for (key, content) in KEYS.iter().zip(f) {
-        let path = s.data().join(format!("{key}.f64"));
+    for ((_, file, _), content) in KEYS.iter().zip(f) {
+        let path = s.data().join(file);
         match content {
             Some(bytes) => fs::write(&path, bytes).unwrap(),
             None => {
@@ -144,7 +165,7 @@ fn put_back(s: &Server, f: &Files) {
 fn check(s: &Server, want: &Files, when: &str) {
     let got = files(s);
     let mut c = s.conn();
-    for ((key, got), want) in KEYS.iter().zip(&got).zip(want) {
+    for (((key, _, size), got), want) in KEYS.iter().zip(&got).zip(want) {
         let (got, want) = (got.as_ref().unwrap(), want.as_ref().unwrap());
         assert!(
             got == want,
@@ -153,7 +174,7 @@ fn check(s: &Server, want: &Files, when: &str) {
             want.len()
         );
         assert_eq!(
-            int(&mut c, &["MMAP.COUNT", key]) as usize * 8,
+            int(&mut c, &["MMAP.COUNT", key]) as usize * size,
             got.len(),
             "{when}: VCOUNT {key}"
         );
@@ -165,12 +186,19 @@ fn survives_restarts(preamble: &str, rewrite: bool) {
     write_values(&s.data().join("k.f64"), &initial());
     write_values(&s.data().join("a.f64"), &initial()[..10]);
     write_values(&s.data().join("p.f64"), &initial()[..20]);
+    // 20 float16 values, NaN payloads and subnormals among them.
+    let halves: Vec<u8> = (0..20u16)
+        .flat_map(|i| (i.wrapping_mul(0x0f37) ^ 0x7c01).to_le_bytes())
+        .collect();
+    fs::write(s.data().join("h.f16"), halves).unwrap();
     let mut log_start = files(&s);
     let mut c = s.conn();
     assert_eq!(int(&mut c, &["MMAP", "k", "k.f64"]), 100);
     assert_eq!(int(&mut c, &["MMAP", "n", "n.f64"]), 0);
     assert_eq!(int(&mut c, &["MMAP", "a", "a.f64"]), 10);
     assert_eq!(int(&mut c, &["MMAP", "p", "p.f64"]), 20);
+    assert_eq!(int(&mut c, &["MMAP", "i", "i.i32", "TYPE", "int32"]), 0);
+    assert_eq!(int(&mut c, &["MMAP", "h", "h.f16", "TYPE", "float16"]), 20);
     writes_before(&mut c);
     if rewrite {
         rewrite_aof(&mut c);
@@ -315,7 +343,7 @@ fn the_rewritten_aof_rebuilds_the_file_with_batched_adds() {
         .expect("a base AOF");
     let text = String::from_utf8_lossy(&fs::read(&base).unwrap()).into_owned();
     assert!(
-        text.contains("$4\r\nmmap\r\n$1\r\nk\r\n$5\r\nk.f64\r\n$6\r\nCREATE\r\n"),
+        text.contains("$4\r\nmmap\r\n$1\r\nk\r\n$5\r\nk.f64\r\n$4\r\nTYPE\r\n$7\r\nfloat64\r\n$6\r\nCREATE\r\n"),
         "{text:.300}"
     );
     assert!(

@@ -21,9 +21,18 @@ fn caught_up(c: &mut redis::Connection) {
     assert_eq!(int(c, &["WAIT", "1", "10000"]), 1);
 }
 
+/// A key's file and element size: `i` is int32, `h` float16, the rest float64.
+fn file_of(key: &str) -> (String, usize) {
+    match key {
+        "i" => ("i.i32".into(), 4),
+        "h" => ("h.f16".into(), 2),
+        _ => (format!("{key}.f64"), 8),
+    }
+}
+
 /// Same bytes, same count, same digest, on both servers.
 fn same(m: &Server, r: &Server, key: &str) {
-    let file = format!("{key}.f64");
+    let (file, size) = file_of(key);
     let (mf, rf) = (
         fs::read(m.data().join(&file)).unwrap(),
         fs::read(r.data().join(&file)).unwrap(),
@@ -36,7 +45,7 @@ fn same(m: &Server, r: &Server, key: &str) {
     );
     let count = |s: &Server| int(&mut s.conn(), &["MMAP.COUNT", key]);
     assert_eq!(count(m), count(r));
-    assert_eq!(count(m) as usize * 8, mf.len());
+    assert_eq!(count(m) as usize * size, mf.len());
     assert_eq!(digest(&mut m.conn(), key), digest(&mut r.conn(), key));
 }
 
@@ -66,6 +75,12 @@ fn writes_as(c: &mut redis::Connection, round: u32, name: fn(&str) -> String) {
         vec!["MMAP.RESIZE", "v", "420"],
         vec!["MMAP.ADD", "n", &r, "1e-20"],
         vec!["MMAP.POP", "n"],
+        vec!["MMAP.ADD", "i", &r, "-2147483648", "2147483647"],
+        vec!["MMAP.SET", "i", "0", "-1", "1", &r],
+        vec!["MMAP.POP", "i"],
+        vec!["MMAP.ADD", "h", "0.1", "nan(0x2)", "-6e-8", &r],
+        vec!["MMAP.SET", "h", "1", "65504", "2", "-inf"],
+        vec!["MMAP.RESIZE", "h", "20"],
     ] {
         let mut args = args;
         let spelled = name(args[0]);
@@ -90,10 +105,14 @@ fn a_replica_follows_every_write_byte_for_byte() {
     assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 100);
     // A file the master creates is created on the replica too.
     assert_eq!(int(&mut c, &["MMAP", "n", "n.f64"]), 0);
+    assert_eq!(int(&mut c, &["MMAP", "i", "i.i32", "TYPE", "int32"]), 0);
+    assert_eq!(int(&mut c, &["MMAP", "h", "h.f16", "TYPE", "float16"]), 0);
     writes(&mut c, 1);
     caught_up(&mut c);
-    same(&m, &r, "v");
-    same(&m, &r, "n");
+    for key in ["v", "n", "i", "h"] {
+        same(&m, &r, key);
+    }
+    assert_eq!(info_text(&mut r.conn(), "h", "kind"), "float16");
     assert_ne!(digest(&mut m.conn(), "v"), digest(&mut m.conn(), "n"));
 
     // The replica goes down; the master goes on; the replica comes back,
@@ -104,12 +123,15 @@ fn a_replica_follows_every_write_byte_for_byte() {
     r.start_again();
     wait_link(&r);
     caught_up(&mut c);
-    same(&m, &r, "v");
-    same(&m, &r, "n");
+    for key in ["v", "n", "i", "h"] {
+        same(&m, &r, key);
+    }
     writes(&mut c, 3);
     caught_up(&mut c);
-    same(&m, &r, "v");
-    same(&m, &r, "n");
+    for key in ["v", "n", "i", "h"] {
+        same(&m, &r, key);
+    }
+    assert_eq!(info_text(&mut r.conn(), "i", "kind"), "int32");
     assert_ne!(digest(&mut m.conn(), "v"), before, "the digest follows the content");
 }
 
@@ -133,11 +155,14 @@ fn a_redis_7_master_written_by_short_names_feeds_this_server() {
     raw(&mut r.conn(), &["REPLICAOF", "127.0.0.1", &m.port.to_string()]).unwrap();
     wait_link(&r);
     assert_eq!(int(&mut c, &["MMAP", "n", "n.f64"]), 0);
+    assert_eq!(int(&mut c, &["MMAP", "i", "i.i32", "TYPE", "int32"]), 0);
+    assert_eq!(int(&mut c, &["MMAP", "h", "h.f16", "TYPE", "float16"]), 0);
     for round in 1..=2 {
         writes_as(&mut c, round, short);
         caught_up(&mut c);
-        same(&m, &r, "v");
-        same(&m, &r, "n");
+        for key in ["v", "n", "i", "h"] {
+            same(&m, &r, key);
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use std::cell::RefCell;
 use std::ffi::CStr;
 
 use crate::binding::Binding;
-use crate::core::num::{parse_index, parse_value};
+use crate::core::kind::Value;
+use crate::core::num::parse_index;
 use crate::error::{shown, Error, Result};
 use crate::ffi::config::sandbox;
 use crate::ffi::ctx::{Args, Ctx, Key};
@@ -21,6 +22,7 @@ use crate::ffi::log;
 
 mod bind;
 mod files;
+mod info;
 mod propagate;
 mod read;
 mod write;
@@ -64,6 +66,8 @@ pub enum ArgKind {
     Double,
     /// An optional keyword, its name the token.
     Token,
+    /// An optional keyword and the value after it (`TYPE kind`).
+    Keyword,
     /// An `index value` pair, shown as a block.
     Pair,
 }
@@ -87,6 +91,7 @@ pub static TABLE: &[&Command] = &[
     &write::CLEAR,
     &write::RESIZE,
     &files::UNBOUND,
+    &info::INFO,
     #[cfg(feature = "fault-injection")]
     &PANIC,
     #[cfg(feature = "fault-injection")]
@@ -100,8 +105,8 @@ impl Command {
     }
 
     /// Whether `argc` arguments (the command name included) fit the arity,
-    /// and, for a command whose arguments do not repeat (MMAP's optional
-    /// CREATE), its documented arguments.
+    /// and, for a command whose arguments do not repeat (MMAP's options),
+    /// its documented arguments.
     pub fn fits(&self, argc: usize) -> bool {
         let a = self.arity.unsigned_abs() as usize;
         if self.arity >= 0 {
@@ -110,7 +115,12 @@ impl Command {
         let most = if self.args.iter().any(|x| x.multiple) {
             usize::MAX
         } else {
-            1 + usize::from(self.keyed) + self.args.len()
+            let words: usize = self
+                .args
+                .iter()
+                .map(|x| 1 + usize::from(matches!(x.kind, ArgKind::Keyword)))
+                .sum();
+            1 + usize::from(self.keyed) + words
         };
         argc >= a && argc <= most
     }
@@ -140,19 +150,12 @@ fn index(args: &Args, i: usize) -> Result<i64> {
     parse_index(s).ok_or_else(|| Error::BadIndex(shown(s)))
 }
 
-fn value(args: &Args, i: usize) -> Result<f64> {
-    let s = args.bytes(i);
-    parse_value(s).ok_or_else(|| Error::BadValue(shown(s)))
-}
-
 /// Parse buffers kept between commands: every command runs on the main
 /// thread, so one set serves them all and the hot path allocates nothing.
 #[derive(Default)]
 struct Scratch {
     indices: Vec<i64>,
-    pairs: Vec<(i64, f64)>,
-    values: Vec<f64>,
-    found: Vec<Option<f64>>,
+    found: Vec<Option<Value>>,
 }
 
 thread_local!(static SCRATCH: RefCell<Scratch> = RefCell::default());
@@ -164,12 +167,8 @@ fn scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     const KEEP: usize = 1 << 16;
     SCRATCH.with_borrow_mut(|s| {
         s.indices.clear();
-        s.pairs.clear();
-        s.values.clear();
         s.found.clear();
         s.indices.shrink_to(KEEP);
-        s.pairs.shrink_to(KEEP);
-        s.values.shrink_to(KEEP);
         s.found.shrink_to(KEEP);
         f(s)
     })
@@ -253,7 +252,8 @@ mod tests {
         assert!(read::GET.fits(3) && !read::GET.fits(2) && !read::GET.fits(4));
         assert!(read::MGET.fits(3) && read::MGET.fits(300) && !read::MGET.fits(2));
         assert!(write::SET.fits(4) && write::SET.fits(5) && !write::SET.fits(3));
-        assert!(MMAP.fits(3) && MMAP.fits(4) && !MMAP.fits(5) && !MMAP.fits(2));
+        // MMAP key path [TYPE kind] [READONLY] [CREATE]
+        assert!(MMAP.fits(3) && MMAP.fits(4) && MMAP.fits(7) && !MMAP.fits(8) && !MMAP.fits(2));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use super::{arg, bound, index, scratch, ArgKind, Command};
 use crate::binding::Vector;
+use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
 use crate::error::Result;
 use crate::ffi::ctx::{Args, Ctx};
@@ -45,7 +46,7 @@ pub static COUNT: Command = Command {
     run: count,
 };
 
-fn slot(v: &Vector, i: i64) -> Option<f64> {
+fn slot(v: &Vector, i: i64) -> Option<Value> {
     usize::try_from(i).ok().and_then(|i| v.get(i))
 }
 

@@ -5,8 +5,8 @@
 use redis_module::raw::RedisModuleString as RStr;
 
 use super::propagate::{written, Propagate};
-use super::{arg, bound, index, scratch, value, ArgKind, Command};
-use crate::binding::{Binding, Vector};
+use super::{arg, bound, index, scratch, ArgKind, Command};
+use crate::binding::Binding;
 use crate::core::num::{parse_index, ValueBuf};
 use crate::error::{shown, Error, Result};
 use crate::ffi::ctx::{Args, Ctx};
@@ -19,7 +19,7 @@ pub static SET: Command = Command {
     flags: c"write",
     write: true,
     keyed: true,
-    summary: "Writes values at indices in place, skipping indices out of range. Returns how many were written.",
+    summary: "Writes values at indices in place, skipping indices out of range. Returns how many were written. Values are integers for integer kinds, doubles (rounded to the kind) for float kinds.",
     complexity: "O(N) where N is the number of pairs",
     args: &[arg("index value", ArgKind::Pair, true)],
     run: set,
@@ -92,18 +92,19 @@ fn set(ctx: &Ctx, args: &Args) -> Result<()> {
     }
     scratch(|s| {
         for i in (2..args.len()).step_by(2) {
-            s.pairs.push((index(args, i)?, value(args, i + 1)?));
+            s.indices.push(index(args, i)?);
         }
-        let pairs = &s.pairs;
-        let (n, len) = on_bound(ctx, args, |b, key| b.set(key, pairs))?;
-        if n == pairs.len() {
+        let indices = &s.indices;
+        let texts = |k: usize| args.bytes(3 + 2 * k);
+        let (n, len) = on_bound(ctx, args, |b, key| b.set(key, indices, &texts))?;
+        if n == indices.len() {
             written(ctx, args, c"vset", Propagate::AsSent);
         } else if n > 0 {
             // Only what was written: a skipped pair must stay skipped on replay.
-            let kept: Vec<*mut RStr> = pairs
+            let kept: Vec<*mut RStr> = indices
                 .iter()
                 .enumerate()
-                .filter(|(_, &(i, _))| usize::try_from(i).is_ok_and(|i| i < len))
+                .filter(|(_, &i)| usize::try_from(i).is_ok_and(|i| i < len))
                 .flat_map(|(k, _)| [args.raw(2 + 2 * k), args.raw(3 + 2 * k)])
                 .collect();
             written(ctx, args, c"vset", Propagate::Pairs(&kept));
@@ -114,15 +115,12 @@ fn set(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 fn add(ctx: &Ctx, args: &Args) -> Result<()> {
-    scratch(|s| {
-        for i in 2..args.len() {
-            s.values.push(value(args, i)?);
-        }
-        let before = on_bound(ctx, args, |b, key| b.append(key, &s.values))?;
-        written(ctx, args, c"vadd", Propagate::FromLength(before));
-        ctx.reply_int(s.values.len() as i64);
-        Ok(())
-    })
+    let n = args.len() - 2;
+    let texts = |k: usize| args.bytes(2 + k);
+    let before = on_bound(ctx, args, |b, key| b.append(key, n, &texts))?;
+    written(ctx, args, c"vadd", Propagate::FromLength(before));
+    ctx.reply_int(n as i64);
+    Ok(())
 }
 
 /// `MMAP.RESIZE key length`: cuts the file, or extends it with zeros.
@@ -131,13 +129,14 @@ fn resize(ctx: &Ctx, args: &Args) -> Result<()> {
     let len = parse_index(s)
         .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(|| Error::BadLength(shown(s)))?;
-    if len > Vector::max_len() {
-        return Err(Error::TooLong {
-            len,
-            max: Vector::max_len(),
-        });
-    }
-    let before = on_bound(ctx, args, |b, key| b.resize(key, len))?;
+    let before = on_bound(ctx, args, |b, key| {
+        b.ensure_writable(key)?;
+        let max = b.vector(|| key)?.max_len();
+        if len > max {
+            return Err(Error::TooLong { len, max });
+        }
+        b.resize(key, len)
+    })?;
     if len < before {
         written(ctx, args, c"vresize", Propagate::AsSent);
     } else if len > before {

@@ -8,10 +8,9 @@
 //! `nan`/`-nan` for the two usual quiet NaNs, `nan(0x...)` (glibc `strtod`'s
 //! notation) for any other payload.
 
-const EXP_MASK: u64 = 0x7ff0_0000_0000_0000;
-const FRAC_MASK: u64 = 0x000f_ffff_ffff_ffff;
+use super::kind::{widen, Bf16, Format, Number, Value, BRAIN, F16, FORMAT_F32, FORMAT_F64, HALF};
+
 const SIGN: u64 = 1 << 63;
-const QUIET_NAN: u64 = 0x7ff8_0000_0000_0000;
 
 /// Parses a decimal `i64` as Redis does.
 pub fn parse_index(s: &[u8]) -> Option<i64> {
@@ -45,8 +44,29 @@ pub fn parse_index(s: &[u8]) -> Option<i64> {
     }
 }
 
+/// A number's text, parsed by Redis's double rules, before it is fitted
+/// to a kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Parsed {
+    Finite(f64),
+    /// `inf`, `-inf`; true when negative.
+    Inf(bool),
+    /// `nan`, `-nan`, or `nan(0x...)` with its payload.
+    Nan {
+        neg: bool,
+        frac: Option<u64>,
+    },
+}
+
 /// Parses a value: a decimal double, `inf`, `-inf`, `nan`, or `nan(0x...)`.
 pub fn parse_value(s: &[u8]) -> Option<f64> {
+    f64::parse(s).ok()
+}
+
+/// Parses a number by Redis's double rules (no blanks, no overflow to
+/// infinity, no underflow to zero), plus the NaN forms. A payload is
+/// returned as written, at most 13 hex digits; the kind checks it fits.
+pub fn parse_number(s: &[u8]) -> Option<Parsed> {
     let text = std::str::from_utf8(s).ok()?;
     let (neg, body) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
@@ -55,31 +75,56 @@ pub fn parse_value(s: &[u8]) -> Option<f64> {
     };
     // Compared as bytes: the text may hold a multi-byte character anywhere.
     if body.as_bytes().get(..3).is_some_and(|w| w.eq_ignore_ascii_case(b"nan")) {
-        return parse_nan(&body[3..]).map(|frac| f64::from_bits(if neg { SIGN } else { 0 } | EXP_MASK | frac));
+        return parse_nan(&body[3..]).map(|frac| Parsed::Nan { neg, frac });
     }
     // Rust's grammar is strtod's minus hex floats; it also refuses blanks.
     let v: f64 = text.parse().ok()?;
     let word = body.bytes().next().is_some_and(|c| c.is_ascii_alphabetic());
-    if v.is_infinite() && !word {
-        return None; // overflow, as Redis refuses it
+    if v.is_infinite() {
+        // A word is `inf` or `infinity`; digits that overflow are refused, as Redis does.
+        return word.then_some(Parsed::Inf(neg));
     }
     if v == 0.0 && mantissa_has_nonzero(body) {
         return None; // underflow to zero, as Redis refuses it
     }
-    Some(v)
+    Some(Parsed::Finite(v))
 }
 
-fn parse_nan(rest: &str) -> Option<u64> {
+/// Parses an integer by Redis's rules (`string2ll`: an optional `-`, digits
+/// with no leading zero), of any size: a number too large for `i128` comes
+/// back as the nearest bound, which is out of every kind's range.
+pub fn parse_integer(s: &[u8]) -> Option<i128> {
+    let (neg, digits) = match s.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, s),
+    };
+    match digits {
+        [] => return None,
+        [b'0'] if !neg => return Some(0),
+        [b'0', ..] => return None,
+        _ => {}
+    }
+    let mut n: i128 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.saturating_mul(10).saturating_add(d as i128);
+    }
+    Some(if neg { -n } else { n })
+}
+
+fn parse_nan(rest: &str) -> Option<Option<u64>> {
     if rest.is_empty() {
-        return Some(QUIET_NAN & FRAC_MASK);
+        return Some(None);
     }
     let hex = rest.strip_prefix("(0x")?.strip_suffix(')')?;
     // `from_str_radix` alone would also take a sign: `nan(0x+1)`.
     if hex.is_empty() || hex.len() > 13 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
-    let frac = u64::from_str_radix(hex, 16).ok()?;
-    (frac != 0 && frac <= FRAC_MASK).then_some(frac)
+    u64::from_str_radix(hex, 16).ok().map(Some)
 }
 
 fn mantissa_has_nonzero(body: &str) -> bool {
@@ -88,12 +133,12 @@ fn mantissa_has_nonzero(body: &str) -> bool {
         .any(|c| (b'1'..=b'9').contains(&c))
 }
 
-/// Room for each form: integers (itoa), other finite values (ryu), and the
-/// longest NaN, `-nan(0xfffffffffffff)`.
+/// Room for each form: integers (itoa), other finite values (ryu), and
+/// the longest NaN, `-nan(0xfffffffffffff)`, or a 16-bit float's digits.
 pub struct ValueBuf {
     ryu: ryu::Buffer,
     int: itoa::Buffer,
-    nan: [u8; 24],
+    nan: [u8; 32],
 }
 
 impl Default for ValueBuf {
@@ -101,7 +146,7 @@ impl Default for ValueBuf {
         ValueBuf {
             ryu: ryu::Buffer::new(),
             int: itoa::Buffer::new(),
-            nan: [0; 24],
+            nan: [0; 32],
         }
     }
 }
@@ -133,13 +178,67 @@ impl ValueBuf {
             return s.strip_suffix(".0").unwrap_or(s).as_bytes();
         }
         let bits = v.to_bits();
-        let sign = if bits & SIGN != 0 { "-" } else { "" };
-        if v.is_infinite() {
-            return if sign.is_empty() { b"inf" } else { b"-inf" };
+        self.special(FORMAT_F64, bits, v.is_infinite())
+    }
+
+    /// The text of a value of any kind, the shortest that parses back, by
+    /// that kind's rules, to the same bits.
+    pub fn value(&mut self, v: Value) -> &[u8] {
+        match v {
+            Value::Int(n) => self.int.format(n).as_bytes(),
+            Value::Big(n) => self.int.format(n).as_bytes(),
+            Value::F64(x) => self.format(x),
+            Value::F32(x) => self.single(x),
+            Value::F16(b) => self.half(b, HALF, |t| F16::parse(t).ok().map(|x| x.0)),
+            Value::Bf16(b) => self.half(b, BRAIN, |t| Bf16::parse(t).ok().map(|x| x.0)),
         }
-        let frac = bits & FRAC_MASK;
-        if frac == QUIET_NAN & FRAC_MASK {
-            return if sign.is_empty() { b"nan" } else { b"-nan" };
+    }
+
+    fn single(&mut self, x: f32) -> &[u8] {
+        let n = x as i64;
+        if n as f32 == x && x.abs() < PLAIN_INTEGER as f32 && x.to_bits() != 1 << 31 {
+            return self.int.format(n).as_bytes();
+        }
+        if !x.is_finite() {
+            return self.special(FORMAT_F32, x.to_bits() as u64, x.is_infinite());
+        }
+        let s = self.ryu.format_finite(x);
+        s.strip_suffix(".0").unwrap_or(s).as_bytes()
+    }
+
+    /// A 16-bit float: the fewest significant digits that parse back to
+    /// it, written as the double they make is (`0.1`, not `1e-1`).
+    fn half(&mut self, b: u16, f: Format, parse: fn(&[u8]) -> Option<u16>) -> &[u8] {
+        let x = widen(b, f);
+        if !x.is_finite() {
+            return self.special(f, b as u64, x.is_infinite());
+        }
+        use std::io::Write;
+        // A 16-bit float needs at most 5 digits; 17 always suffice for a double.
+        for digits in 1..=17 {
+            let mut cur = std::io::Cursor::new(&mut self.nan[..]);
+            if write!(cur, "{:.*e}", digits - 1, x).is_err() {
+                break;
+            }
+            let n = cur.position() as usize;
+            if parse(&self.nan[..n]) == Some(b) {
+                let y = parse_value(&self.nan[..n]).expect("written as a double");
+                return self.format(y);
+            }
+        }
+        self.format(x)
+    }
+
+    /// Infinities and NaNs of format `f`: `inf`, `nan` for the usual quiet
+    /// NaN, `nan(0x...)` with the fraction bits for any other.
+    fn special(&mut self, f: Format, bits: u64, infinite: bool) -> &[u8] {
+        let (neg, frac) = f.nan_parts(bits);
+        let sign = if neg { "-" } else { "" };
+        if infinite {
+            return if neg { b"-inf" } else { b"inf" };
+        }
+        if frac == f.quiet() {
+            return if neg { b"-nan" } else { b"nan" };
         }
         use std::io::Write;
         let mut cur = std::io::Cursor::new(&mut self.nan[..]);
@@ -152,6 +251,10 @@ impl ValueBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const EXP_MASK: u64 = 0x7ff0_0000_0000_0000;
+    const FRAC_MASK: u64 = 0x000f_ffff_ffff_ffff;
+    const QUIET_NAN: u64 = 0x7ff8_0000_0000_0000;
 
     /// A deterministic stream of well-spread 64-bit patterns.
     fn xorshift(mut x: u64) -> impl Iterator<Item = u64> {
@@ -347,5 +450,80 @@ mod tests {
         assert_eq!(b.text(1e16), "1e16");
         assert_eq!(b.text(0.5), "0.5");
         assert_eq!(b.text(-2.5), "-2.5");
+    }
+
+    /// Parses a value's text back by its kind's rules.
+    fn back(v: Value, text: &[u8]) -> Option<Value> {
+        match v {
+            Value::F64(_) => f64::parse(text).ok().map(Value::F64),
+            Value::F32(_) => f32::parse(text).ok().map(Value::F32),
+            Value::F16(_) => F16::parse(text).ok().map(|x| Value::F16(x.0)),
+            Value::Bf16(_) => Bf16::parse(text).ok().map(|x| Value::Bf16(x.0)),
+            Value::Int(_) | Value::Big(_) => None,
+        }
+    }
+
+    fn same_bits(a: Value, b: Value) -> bool {
+        match (a, b) {
+            (Value::F32(x), Value::F32(y)) => x.to_bits() == y.to_bits(),
+            (Value::F64(x), Value::F64(y)) => x.to_bits() == y.to_bits(),
+            _ => a == b,
+        }
+    }
+
+    #[test]
+    fn every_16_bit_float_round_trips_through_its_text() {
+        let mut b = ValueBuf::default();
+        for bits in 0..=u16::MAX {
+            for v in [Value::F16(bits), Value::Bf16(bits)] {
+                let text = b.value(v).to_owned();
+                let got = back(v, &text).unwrap_or_else(|| panic!("{v:?}: {:?}", String::from_utf8_lossy(&text)));
+                assert_eq!(got, v, "{}", String::from_utf8_lossy(&text));
+            }
+        }
+    }
+
+    #[test]
+    fn float32_round_trips_including_nan_payloads_and_subnormals() {
+        let mut b = ValueBuf::default();
+        let special = [
+            0u32,
+            1,
+            0x8000_0000,
+            0x007f_ffff,
+            0x7f80_0000,
+            0xff80_0000,
+            0x7fc0_0000,
+            0x7f80_0001,
+            0xffff_ffff,
+        ];
+        let spread = xorshift(0x1234_5678_9abc_def1).take(50_000).map(|x| x as u32);
+        for bits in special.into_iter().chain(spread) {
+            let v = Value::F32(f32::from_bits(bits));
+            let text = b.value(v).to_owned();
+            let got = back(v, &text).unwrap_or_else(|| panic!("{bits:#x}: {:?}", String::from_utf8_lossy(&text)));
+            assert!(same_bits(got, v), "{bits:#x} {}", String::from_utf8_lossy(&text));
+        }
+    }
+
+    #[test]
+    fn each_kind_writes_its_shortest_plain_text() {
+        let mut b = ValueBuf::default();
+        let mut t = |v| String::from_utf8(b.value(v).to_vec()).unwrap();
+        assert_eq!(t(Value::F32(0.1)), "0.1");
+        assert_eq!(t(Value::F32(16777216.0)), "16777216");
+        assert_eq!(t(Value::F32(-0.0)), "-0");
+        assert_eq!(t(Value::F32(f32::from_bits(1))), "1e-45");
+        assert_eq!(t(Value::F32(f32::NAN)), "nan");
+        assert_eq!(t(Value::F32(f32::from_bits(0xffc0_0001))), "-nan(0x400001)");
+        assert_eq!(t(Value::F16(0x2e66)), "0.1");
+        assert_eq!(t(Value::F16(0x7bff)), "65500");
+        assert_eq!(t(Value::F16(0x0001)), "6e-8");
+        assert_eq!(t(Value::F16(0x7c01)), "nan(0x1)");
+        assert_eq!(t(Value::F16(0xfc00)), "-inf");
+        assert_eq!(t(Value::Bf16(0x3dcd)), "0.1");
+        assert_eq!(t(Value::Bf16(0x3f80)), "1");
+        assert_eq!(t(Value::Int(-128)), "-128");
+        assert_eq!(t(Value::Big(u64::MAX)), "18446744073709551615");
     }
 }

@@ -93,10 +93,19 @@ impl Sandbox {
     /// creating an empty file if `create` and it is absent. Says whether it
     /// created the file.
     pub fn open(&self, rel: &Path, create: bool) -> Result<(File, bool), PathError> {
-        match self.open_with(rel, 0) {
-            Err(PathError::NotFound) if create => match self.open_with(rel, libc::O_CREAT | libc::O_EXCL) {
+        self.open_as(rel, create, true)
+    }
+
+    /// `open`, for reading only unless `writable`: a read-only open needs
+    /// only read permission on the file.
+    pub fn open_as(&self, rel: &Path, create: bool, writable: bool) -> Result<(File, bool), PathError> {
+        let access = if writable { libc::O_RDWR } else { libc::O_RDONLY };
+        match self.open_with(rel, access) {
+            Err(PathError::NotFound) if create => match self.open_with(rel, access | libc::O_CREAT | libc::O_EXCL) {
                 // Created by someone else in between: open theirs.
-                Err(PathError::Io(e)) if e.raw_os_error() == Some(libc::EEXIST) => Ok((self.open_with(rel, 0)?, false)),
+                Err(PathError::Io(e)) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    Ok((self.open_with(rel, access)?, false))
+                }
                 other => Ok((other?, true)),
             },
             other => Ok((other?, false)),
@@ -209,7 +218,7 @@ impl Sandbox {
 
     fn open_with(&self, rel: &Path, extra: i32) -> Result<File, PathError> {
         let c = cstring(rel)?;
-        let flags = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | extra;
+        let flags = libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | extra;
         let fd = match openat2(&self.dir, &c, flags) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) => self.walk(rel, flags),
             other => other,
@@ -490,6 +499,19 @@ mod tests {
         // SAFETY: valid path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
         assert!(matches!(open(&sb, "fifo"), Err(PathError::NotRegular("a fifo"))));
+    }
+
+    #[test]
+    fn a_read_only_open_cannot_write() {
+        use std::os::unix::fs::FileExt;
+        let (d, sb) = setup();
+        std::fs::write(d.path().join("ro"), b"abcd").unwrap();
+        let (f, created) = sb.open_as(Path::new("ro"), false, false).unwrap();
+        assert!(!created);
+        assert_eq!(f.write_at(b"x", 0).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        let (f, created) = sb.open_as(Path::new("new"), true, false).unwrap();
+        assert!(created && f.metadata().unwrap().len() == 0);
+        assert!(f.write_at(b"x", 0).is_err());
     }
 
     #[test]

@@ -11,7 +11,6 @@ use std::fs::File;
 use std::io;
 use std::marker::PhantomData;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -42,29 +41,6 @@ pub trait Element: Copy + Send + Sync + 'static {
 
     /// The element held in `SIZE` bytes of the file.
     fn decode(bytes: &[u8]) -> Self;
-}
-
-impl Element for f64 {
-    const SIZE: usize = 8;
-
-    // Other processes may read and write the same pages at any time: an atomic
-    // access (a plain aligned move on x86-64) keeps that free of data races and
-    // moves bits unchanged, NaN payloads included.
-    unsafe fn load(p: *const u8) -> f64 {
-        f64::from_bits(u64::from_le((*(p as *const AtomicU64)).load(Ordering::Relaxed)))
-    }
-
-    unsafe fn store(p: *mut u8, v: f64) {
-        (*(p as *const AtomicU64)).store(v.to_bits().to_le(), Ordering::Relaxed)
-    }
-
-    fn encode(self, out: &mut [u8]) {
-        out.copy_from_slice(&self.to_bits().to_le_bytes())
-    }
-
-    fn decode(bytes: &[u8]) -> f64 {
-        f64::from_bits(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,14 +85,12 @@ pub fn identity(file: &File) -> io::Result<(u64, u64)> {
     Ok((m.dev(), m.ino()))
 }
 
-/// Reads elements from `start` into `out` with `pread`, never through a
-/// mapping: a reader in a fork child (an AOF rewrite) must not fault when the
-/// parent shrinks the file meanwhile. Returns how many whole elements were
-/// read; fewer than `out.len()` only at the end of the file.
-pub fn read_at<T: Element>(file: &File, start: usize, out: &mut [T], buf: &mut Vec<u8>) -> io::Result<usize> {
-    buf.resize(out.len() * T::SIZE, 0);
+/// Fills `buf` from `offset` with `pread`, never through a mapping: a
+/// reader in a fork child (an AOF rewrite) must not fault when the parent
+/// shrinks the file meanwhile. Returns how many bytes were read, fewer than
+/// asked only at the end of the file.
+pub fn read_bytes_at(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
-    let offset = (start * T::SIZE) as u64;
     while got < buf.len() {
         match file.read_at(&mut buf[got..], offset + got as u64) {
             Ok(0) => break,
@@ -125,11 +99,7 @@ pub fn read_at<T: Element>(file: &File, start: usize, out: &mut [T], buf: &mut V
             Err(e) => return Err(e),
         }
     }
-    let n = got / T::SIZE;
-    for (x, b) in out.iter_mut().zip(buf.chunks_exact(T::SIZE)).take(n) {
-        *x = T::decode(b);
-    }
-    Ok(n)
+    Ok(got)
 }
 
 pub struct MappedVec<T: Element> {
@@ -137,6 +107,8 @@ pub struct MappedVec<T: Element> {
     file: Arc<File>,
     map: MmapRaw,
     len: usize,
+    /// False when mapped `PROT_READ`: every change is refused.
+    writable: bool,
     _elem: PhantomData<T>,
 }
 
@@ -152,8 +124,14 @@ fn reserve_for(bytes: usize) -> usize {
         .clamp(MIN_RESERVE, MAX_BYTES.max(bytes))
 }
 
-fn map(file: &File, bytes: usize) -> io::Result<MmapRaw> {
-    let map = MmapOptions::new().len(reserve_for(bytes)).map_raw(file)?;
+fn map(file: &File, bytes: usize, writable: bool) -> io::Result<MmapRaw> {
+    let mut options = MmapOptions::new();
+    options.len(reserve_for(bytes));
+    let map = if writable {
+        options.map_raw(file)?
+    } else {
+        options.map_raw_read_only(file)?
+    };
     // Reads come one index at a time, anywhere in the file: without this the
     // kernel reads ahead around every fault, and a few thousand random reads
     // of a cold 8 GB file pull gigabytes into memory. Only advice: ignore
@@ -163,8 +141,9 @@ fn map(file: &File, bytes: usize) -> io::Result<MmapRaw> {
 }
 
 impl<T: Element> MappedVec<T> {
-    /// Maps an open file. Reads no content, so it costs the same for any size.
-    pub fn open(file: File) -> Result<Self, OpenError> {
+    /// Maps an open file, shared and writable, or `PROT_READ` when not
+    /// `writable`. Reads no content, so it costs the same for any size.
+    pub fn open(file: File, writable: bool) -> Result<Self, OpenError> {
         let meta = file.metadata()?;
         if !meta.file_type().is_file() {
             return Err(OpenError::NotRegular(kind_name(meta.mode())));
@@ -174,11 +153,12 @@ impl<T: Element> MappedVec<T> {
             return Err(OpenError::BadSize(size, T::SIZE));
         }
         let bytes = usize::try_from(size).map_err(|_| too_large())?;
-        let map = map(&file, bytes)?;
+        let map = map(&file, bytes, writable)?;
         Ok(MappedVec {
             file: Arc::new(file),
             map,
             len: bytes / T::SIZE,
+            writable,
             _elem: PhantomData,
         })
     }
@@ -214,9 +194,14 @@ impl<T: Element> MappedVec<T> {
         Some(unsafe { T::load(self.map.as_ptr().add(index * T::SIZE)) })
     }
 
-    /// Writes in place; returns false (and writes nothing) when out of range.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Writes in place; returns false (and writes nothing) when out of
+    /// range or mapped read-only.
     pub fn set(&mut self, index: usize, value: T) -> bool {
-        if index >= self.len {
+        if index >= self.len || !self.writable {
             return false;
         }
         // SAFETY: as in `get`; the mapping is writable.
@@ -253,6 +238,7 @@ impl<T: Element> MappedVec<T> {
         if len >= self.len {
             return Ok(());
         }
+        self.check_writable()?;
         self.file.set_len((len * T::SIZE) as u64)?;
         self.len = len;
         Ok(())
@@ -272,12 +258,13 @@ impl<T: Element> MappedVec<T> {
     /// leaves the file untouched, and cuts the file back if `write` fails,
     /// since a short write (a full disk) may have grown it part-way.
     fn grow(&mut self, len: usize, write: impl FnOnce(&File, u64) -> io::Result<()>) -> io::Result<()> {
+        self.check_writable()?;
         let new = len
             .checked_mul(T::SIZE)
             .filter(|&n| n <= MAX_BYTES)
             .ok_or_else(too_large)?;
         if new > self.map.len() {
-            self.map = map(&self.file, new)?;
+            self.map = map(&self.file, new, true)?;
         }
         let old = self.file_bytes() as u64;
         if let Err(e) = write(&self.file, old) {
@@ -288,18 +275,25 @@ impl<T: Element> MappedVec<T> {
         Ok(())
     }
 
+    fn check_writable(&self) -> io::Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "the file is mapped read-only",
+            ))
+        }
+    }
+
     /// Removes and returns the last element.
     pub fn pop(&mut self) -> io::Result<Option<T>> {
+        self.check_writable()?;
         let Some(last) = self.len.checked_sub(1).and_then(|i| self.get(i)) else {
             return Ok(None);
         };
         self.truncate(self.len - 1)?;
         Ok(Some(last))
-    }
-
-    /// Device and inode: what makes two paths the same file.
-    pub fn identity(&self) -> io::Result<(u64, u64)> {
-        identity(&self.file)
     }
 }
 
@@ -317,7 +311,7 @@ mod tests {
             .truncate(false)
             .open(&path)
             .unwrap();
-        (path, MappedVec::open(file).unwrap())
+        (path, MappedVec::open(file, true).unwrap())
     }
 
     fn size(path: &std::path::Path) -> u64 {
@@ -438,14 +432,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("odd");
         std::fs::write(&path, [0u8; 12]).unwrap();
-        let err = MappedVec::<f64>::open(File::open(&path).unwrap()).err().unwrap();
+        let err = MappedVec::<f64>::open(File::open(&path).unwrap(), false).err().unwrap();
         assert!(matches!(err, OpenError::BadSize(12, 8)), "{err}");
+    }
+
+    #[test]
+    fn a_read_only_mapping_reads_and_refuses_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ro");
+        std::fs::write(&path, [1u8, 2, 3, 4]).unwrap();
+        let mut v = MappedVec::<u16>::open(File::open(&path).unwrap(), false).unwrap();
+        assert_eq!((v.len(), v.get(1)), (2, Some(0x0403)));
+        assert!(!v.writable());
+        assert!(!v.set(0, 9));
+        for e in [v.extend(&[5]), v.truncate(0), v.resize(9), v.pop().map(|_| ())] {
+            assert_eq!(e.unwrap_err().kind(), io::ErrorKind::PermissionDenied);
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), [1, 2, 3, 4]);
     }
 
     #[test]
     fn directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let err = MappedVec::<f64>::open(File::open(dir.path()).unwrap()).err().unwrap();
+        let err = MappedVec::<f64>::open(File::open(dir.path()).unwrap(), false)
+            .err()
+            .unwrap();
         assert!(matches!(err, OpenError::NotRegular("a directory")), "{err}");
     }
 
@@ -508,26 +519,25 @@ mod tests {
     }
 
     #[test]
-    fn read_at_reads_whole_elements_and_stops_at_a_shrunk_end() {
+    fn read_bytes_at_stops_at_a_shrunk_end_without_faulting() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut v) = fresh(&dir, "a");
         let values: Vec<f64> = (0..10).map(|i| i as f64 + 0.5).collect();
         v.extend(&values).unwrap();
-        let (mut out, mut buf) = (vec![0.0; 4], Vec::new());
-        assert_eq!(read_at(v.file(), 0, &mut out, &mut buf).unwrap(), 4);
-        assert_eq!(out, values[..4]);
-        assert_eq!(read_at(v.file(), 8, &mut out, &mut buf).unwrap(), 2);
-        assert_eq!(out[..2], values[8..]);
-        // Another process cuts the file mid-value: only whole values count,
-        // and reading past the end is an empty read, not a fault.
+        let mut buf = [0u8; 32];
+        assert_eq!(read_bytes_at(v.file(), 0, &mut buf).unwrap(), 32);
+        assert_eq!(f64::decode(&buf[24..32]), values[3]);
+        assert_eq!(read_bytes_at(v.file(), 64, &mut buf).unwrap(), 16);
+        assert_eq!(f64::decode(&buf[8..16]), values[9]);
+        // Another process cuts the file mid-value; reading past the end is
+        // an empty read, not a fault.
         std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
             .unwrap()
             .set_len(8 * 5 + 3)
             .unwrap();
-        assert_eq!(read_at(v.file(), 4, &mut out, &mut buf).unwrap(), 1);
-        assert_eq!(out[0], values[4]);
-        assert_eq!(read_at(v.file(), 9, &mut out, &mut buf).unwrap(), 0);
+        assert_eq!(read_bytes_at(v.file(), 32, &mut buf).unwrap(), 11);
+        assert_eq!(read_bytes_at(v.file(), 72, &mut buf).unwrap(), 0);
     }
 }

@@ -11,6 +11,8 @@ use redis_module::raw;
 use super::{bytes, log};
 use crate::binding::Binding;
 use crate::commands::Command;
+use crate::core::kind::Value;
+use crate::core::num::ValueBuf;
 use crate::error::{Error, Result};
 use crate::persist::Logged;
 use crate::stats;
@@ -29,19 +31,28 @@ macro_rules! log_command {
         let cmd: $crate::persist::Logged = $cmd;
         let name = cmd.name().as_ptr();
         match cmd {
-            $crate::persist::Logged::Mmap { rel, create } => {
+            $crate::persist::Logged::Mmap { rel, spec, create } => {
                 let path = rel.as_os_str().as_encoded_bytes();
-                let (fmt, last) = if create { (c"sbc", c"CREATE") } else { (c"sb", c"") };
                 let p = path.as_ptr().cast::<std::ffi::c_char>();
-                $f($to, name, fmt.as_ptr(), $key, p, path.len(), last.as_ptr());
+                // The options present, in order; the format reads only those.
+                let options: Vec<&std::ffi::CStr> = [(spec.readonly, c"READONLY"), (create, c"CREATE")]
+                    .into_iter()
+                    .filter_map(|(on, o)| on.then_some(o))
+                    .collect();
+                let fmt = [c"sbcc", c"sbccc", c"sbcccc"][options.len()];
+                let [a, b] = [0, 1].map(|i| options.get(i).map_or(c"".as_ptr(), |o| o.as_ptr()));
+                let (type_, kind) = (c"TYPE".as_ptr(), spec.kind.cname().as_ptr());
+                $f($to, name, fmt.as_ptr(), $key, p, path.len(), type_, kind, a, b);
             }
             $crate::persist::Logged::Resize(len) => {
                 $f($to, name, c"sl".as_ptr(), $key, len as i64);
             }
-            $crate::persist::Logged::Add(values) => {
+            $crate::persist::Logged::Add { kind, bytes } => {
                 let mut buf = $crate::core::num::ValueBuf::default();
-                let strings: Vec<*mut redis_module::raw::RedisModuleString> =
-                    values.iter().map(|&v| $crate::ffi::new_string(buf.format(v))).collect();
+                let strings: Vec<*mut redis_module::raw::RedisModuleString> = bytes
+                    .chunks_exact(kind.size())
+                    .map(|b| $crate::ffi::new_string(buf.value($crate::core::column::decode(kind, b))))
+                    .collect();
                 $f($to, name, c"sv".as_ptr(), $key, strings.as_ptr(), strings.len());
                 for s in strings {
                     $crate::ffi::api!(RedisModule_FreeString)(std::ptr::null_mut(), s);
@@ -246,21 +257,49 @@ impl Ctx {
         }
     }
 
-    /// A double for RESP3 clients; for RESP2 clients a bulk string in the
-    /// shortest form that parses back to the same bits. RESP3 has one NaN,
-    /// `,nan`: any other NaN (a payload, the sign bit) goes as the bulk
-    /// string RESP2 would get, so that no reply loses bits.
-    pub fn reply_value(&self, v: f64, resp3: bool, buf: &mut crate::core::num::ValueBuf) {
-        const PLAIN_NAN: u64 = 0x7ff8_0000_0000_0000;
+    /// An integer kind's value as an integer (a uint64 above `i64::MAX` as
+    /// a big number, which RESP2 clients get as a bulk string). A float
+    /// kind's as a double for RESP3 clients; for RESP2 clients a bulk
+    /// string in the shortest form that parses back, by the kind's rules,
+    /// to the same bits. RESP3 has one NaN, `,nan`: any other NaN (a
+    /// payload, the sign bit) goes as the bulk string RESP2 would get, so
+    /// that no reply loses bits.
+    pub fn reply_value(&self, v: Value, resp3: bool, buf: &mut ValueBuf) {
         // SAFETY: a live command context; the buffer outlives the call.
         unsafe {
-            if resp3 && (!v.is_nan() || v.to_bits() == PLAIN_NAN) {
-                api!(RedisModule_ReplyWithDouble)(self.ptr, v);
-            } else {
-                let s = buf.format(v);
-                api!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len());
+            match v {
+                Value::Int(n) => {
+                    api!(RedisModule_ReplyWithLongLong)(self.ptr, n);
+                }
+                Value::Big(_) => {
+                    let s = buf.value(v);
+                    api!(RedisModule_ReplyWithBigNumber)(self.ptr, s.as_ptr().cast::<c_char>(), s.len());
+                }
+                _ => match v.as_f64() {
+                    Some(x) if resp3 && (!x.is_nan() || v.is_plain_nan()) => {
+                        api!(RedisModule_ReplyWithDouble)(self.ptr, x);
+                    }
+                    _ => {
+                        let s = buf.value(v);
+                        api!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len());
+                    }
+                },
             }
         }
+    }
+
+    /// A map's value that may be missing: a string, or nil.
+    pub fn reply_opt_str(&self, s: Option<&str>) {
+        match s {
+            Some(s) => self.reply_str(s),
+            None => self.reply_null(),
+        }
+    }
+
+    /// A boolean: `#t`/`#f` for RESP3 clients, 1 or 0 for RESP2 ones.
+    pub fn reply_bool(&self, b: bool) {
+        // SAFETY: a live command context.
+        unsafe { api!(RedisModule_ReplyWithBool)(self.ptr, b as c_int) };
     }
 
     /// The selected database.

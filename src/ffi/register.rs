@@ -180,6 +180,14 @@ fn command_info(cmd: &Command, summary: String) -> &'static raw::RedisModuleComm
                     flags | raw::REDISMODULE_CMD_ARG_OPTIONAL,
                 )
             },
+            ArgKind::Keyword => raw::RedisModuleCommandArg {
+                token: leak_str(a.name.split(' ').next().unwrap_or(a.name)),
+                ..simple(
+                    a.name.split(' ').nth(1).unwrap_or(a.name),
+                    raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
+                    flags | raw::REDISMODULE_CMD_ARG_OPTIONAL,
+                )
+            },
             ArgKind::Pair => raw::RedisModuleCommandArg {
                 subargs: leak(vec![
                     simple("index", raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER, 0),

@@ -5,6 +5,8 @@
 use std::ffi::CStr;
 use std::path::Path;
 
+use crate::core::kind::{Kind, Spec};
+
 pub mod events;
 pub mod fsync;
 mod rdb;
@@ -14,12 +16,13 @@ pub mod types;
 /// AOF, or a rewritten AOF) in place of, or before, the one it ran.
 #[derive(Debug, PartialEq)]
 pub enum Logged<'a> {
-    /// `MMAP key path`, with `CREATE` when the content follows.
-    Mmap { rel: &'a Path, create: bool },
+    /// `MMAP key path TYPE kind`, with `READONLY` for a read-only key and
+    /// `CREATE` when the content follows.
+    Mmap { rel: &'a Path, spec: Spec, create: bool },
     /// `MMAP.RESIZE key len`.
     Resize(usize),
-    /// `MMAP.ADD key values...`.
-    Add(&'a [f64]),
+    /// `MMAP.ADD key values...`, the values of `kind` held in `bytes`.
+    Add { kind: Kind, bytes: &'a [u8] },
 }
 
 impl Logged<'_> {
@@ -29,7 +32,7 @@ impl Logged<'_> {
         match self {
             Logged::Mmap { .. } => crate::commands::MMAP.name,
             Logged::Resize(_) => crate::commands::RESIZE.name,
-            Logged::Add(_) => crate::commands::ADD.name,
+            Logged::Add { .. } => crate::commands::ADD.name,
         }
     }
 }

@@ -11,19 +11,23 @@
 //!   unsigned 0 (the end) or `UNREADABLE` (the file could not be read; what
 //!   came before is incomplete);
 //! - 2, broken: the key's file could not be opened; nothing follows.
+//!
+//! Version 2: as version 1, with the kind any of `Kind::code`, and flags
+//! (unsigned; bit 0: read-only) between the path and the form.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
 use crate::binding::Binding;
+use crate::core::kind::{Kind, Spec};
 use crate::ffi::io::Rdb;
 
 /// The version `save` writes.
-pub const ENCODING: i32 = 1;
+pub const ENCODING: i32 = 2;
 
-/// Element kinds as saved: only f64 exists so far.
-const KIND_F64: u64 = 0;
+/// Flag bits, from version 2.
+const READONLY: u64 = 1;
 
 const PATH_ONLY: u64 = 0;
 const CONTENT: u64 = 1;
@@ -46,7 +50,9 @@ pub enum Form {
 
 /// A saved binding, read up to its content.
 pub struct Saved {
+    /// The element kind's code; versions 0 and 1 wrote only 0, float64.
     pub kind: u64,
+    pub flags: u64,
     pub path: Vec<u8>,
     pub form: Form,
 }
@@ -55,8 +61,10 @@ pub struct Saved {
 /// error that stopped the content being read, after marking it so in the
 /// stream.
 pub fn save(io: &Rdb, b: &Binding, content: bool) -> io::Result<()> {
-    io.save_unsigned(KIND_F64);
+    let spec = b.spec();
+    io.save_unsigned(spec.kind.code());
     io.save_bytes(b.path().as_os_str().as_encoded_bytes());
+    io.save_unsigned(if spec.readonly { READONLY } else { 0 });
     let Some(vec) = b.opened() else {
         io.save_unsigned(BROKEN);
         return Ok(());
@@ -79,9 +87,13 @@ pub fn save(io: &Rdb, b: &Binding, content: bool) -> io::Result<()> {
 pub fn load(io: &Rdb, encver: i32) -> Result<Saved, String> {
     let kind = io.load_unsigned().ok_or("the stream ended in the element kind")?;
     let path = io.load_bytes().ok_or("the stream ended in the path")?;
+    let mut flags = 0;
     let form = match encver {
         0 => Form::Path,
-        1 => {
+        1 | 2 => {
+            if encver == 2 {
+                flags = io.load_unsigned().ok_or("the stream ended in the flags")?;
+            }
             let form = io.load_unsigned().ok_or("the stream ended in the form")?;
             let len = || io.load_unsigned().ok_or("the stream ended in the length");
             match form {
@@ -97,7 +109,12 @@ pub fn load(io: &Rdb, encver: i32) -> Result<Saved, String> {
             ))
         }
     };
-    Ok(Saved { kind, path, form })
+    Ok(Saved {
+        kind,
+        flags,
+        path,
+        form,
+    })
 }
 
 /// Why content could not be taken from a stream.
@@ -150,13 +167,15 @@ pub fn content(io: &Rdb, mut file: Option<&File>, elem: usize) -> Result<u64, Co
 }
 
 impl Saved {
-    /// Whether this module knows the saved element kind.
-    pub fn kind_known(&self) -> bool {
-        self.kind == KIND_F64
-    }
-
-    /// The size of one element of the saved kind, in bytes.
-    pub fn elem(&self) -> usize {
-        8
+    /// The saved kind and mode; `Err` names what this module does not know.
+    pub fn spec(&self) -> Result<Spec, String> {
+        let kind = Kind::from_code(self.kind).ok_or_else(|| format!("unknown element kind {}", self.kind))?;
+        if self.flags & !READONLY != 0 {
+            return Err(format!("unknown flags {:#x}", self.flags));
+        }
+        Ok(Spec {
+            kind,
+            readonly: self.flags & READONLY != 0,
+        })
     }
 }

@@ -12,6 +12,7 @@ use redis_module::raw;
 use super::events;
 use super::rdb::{self, ContentError, Form};
 use crate::binding::{trusted, Binding, Stale};
+use crate::core::kind::Spec;
 use crate::error::shown;
 use crate::ffi::config::{rdb_content, sandbox};
 use crate::ffi::ctx::guard;
@@ -140,7 +141,8 @@ fn load(io: &Rdb, encver: c_int) -> Option<Binding> {
                     rel.display()
                 ),
             );
-            (purpose != Purpose::Restore).then(|| Binding::broken(rel, cause))
+            let spec = saved.spec().unwrap_or(Spec::DEFAULT);
+            (purpose != Purpose::Restore).then(|| Binding::broken(rel, spec, cause))
         }
     }
 }
@@ -154,11 +156,9 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
         Some(Err(broken)) => broken,
         _ => Failed::File(cause),
     };
-    if !saved.kind_known() {
-        return Err(refuse(format!("unknown element kind {}", saved.kind)));
-    }
+    let spec = saved.spec().map_err(refuse)?;
     let rel = sb.relative(&saved.path).map_err(|e| refuse(e.to_string()))?;
-    let existing = || Binding::open(sb, &rel, key, db, false, &trusted).map(|(b, _)| b);
+    let existing = || Binding::open(sb, &rel, spec, key, db, false, &trusted).map(|(b, _)| b);
     match (purpose, &saved.form) {
         // Any other failure is left to `replace`, which refuses what must
         // not be replaced: a file another key holds or another process has
@@ -167,9 +167,9 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
         // content, and the writes logged after it, rebuild the file.
         (Purpose::Startup, Form::Content(_)) => match existing() {
             Ok(b) => skip(io).map(|()| b),
-            Err(_) => replace(io, saved, &rel, key, db),
+            Err(_) => replace(io, spec, &rel, key, db),
         },
-        (_, Form::Content(_)) => replace(io, saved, &rel, key, db),
+        (_, Form::Content(_)) => replace(io, spec, &rel, key, db),
         (Purpose::Sync, &Form::Length(expect)) => {
             let b = existing().map_err(|e| Failed::File(e.cause()))?;
             let (expect, len) = (expect as usize, b.opened().map_or(0, |v| v.len()));
@@ -186,17 +186,17 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
                 "warning",
                 &format!("key '{}': file '{}' refused: {cause}", shown(key), rel.display()),
             );
-            Ok(Binding::stale(&rel, cause, stale))
+            Ok(Binding::stale(&rel, spec, cause, stale))
         }
         _ => existing().map_err(|e| Failed::File(e.cause())),
     }
 }
 
 /// Writes the content in the stream over the file and binds it.
-fn replace(io: &Rdb, saved: &rdb::Saved, rel: &Path, key: &[u8], db: i32) -> Result<Binding, Failed> {
+fn replace(io: &Rdb, spec: Spec, rel: &Path, key: &[u8], db: i32) -> Result<Binding, Failed> {
     let mut read = None;
-    let bound = Binding::replace(sandbox(), rel, key, db, |file| {
-        let got = rdb::content(io, Some(file), saved.elem());
+    let bound = Binding::replace(sandbox(), rel, spec, key, db, |file| {
+        let got = rdb::content(io, Some(file), spec.kind.size());
         let msg = got.as_ref().err().map(ToString::to_string);
         read = Some(got);
         msg.map_or(Ok(()), Err)

@@ -84,6 +84,9 @@ pub struct Opts {
     pub inherited_fd: Option<i32>,
     /// The server binary: `redis_server()` (the server under test) unless set.
     pub server: Option<String>,
+    /// A user id (and group id) to run the server as, instead of the
+    /// runner's; its home is handed to that user.
+    pub user: Option<u32>,
 }
 
 impl Default for Opts {
@@ -99,6 +102,7 @@ impl Default for Opts {
             soft_open_files: None,
             inherited_fd: None,
             server: None,
+            user: None,
         }
     }
 }
@@ -129,6 +133,11 @@ impl Server {
         self.home.join("data")
     }
 
+    /// The running server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running server").id()
+    }
+
     /// Starts a server in the home of another one (stopped, and kept
     /// alive by the caller, since it owns the directory); on failure
     /// returns the log.
@@ -148,6 +157,11 @@ impl Server {
         let tmp = tempfile::Builder::new().prefix("redis-mmap-test").tempdir().unwrap();
         let home = tmp.path().to_path_buf();
         fs::create_dir_all(home.join("data")).unwrap();
+        if let Some(id) = opts.user {
+            for dir in [home.clone(), home.join("data")] {
+                std::os::unix::fs::chown(&dir, Some(id), Some(id)).unwrap();
+            }
+        }
         let mut s = Server::spawn(home, opts)?;
         s._tmp = Some(tmp);
         s.report = true;
@@ -197,6 +211,10 @@ impl Server {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
             set_limits(&mut cmd, &opts);
+            if let Some(id) = opts.user {
+                use std::os::unix::process::CommandExt;
+                cmd.uid(id).gid(id);
+            }
             let child = cmd.spawn().expect("redis-server runs (make test installs it)");
             let mut s = Server {
                 child: Some(child),
@@ -741,5 +759,45 @@ impl Rng {
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// `MMAP.INFO key` as field/value pairs, in order, from a RESP3 map or a
+/// RESP2 flat array.
+pub fn mmap_info(c: &mut redis::Connection, key: &str) -> Vec<(String, Value)> {
+    let pairs: Vec<(Value, Value)> = match raw(c, &["MMAP.INFO", key]).unwrap() {
+        Value::Map(m) => m,
+        Value::Array(a) => {
+            assert!(a.len() % 2 == 0, "{a:?}");
+            let mut it = a.into_iter();
+            std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+        }
+        other => panic!("MMAP.INFO {key}: {other:?}"),
+    };
+    pairs
+        .into_iter()
+        .map(|(k, v)| match k {
+            Value::BulkString(b) => (String::from_utf8(b).unwrap(), v),
+            Value::SimpleString(s) => (s, v),
+            other => panic!("a field name {other:?}"),
+        })
+        .collect()
+}
+
+/// One `MMAP.INFO` field as text (integers and booleans too; nil as "").
+pub fn info_text(c: &mut redis::Connection, key: &str, name: &str) -> String {
+    let info = mmap_info(c, key);
+    let v = &info
+        .iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("{name} missing in MMAP.INFO {key}: {info:?}"))
+        .1;
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(n) => n.to_string(),
+        Value::Boolean(b) => (*b as i64).to_string(),
+        Value::Nil => String::new(),
+        other => panic!("{name}: {other:?}"),
     }
 }

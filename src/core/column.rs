@@ -1,0 +1,282 @@
+//! A mapped vector of any kind behind one interface: the kind is chosen
+//! once, when the file is opened, and every command after that goes
+//! through `Column` without looking at it again. Knows nothing of Redis.
+
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+
+use super::kind::{Bad, Bf16, Kind, Number, Value, F16};
+use super::vector::{MappedVec, OpenError};
+
+/// Why a write was refused. Nothing was changed.
+#[derive(Debug)]
+pub enum Rejected {
+    /// The `at`-th value given is not a value of the kind.
+    Value {
+        at: usize,
+        why: Bad,
+    },
+    Io(io::Error),
+}
+
+impl From<io::Error> for Rejected {
+    fn from(e: io::Error) -> Rejected {
+        Rejected::Io(e)
+    }
+}
+
+/// The values a write command gives, as text, by position.
+pub type Texts<'t> = &'t dyn Fn(usize) -> &'t [u8];
+
+pub trait Column: Send + Sync {
+    fn kind(&self) -> Kind;
+    fn len(&self) -> usize;
+    /// The most values a file of this kind may hold.
+    fn max_len(&self) -> usize;
+    fn file(&self) -> &Arc<File>;
+    fn file_bytes(&self) -> usize;
+    fn reserved_bytes(&self) -> usize;
+    fn writable(&self) -> bool;
+    fn get(&self, index: usize) -> Option<Value>;
+
+    /// Parses the `indices.len()` values of `texts`, then writes each whose
+    /// index is in range; returns how many were written. All or nothing.
+    fn set(&mut self, indices: &[i64], texts: Texts) -> Result<usize, Rejected>;
+
+    /// Parses `n` values of `texts`, then appends them. All or nothing.
+    fn extend(&mut self, n: usize, texts: Texts) -> Result<(), Rejected>;
+
+    fn pop(&mut self) -> io::Result<Option<Value>>;
+    fn truncate(&mut self, len: usize) -> io::Result<()>;
+    fn resize(&mut self, len: usize) -> io::Result<()>;
+}
+
+/// Opens a file as a vector of `kind`: the one place the kind is matched.
+pub fn open(kind: Kind, file: File, writable: bool) -> Result<Box<dyn Column>, OpenError> {
+    fn typed<T: Number>(file: File, writable: bool) -> Result<Box<dyn Column>, OpenError> {
+        Ok(Box::new(Typed::<T> {
+            vec: MappedVec::open(file, writable)?,
+            parsed: Vec::new(),
+        }))
+    }
+    match kind {
+        Kind::Int8 => typed::<i8>(file, writable),
+        Kind::Uint8 => typed::<u8>(file, writable),
+        Kind::Int16 => typed::<i16>(file, writable),
+        Kind::Uint16 => typed::<u16>(file, writable),
+        Kind::Int32 => typed::<i32>(file, writable),
+        Kind::Uint32 => typed::<u32>(file, writable),
+        Kind::Int64 => typed::<i64>(file, writable),
+        Kind::Uint64 => typed::<u64>(file, writable),
+        Kind::Float16 => typed::<F16>(file, writable),
+        Kind::Bfloat16 => typed::<Bf16>(file, writable),
+        Kind::Float32 => typed::<f32>(file, writable),
+        Kind::Float64 => typed::<f64>(file, writable),
+    }
+}
+
+/// The value held in `bytes`, one element of `kind` as the file holds it.
+pub fn decode(kind: Kind, bytes: &[u8]) -> Value {
+    fn one<T: Number>(b: &[u8]) -> Value {
+        T::decode(b).value()
+    }
+    let f = match kind {
+        Kind::Int8 => one::<i8>,
+        Kind::Uint8 => one::<u8>,
+        Kind::Int16 => one::<i16>,
+        Kind::Uint16 => one::<u16>,
+        Kind::Int32 => one::<i32>,
+        Kind::Uint32 => one::<u32>,
+        Kind::Int64 => one::<i64>,
+        Kind::Uint64 => one::<u64>,
+        Kind::Float16 => one::<F16>,
+        Kind::Bfloat16 => one::<Bf16>,
+        Kind::Float32 => one::<f32>,
+        Kind::Float64 => one::<f64>,
+    };
+    f(bytes)
+}
+
+struct Typed<T: Number> {
+    vec: MappedVec<T>,
+    /// Values parsed before any is written, kept between commands.
+    parsed: Vec<T>,
+}
+
+impl<T: Number> Typed<T> {
+    /// Parses `n` texts into `parsed`; a huge command's room is not kept.
+    fn parse(&mut self, n: usize, texts: Texts) -> Result<(), Rejected> {
+        const KEEP: usize = 1 << 16;
+        self.parsed.clear();
+        self.parsed.shrink_to(KEEP);
+        for at in 0..n {
+            let v = T::parse(texts(at)).map_err(|why| Rejected::Value { at, why })?;
+            self.parsed.push(v);
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<(), Rejected> {
+        if self.vec.writable() {
+            return Ok(());
+        }
+        Err(Rejected::Io(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "the file is mapped read-only",
+        )))
+    }
+}
+
+impl<T: Number> Column for Typed<T> {
+    fn kind(&self) -> Kind {
+        T::KIND
+    }
+
+    fn len(&self) -> usize {
+        self.vec.len()
+    }
+
+    fn max_len(&self) -> usize {
+        MappedVec::<T>::max_len()
+    }
+
+    fn file(&self) -> &Arc<File> {
+        self.vec.file()
+    }
+
+    fn file_bytes(&self) -> usize {
+        self.vec.file_bytes()
+    }
+
+    fn reserved_bytes(&self) -> usize {
+        self.vec.reserved_bytes()
+    }
+
+    fn writable(&self) -> bool {
+        self.vec.writable()
+    }
+
+    fn get(&self, index: usize) -> Option<Value> {
+        self.vec.get(index).map(T::value)
+    }
+
+    fn set(&mut self, indices: &[i64], texts: Texts) -> Result<usize, Rejected> {
+        self.check_writable()?;
+        self.parse(indices.len(), texts)?;
+        let vec = &mut self.vec;
+        let n = indices
+            .iter()
+            .zip(&self.parsed)
+            .filter(|&(&i, &v)| usize::try_from(i).is_ok_and(|i| vec.set(i, v)))
+            .count();
+        Ok(n)
+    }
+
+    fn extend(&mut self, n: usize, texts: Texts) -> Result<(), Rejected> {
+        self.check_writable()?;
+        self.parse(n, texts)?;
+        Ok(self.vec.extend(&self.parsed)?)
+    }
+
+    fn pop(&mut self) -> io::Result<Option<Value>> {
+        Ok(self.vec.pop()?.map(T::value))
+    }
+
+    fn truncate(&mut self, len: usize) -> io::Result<()> {
+        self.vec.truncate(len)
+    }
+
+    fn resize(&mut self, len: usize) -> io::Result<()> {
+        self.vec.resize(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::OpenOptions;
+
+    fn column(dir: &tempfile::TempDir, kind: Kind, bytes: &[u8]) -> (std::path::PathBuf, Box<dyn Column>) {
+        let path = dir.path().join(kind.name());
+        std::fs::write(&path, bytes).unwrap();
+        let file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        (path, open(kind, file, true).unwrap())
+    }
+
+    fn set(c: &mut dyn Column, indices: &[i64], values: &[&str]) -> Result<usize, Rejected> {
+        let texts = |i: usize| values[i].as_bytes();
+        c.set(indices, &texts)
+    }
+
+    fn extend(c: &mut dyn Column, values: &[&str]) -> Result<(), Rejected> {
+        let texts = |i: usize| values[i].as_bytes();
+        c.extend(values.len(), &texts)
+    }
+
+    #[test]
+    fn each_kind_reads_and_writes_its_own_width() {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in Kind::ALL {
+            let (path, mut c) = column(&dir, kind, &vec![0u8; 3 * kind.size()]);
+            assert_eq!((c.kind(), c.len(), c.file_bytes()), (kind, 3, 3 * kind.size()));
+            assert_eq!(set(&mut *c, &[0, 2], &["1", "2"]).unwrap(), 2);
+            extend(&mut *c, &["100"]).unwrap();
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), 4 * kind.size() as u64);
+            let got: Vec<Value> = (0..4).map(|i| c.get(i).unwrap()).collect();
+            let bytes = std::fs::read(&path).unwrap();
+            for (i, v) in got.iter().enumerate() {
+                assert_eq!(decode(kind, &bytes[i * kind.size()..][..kind.size()]), *v);
+            }
+            assert_eq!(c.get(1), Some(decode(kind, &vec![0; kind.size()])));
+            assert_eq!(c.get(4), None);
+            assert_eq!(c.pop().unwrap(), got.last().copied());
+            assert_eq!(c.max_len(), (1 << 46) / kind.size());
+        }
+    }
+
+    #[test]
+    fn a_bad_value_anywhere_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut c) = column(&dir, Kind::Int8, &[0, 0]);
+        let e = set(&mut *c, &[0, 1], &["5", "300"]).unwrap_err();
+        assert!(matches!(e, Rejected::Value { at: 1, why: Bad::Range }), "{e:?}");
+        let e = extend(&mut *c, &["5", "1.5"]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Rejected::Value {
+                    at: 1,
+                    why: Bad::NotInteger
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), [0, 0]);
+        // Out-of-range indices are skipped, in-range ones written.
+        assert_eq!(set(&mut *c, &[-1, 1, 2], &["1", "-2", "3"]).unwrap(), 1);
+        assert_eq!(std::fs::read(&path).unwrap(), [0, 0xfe]);
+    }
+
+    #[test]
+    fn a_read_only_column_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ro");
+        std::fs::write(&path, [0u8; 8]).unwrap();
+        let mut c = open(Kind::Float32, File::open(&path).unwrap(), false).unwrap();
+        assert!(!c.writable());
+        assert!(matches!(set(&mut *c, &[0], &["1"]), Err(Rejected::Io(_))));
+        assert!(matches!(extend(&mut *c, &["1"]), Err(Rejected::Io(_))));
+        assert_eq!(c.get(1), Some(Value::F32(0.0)));
+    }
+
+    #[test]
+    fn a_size_not_a_multiple_of_the_element_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd");
+        std::fs::write(&path, [0u8; 6]).unwrap();
+        let e = open(Kind::Int32, File::open(&path).unwrap(), false).err().unwrap();
+        assert!(matches!(e, OpenError::BadSize(6, 4)), "{e}");
+        assert!(open(Kind::Int16, File::open(&path).unwrap(), false).is_ok());
+    }
+}
