@@ -298,6 +298,22 @@ fn fingerprint(file: &File) -> Option<(u64, u64, u64, i64, i64)> {
 /// How often a broken key tries its file again.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// What to bind: a file (relative to `mmap.dir`, normalised), its kind
+/// and mode, and the key, in database `db`, that binds it.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub rel: &'a Path,
+    pub spec: Spec,
+    pub key: &'a [u8],
+    pub db: i32,
+}
+
+impl Target<'_> {
+    fn path(&self) -> String {
+        self.rel.display().to_string()
+    }
+}
+
 pub struct Binding {
     /// Relative to `mmap.dir`, normalised.
     path: PathBuf,
@@ -306,22 +322,12 @@ pub struct Binding {
 }
 
 impl Binding {
-    /// Opens and claims the file at `rel` for `key` in database `db`; says
-    /// whether it created the file.
-    #[allow(clippy::too_many_arguments)]
-    pub fn open(
-        sandbox: &Sandbox,
-        rel: &Path,
-        spec: Spec,
-        key: &[u8],
-        db: i32,
-        create: bool,
-        find: Finder,
-    ) -> Result<(Binding, bool)> {
-        let (opened, created) = open_file(sandbox, rel, spec, key, db, create, find)?;
+    /// Opens and claims the target's file; says whether it created the file.
+    pub fn open(sandbox: &Sandbox, t: &Target, create: bool, find: Finder) -> Result<(Binding, bool)> {
+        let (opened, created) = open_file(sandbox, t, create, find)?;
         let b = Binding {
-            path: rel.to_path_buf(),
-            spec,
+            path: t.rel.to_path_buf(),
+            spec: t.spec,
             state: State::Open(opened),
         };
         Ok((b, created))
@@ -356,22 +362,19 @@ impl Binding {
     /// its own file) may hold it.
     pub fn replace(
         sandbox: &Sandbox,
-        rel: &Path,
-        spec: Spec,
-        key: &[u8],
-        db: i32,
+        t: &Target,
         fill: impl FnOnce(&File) -> std::result::Result<(), String>,
     ) -> Result<Binding> {
-        let path = || rel.display().to_string();
+        let path = || t.path();
         let limits = admit()?;
-        match sandbox.open(rel, false) {
+        match sandbox.open(t.rel, false) {
             Ok((old, _)) => {
                 let id = identity(&old).map_err(|e| Error::Path {
                     path: path(),
                     cause: e.into(),
                 })?;
                 match bound(|m| m.get(&id).map(|h| (h.key.clone(), h.db))) {
-                    Some((k, d)) if k == key && d == db => {}
+                    Some((k, d)) if k == t.key && d == t.db => {}
                     Some((k, _)) => {
                         return Err(Error::AlreadyBound {
                             path: path(),
@@ -389,24 +392,24 @@ impl Binding {
             Err(cause) => return Err(Error::Path { path: path(), cause }),
         }
         let (staged, file) = sandbox
-            .stage(rel)
+            .stage(t.rel)
             .map_err(|cause| Error::Path { path: path(), cause })?;
         fill(&file).map_err(|cause| Error::Content { path: path(), cause })?;
         if fsync::mode() != Mode::No {
             file.sync_data().map_err(|cause| Error::Write { path: path(), cause })?;
         }
-        let file = if spec.readonly {
+        let file = if t.spec.readonly {
             // A new open file description, read-only, of the same file.
             File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))
                 .map_err(|cause| Error::Write { path: path(), cause })?
         } else {
             file
         };
-        let opened = map_and_claim(file, &limits, rel, spec, key, db, &trusted)?;
+        let opened = map_and_claim(file, &limits, t, &trusted)?;
         staged.commit().map_err(|cause| Error::Write { path: path(), cause })?;
         Ok(Binding {
-            path: rel.to_path_buf(),
-            spec,
+            path: t.rel.to_path_buf(),
+            spec: t.spec,
             state: State::Open(opened),
         })
     }
@@ -424,7 +427,13 @@ impl Binding {
             return false;
         }
         b.retry_at = now + RETRY;
-        let opened = match open_file(sandbox, &self.path, self.spec, key, db, false, find) {
+        let t = Target {
+            rel: &self.path,
+            spec: self.spec,
+            key,
+            db,
+        };
+        let opened = match open_file(sandbox, &t, false, find) {
             Ok((o, _)) => o,
             Err(e) => {
                 if b.stale.is_none() {
@@ -574,32 +583,25 @@ impl Binding {
         }
     }
 
-    /// `MMAP` on a key that is already bound: the count if `rel` is this
-    /// binding's file and `spec` its kind and mode (re-opening it if it was
-    /// broken), an error otherwise. Returns whether the file was re-opened.
-    pub fn rebind(
-        &mut self,
-        sandbox: &Sandbox,
-        rel: &Path,
-        spec: Spec,
-        key: &[u8],
-        db: i32,
-        find: Finder,
-    ) -> Result<(usize, bool)> {
-        if spec != self.spec {
+    /// `MMAP` on a key that is already bound: the count if the target's
+    /// file is this binding's and its kind and mode are too (re-opening the
+    /// file if it was broken), an error otherwise. Returns whether the file
+    /// was re-opened.
+    pub fn rebind(&mut self, sandbox: &Sandbox, t: &Target, find: Finder) -> Result<(usize, bool)> {
+        if t.spec != self.spec {
             return Err(Error::OtherSpec {
-                key: shown(key),
+                key: shown(t.key),
                 bound: self.spec,
-                asked: spec,
+                asked: t.spec,
             });
         }
-        let same_path = rel == self.path;
+        let same_path = t.rel == self.path;
         match &self.state {
             State::Open(o) if same_path => return Ok((o.vec.len(), false)),
             State::Open(o) => {
                 // Another name for the same file (a hard link) is the same binding.
                 let same = sandbox
-                    .open_as(rel, false, false)
+                    .open_as(t.rel, false, false)
                     .ok()
                     .and_then(|(f, _)| identity(&f).ok())
                     == Some(o.id);
@@ -609,7 +611,7 @@ impl Binding {
             }
             State::Broken(_) if same_path => {
                 // Never create: an absent file must not come back empty.
-                let (opened, _) = open_file(sandbox, rel, spec, key, db, false, find)?;
+                let (opened, _) = open_file(sandbox, t, false, find)?;
                 let n = opened.vec.len();
                 self.state = State::Open(opened);
                 stats::broken_delta(-1);
@@ -619,9 +621,9 @@ impl Binding {
             State::Broken(_) => {}
         }
         Err(Error::OtherFile {
-            key: shown(key),
+            key: shown(t.key),
             bound: self.path.display().to_string(),
-            asked: rel.display().to_string(),
+            asked: t.path(),
         })
     }
 
@@ -770,17 +772,9 @@ fn read_pieces(o: &Opened, per: usize, mut f: impl FnMut(&[u8])) -> std::io::Res
 }
 
 /// Moves an open file's descriptor above the clients' range, maps it and
-/// claims it for `key`.
-fn map_and_claim(
-    file: File,
-    limits: &Limits,
-    rel: &Path,
-    spec: Spec,
-    key: &[u8],
-    db: i32,
-    find: Finder,
-) -> Result<Opened> {
-    let path = || rel.display().to_string();
+/// claims it for the target's key.
+fn map_and_claim(file: File, limits: &Limits, t: &Target, find: Finder) -> Result<Opened> {
+    let path = || t.path();
     let file = limits::lift(file, limits.floor()).map_err(|e| match e.raw_os_error() {
         Some(libc::EMFILE) => {
             stats::count_refused();
@@ -791,32 +785,23 @@ fn map_and_claim(
             cause: e.into(),
         },
     })?;
-    let vec = column::open(spec.kind, file, !spec.readonly).map_err(|cause| Error::Open { path: path(), cause })?;
-    Opened::claim(vec, key, db, rel, find)
+    let vec = column::open(t.spec.kind, file, !t.spec.readonly).map_err(|cause| Error::Open { path: path(), cause })?;
+    Opened::claim(vec, t.key, t.db, t.rel, find)
 }
 
 /// Opens, maps and claims a file; says whether it was created. A file it
 /// created is removed again if the binding fails after all: a refused
 /// `MMAP` leaves nothing behind.
-fn open_file(
-    sandbox: &Sandbox,
-    rel: &Path,
-    spec: Spec,
-    key: &[u8],
-    db: i32,
-    create: bool,
-    find: Finder,
-) -> Result<(Opened, bool)> {
-    let path = || rel.display().to_string();
+fn open_file(sandbox: &Sandbox, t: &Target, create: bool, find: Finder) -> Result<(Opened, bool)> {
     let limits = admit()?;
     let (file, created) = sandbox
-        .open_as(rel, create, !spec.readonly)
-        .map_err(|cause| Error::Path { path: path(), cause })?;
-    match map_and_claim(file, &limits, rel, spec, key, db, find) {
+        .open_as(t.rel, create, !t.spec.readonly)
+        .map_err(|cause| Error::Path { path: t.path(), cause })?;
+    match map_and_claim(file, &limits, t, find) {
         Ok(opened) => Ok((opened, created)),
         Err(e) => {
             if created {
-                sandbox.remove(rel);
+                sandbox.remove(t.rel);
             }
             Err(e)
         }

@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
-
 /// Values that test every bit: NaN payloads, -0, infinities, subnormals.
 fn tricky(n: usize) -> Vec<String> {
     let special = ["nan(0x5)", "-0", "inf", "-inf", "5e-324", "1.5", "-2.25e300"];
@@ -249,7 +247,7 @@ fn payloads_and_rdbs_of_encoding_0_still_load() {
     let s = Server::start();
     let mut c = s.conn();
     write_values(&s.data().join("a.f64"), &[5.0, 6.0]);
-    let old = fs::read(Path::new(FIXTURES).join("encoding-0.dump")).unwrap();
+    let old = fs::read(fixture("encoding-0.dump")).unwrap();
     assert_eq!(restore(&mut c, "a", &old, false).unwrap(), Value::Okay);
     assert_eq!(
         bulks(&mut c, &["MMAP.MGET", "a", "0", "1"]),
@@ -258,23 +256,8 @@ fn payloads_and_rdbs_of_encoding_0_still_load() {
 
     let mut s = Server::start();
     s.stop();
-    fs::copy(Path::new(FIXTURES).join("encoding-0.rdb"), s.home.join("dump.rdb")).unwrap();
-    fs::create_dir_all(s.data().join("sub")).unwrap();
-    write_values(&s.data().join("a.f64"), &[1.5, -2.0, 3.25]);
-    write_values(&s.data().join("sub/b.f64"), &[7.0, 8.0]);
-    write_values(&s.data().join("c.f64"), &[0.0, 0.0, 42.0, 43.0]);
-    s.start_again();
-    let mut c = s.conn();
-    assert_eq!(
-        bulks(&mut c, &["MMAP.MGET", "a", "0", "2"]),
-        [Some("1.5".into()), Some("3.25".into())]
-    );
-    assert_eq!(bulk(&mut c, &["MMAP.GET", "b", "1"]).as_deref(), Some("8"));
-    raw(&mut c, &["SELECT", "2"]).unwrap();
-    assert_eq!(int(&mut c, &["MMAP.COUNT", "c"]), 4);
-    raw(&mut c, &["SELECT", "0"]).unwrap();
-    assert_eq!(bulk(&mut c, &["GET", "plain"]).as_deref(), Some("hello"));
-    assert_eq!(mmap_stat(&mut c, "broken_keys"), 0);
+    start_from_fixture_rdb(&mut s, "encoding-0.rdb");
+    check_fixture_keys(&mut s.conn(), "encoding-0.rdb");
     // Saved again, in the current encoding, and loaded back.
     s.restart();
     assert_eq!(int(&mut s.conn(), &["MMAP.COUNT", "a"]), 3);

@@ -2,7 +2,7 @@
 
 use super::propagate::{written, Propagate};
 use super::{arg, ArgKind, Command};
-use crate::binding::Binding;
+use crate::binding::{Binding, Target};
 use crate::core::kind::{Kind, Spec};
 use crate::error::{shown, Error, Result};
 use crate::ffi::config::sandbox;
@@ -93,17 +93,23 @@ fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
         cause,
     })?;
     let find = |k: &[u8], db, token| ctx.find_claim(k, db, token);
+    let target = Target {
+        rel: &rel,
+        spec,
+        key: key_name,
+        db: ctx.db(),
+    };
     let mut key = ctx.open(args.raw(1), true);
     // The count, and whether the binding changed (and the file was created).
     let (n, changed) = match key.binding()? {
         Some(b) => {
-            let (n, reopened) = b.rebind(sb, &rel, spec, key_name, ctx.db(), &find)?;
+            let (n, reopened) = b.rebind(sb, &target, &find)?;
             (n, reopened.then_some(false))
         }
         None => {
             let following = ctx.loading() || ctx.replicated();
             let may_create = create || !(following || spec.readonly);
-            let (b, created) = match Binding::open(sb, &rel, spec, key_name, ctx.db(), may_create, &find) {
+            let (b, created) = match Binding::open(sb, &target, may_create, &find) {
                 Ok(opened) => opened,
                 Err(e) if following => {
                     let cause = e.cause();

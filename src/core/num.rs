@@ -90,28 +90,25 @@ pub fn parse_number(s: &[u8]) -> Option<Parsed> {
     Some(Parsed::Finite(v))
 }
 
-/// Parses an integer by Redis's rules (`string2ll`: an optional `-`, digits
-/// with no leading zero), of any size: a number too large for `i128` comes
-/// back as the nearest bound, which is out of every kind's range.
+/// Parses an integer by Redis's rules (an optional `-`, digits with no
+/// leading zero), of any size: within `u64` exactly (uint64's upper half is
+/// past `i64`), beyond it as the nearest bound of `i128`, which is out of
+/// every kind's range.
 pub fn parse_integer(s: &[u8]) -> Option<i128> {
+    if let Some(n) = parse_index(s) {
+        return Some(n.into());
+    }
     let (neg, digits) = match s.split_first()? {
         (b'-', rest) => (true, rest),
         _ => (false, s),
     };
-    match digits {
-        [] => return None,
-        [b'0'] if !neg => return Some(0),
-        [b'0', ..] => return None,
-        _ => {}
+    if digits.first().is_none_or(|&c| c == b'0') || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
     }
-    let mut n: i128 = 0;
-    for &c in digits {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        n = n.saturating_mul(10).saturating_add(d as i128);
-    }
+    let n = std::str::from_utf8(digits)
+        .ok()?
+        .parse::<u64>()
+        .map_or(i128::MAX, i128::from);
     Some(if neg { -n } else { n })
 }
 

@@ -11,7 +11,7 @@ use redis_module::raw;
 
 use super::events;
 use super::rdb::{self, ContentError, Form};
-use crate::binding::{trusted, Binding, Stale};
+use crate::binding::{trusted, Binding, Stale, Target};
 use crate::core::kind::Spec;
 use crate::error::shown;
 use crate::ffi::config::{rdb_content, sandbox};
@@ -158,7 +158,13 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
     };
     let spec = saved.spec().map_err(refuse)?;
     let rel = sb.relative(&saved.path).map_err(|e| refuse(e.to_string()))?;
-    let existing = || Binding::open(sb, &rel, spec, key, db, false, &trusted).map(|(b, _)| b);
+    let target = Target {
+        rel: &rel,
+        spec,
+        key,
+        db,
+    };
+    let existing = || Binding::open(sb, &target, false, &trusted).map(|(b, _)| b);
     match (purpose, &saved.form) {
         // Any other failure is left to `replace`, which refuses what must
         // not be replaced: a file another key holds or another process has
@@ -167,9 +173,9 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
         // content, and the writes logged after it, rebuild the file.
         (Purpose::Startup, Form::Content(_)) => match existing() {
             Ok(b) => skip(io).map(|()| b),
-            Err(_) => replace(io, spec, &rel, key, db),
+            Err(_) => replace(io, &target),
         },
-        (_, Form::Content(_)) => replace(io, spec, &rel, key, db),
+        (_, Form::Content(_)) => replace(io, &target),
         (Purpose::Sync, &Form::Length(expect)) => {
             let b = existing().map_err(|e| Failed::File(e.cause()))?;
             let (expect, len) = (expect as usize, b.opened().map_or(0, |v| v.len()));
@@ -193,10 +199,10 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
 }
 
 /// Writes the content in the stream over the file and binds it.
-fn replace(io: &Rdb, spec: Spec, rel: &Path, key: &[u8], db: i32) -> Result<Binding, Failed> {
+fn replace(io: &Rdb, t: &Target) -> Result<Binding, Failed> {
     let mut read = None;
-    let bound = Binding::replace(sandbox(), rel, spec, key, db, |file| {
-        let got = rdb::content(io, Some(file), spec.kind.size());
+    let bound = Binding::replace(sandbox(), t, |file| {
+        let got = rdb::content(io, Some(file), t.spec.kind.size());
         let msg = got.as_ref().err().map(ToString::to_string);
         read = Some(got);
         msg.map_or(Ok(()), Err)

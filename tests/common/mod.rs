@@ -801,3 +801,35 @@ pub fn info_text(c: &mut redis::Connection, key: &str, name: &str) -> String {
         other => panic!("{name}: {other:?}"),
     }
 }
+
+/// A file under `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Starts a stopped server from a fixture RDB written by an earlier
+/// version, with the files its keys bind under its mmap.dir: `a` (a.f64),
+/// `b` (sub/b.f64), `c` (c.f64, in db 2), and a plain string `plain`.
+pub fn start_from_fixture_rdb(s: &mut Server, rdb: &str) {
+    fs::copy(fixture(rdb), s.home.join("dump.rdb")).unwrap();
+    fs::create_dir_all(s.data().join("sub")).unwrap();
+    write_values(&s.data().join("a.f64"), &[1.5, -2.0, 3.25]);
+    write_values(&s.data().join("sub/b.f64"), &[7.0, 8.0]);
+    write_values(&s.data().join("c.f64"), &[0.0, 0.0, 42.0, 43.0]);
+    s.start_again();
+}
+
+/// Every key of a fixture RDB, loaded (see `start_from_fixture_rdb`).
+pub fn check_fixture_keys(c: &mut redis::Connection, rdb: &str) {
+    assert_eq!(
+        bulks(c, &["MMAP.MGET", "a", "0", "2"]),
+        [Some("1.5".into()), Some("3.25".into())],
+        "{rdb}"
+    );
+    assert_eq!(bulk(c, &["MMAP.GET", "b", "1"]).as_deref(), Some("8"), "{rdb}");
+    raw(c, &["SELECT", "2"]).unwrap();
+    assert_eq!(int(c, &["MMAP.COUNT", "c"]), 4, "{rdb}");
+    raw(c, &["SELECT", "0"]).unwrap();
+    assert_eq!(bulk(c, &["GET", "plain"]).as_deref(), Some("hello"), "{rdb}");
+    assert_eq!(mmap_stat(c, "broken_keys"), 0, "{rdb}");
+}
