@@ -109,7 +109,9 @@ impl<T: Number> Typed<T> {
     fn parse(&mut self, n: usize, texts: Texts) -> Result<(), Rejected> {
         const KEEP: usize = 1 << 16;
         self.parsed.clear();
-        self.parsed.shrink_to(KEEP);
+        if self.parsed.capacity() > KEEP {
+            self.parsed.shrink_to(KEEP);
+        }
         for at in 0..n {
             let v = T::parse(texts(at)).map_err(|why| Rejected::Value { at, why })?;
             self.parsed.push(v);

@@ -265,26 +265,32 @@ impl Ctx {
     /// payload, the sign bit) goes as the bulk string RESP2 would get, so
     /// that no reply loses bits.
     pub fn reply_value(&self, v: Value, resp3: bool, buf: &mut ValueBuf) {
-        // SAFETY: a live command context; the buffer outlives the call.
-        unsafe {
-            match v {
-                Value::Int(n) => {
-                    api!(RedisModule_ReplyWithLongLong)(self.ptr, n);
-                }
-                Value::Big(_) => {
-                    let s = buf.value(v);
-                    api!(RedisModule_ReplyWithBigNumber)(self.ptr, s.as_ptr().cast::<c_char>(), s.len());
-                }
-                _ => match v.as_f64() {
-                    Some(x) if resp3 && (!x.is_nan() || v.is_plain_nan()) => {
-                        api!(RedisModule_ReplyWithDouble)(self.ptr, x);
-                    }
-                    _ => {
-                        let s = buf.value(v);
-                        api!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len());
-                    }
-                },
+        let text = |s: &[u8]| {
+            // SAFETY: a live command context; Redis copies the buffer.
+            unsafe { api!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
+        };
+        // SAFETY: a live command context.
+        let double = |x: f64| {
+            // SAFETY: a live command context.
+            unsafe { api!(RedisModule_ReplyWithDouble)(self.ptr, x) };
+        };
+        match v {
+            // float64 first: the common case, as it was before there were kinds.
+            Value::F64(x) if resp3 && (!x.is_nan() || v.is_plain_nan()) => double(x),
+            Value::F64(x) => text(buf.format(x)),
+            // SAFETY: a live command context.
+            Value::Int(n) => unsafe {
+                api!(RedisModule_ReplyWithLongLong)(self.ptr, n);
+            },
+            Value::Big(_) => {
+                let s = buf.value(v);
+                // SAFETY: a live command context; Redis copies the buffer.
+                unsafe { api!(RedisModule_ReplyWithBigNumber)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
             }
+            _ => match v.as_f64() {
+                Some(x) if resp3 && (!x.is_nan() || v.is_plain_nan()) => double(x),
+                _ => text(buf.value(v)),
+            },
         }
     }
 
