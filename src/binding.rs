@@ -27,11 +27,13 @@ pub type Vector = dyn Column;
 /// Who holds a bound file: the key (as last seen), the database it was
 /// last seen in (where a lookup of it starts; SWAPDB is not followed, a
 /// lookup finds the key in any database), the file (whose descriptor
-/// carries the lock), and a token telling claims apart.
+/// carries the lock), whether the key may write it, and a token telling
+/// claims apart.
 struct Holder {
     key: Vec<u8>,
     db: i32,
     sync: Arc<Synced>,
+    writable: bool,
     token: u64,
 }
 
@@ -79,8 +81,9 @@ fn unlock(file: &std::fs::File) {
     unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
 }
 
-/// Flushes every bound file to disk (SAVE, BGSAVE, SHUTDOWN); returns how
-/// many, or `None` if the registry was locked. That happens only in a fork
+/// Flushes every writable bound file to disk (SAVE, BGSAVE, SHUTDOWN): a
+/// read-only key never wrote its file. Returns how many, or `None` if the
+/// registry was locked. That happens only in a fork
 /// child (BGSAVE) forked while another thread held the lock, which no thread
 /// of the child will ever release: waiting would hang the save.
 pub fn flush_all() -> Option<usize> {
@@ -92,6 +95,7 @@ pub fn flush_all() -> Option<usize> {
         };
         g.get_or_insert_with(HashMap::new)
             .values()
+            .filter(|h| h.writable)
             .map(|h| h.sync.clone())
             .collect()
     };
@@ -235,6 +239,7 @@ impl Opened {
                     key: key.to_vec(),
                     db,
                     sync: sync.clone(),
+                    writable: vec.writable(),
                     token,
                 },
             );
@@ -367,7 +372,9 @@ impl Binding {
     ) -> Result<Binding> {
         let path = || t.path();
         let limits = admit()?;
-        match sandbox.open(t.rel, false) {
+        // Read-only is enough to tell the file and take its lock; the
+        // replacement is a new file, renamed over it.
+        match sandbox.open(t.rel, false, false) {
             Ok((old, _)) => {
                 let id = identity(&old).map_err(|e| Error::Path {
                     path: path(),
@@ -601,7 +608,7 @@ impl Binding {
             State::Open(o) => {
                 // Another name for the same file (a hard link) is the same binding.
                 let same = sandbox
-                    .open_as(t.rel, false, false)
+                    .open(t.rel, false, false)
                     .ok()
                     .and_then(|(f, _)| identity(&f).ok())
                     == Some(o.id);
@@ -629,14 +636,6 @@ impl Binding {
 
     /// The one place every write to a file passes: `f` changes all it
     /// was asked to or, on error, nothing; the byte counters follow.
-    /// Refuses any change to a read-only key.
-    pub fn ensure_writable(&self, key: &[u8]) -> Result<()> {
-        match self.spec.readonly {
-            true => Err(Error::ReadOnly(shown(key))),
-            false => Ok(()),
-        }
-    }
-
     /// `texts` are the values the command gave, named in the error when
     /// one is not a value of the kind.
     fn write<R>(
@@ -645,7 +644,9 @@ impl Binding {
         texts: Option<Texts>,
         f: impl FnOnce(&mut Vector) -> std::result::Result<R, Rejected>,
     ) -> Result<R> {
-        self.ensure_writable(key)?;
+        if self.spec.readonly {
+            return Err(Error::ReadOnly(shown(key)));
+        }
         let opened = match &mut self.state {
             State::Open(o) => o,
             State::Broken(b) => {
@@ -654,13 +655,13 @@ impl Binding {
             }
         };
         let vec = &mut *opened.vec;
-        let (bytes0, reserved0) = (vec.file_bytes() as i64, vec.reserved_bytes() as i64);
         let out = f(vec).map_err(|r| match r {
             Rejected::Value { at, why } => Error::BadValue {
                 value: shown(texts.map_or(&[][..], |t| t(at))),
                 kind: vec.kind(),
                 why,
             },
+            Rejected::TooLong { len, max } => Error::TooLong { len, max },
             Rejected::Io(cause) => Error::Write {
                 path: self.path.display().to_string(),
                 cause,
@@ -669,11 +670,25 @@ impl Binding {
         if out.is_ok() {
             fsync::wrote(&opened.sync);
         }
-        stats::open_delta(
-            0,
-            vec.file_bytes() as i64 - bytes0,
-            vec.reserved_bytes() as i64 - reserved0,
-        );
+        out
+    }
+
+    /// `write`, for a change that may resize the file: the byte counters
+    /// follow. `MMAP.SET` never resizes, and skips them.
+    fn write_sized<R>(
+        &mut self,
+        key: &[u8],
+        texts: Option<Texts>,
+        f: impl FnOnce(&mut Vector) -> std::result::Result<R, Rejected>,
+    ) -> Result<R> {
+        let sizes = |b: &Binding| {
+            b.opened()
+                .map_or((0, 0), |v| (v.file_bytes() as i64, v.reserved_bytes() as i64))
+        };
+        let before = sizes(self);
+        let out = self.write(key, texts, f);
+        let after = sizes(self);
+        stats::open_delta(0, after.0 - before.0, after.1 - before.1);
         out
     }
 
@@ -686,7 +701,7 @@ impl Binding {
 
     /// Appends `n` values, all or none; returns the length before.
     pub fn append(&mut self, key: &[u8], n: usize, texts: Texts) -> Result<usize> {
-        self.write(key, Some(texts), |v| {
+        self.write_sized(key, Some(texts), |v| {
             let before = v.len();
             v.extend(n, texts).map(|()| before)
         })
@@ -694,20 +709,20 @@ impl Binding {
 
     /// The last value, removed, and the length after.
     pub fn pop(&mut self, key: &[u8]) -> Result<Option<(Value, usize)>> {
-        self.write(key, None, |v| Ok(v.pop()?.map(|x| (x, v.len()))))
+        self.write_sized(key, None, |v| Ok(v.pop()?.map(|x| (x, v.len()))))
     }
 
     /// Cuts or zero-extends the file to `len` values; returns how many it held.
     pub fn resize(&mut self, key: &[u8], len: usize) -> Result<usize> {
-        self.write(key, None, |v| {
+        self.write_sized(key, None, |v| {
             let n = v.len();
-            Ok(v.resize(len).map(|()| n)?)
+            v.resize(len).map(|()| n)
         })
     }
 
     /// Truncates the file to nothing; returns how many values it held.
     pub fn clear(&mut self, key: &[u8]) -> Result<usize> {
-        self.write(key, None, |v| {
+        self.write_sized(key, None, |v| {
             let n = v.len();
             Ok(v.truncate(0).map(|()| n)?)
         })
@@ -795,7 +810,7 @@ fn map_and_claim(file: File, limits: &Limits, t: &Target, find: Finder) -> Resul
 fn open_file(sandbox: &Sandbox, t: &Target, create: bool, find: Finder) -> Result<(Opened, bool)> {
     let limits = admit()?;
     let (file, created) = sandbox
-        .open_as(t.rel, create, !t.spec.readonly)
+        .open(t.rel, create, !t.spec.readonly)
         .map_err(|cause| Error::Path { path: t.path(), cause })?;
     match map_and_claim(file, &limits, t, find) {
         Ok(opened) => Ok((opened, created)),

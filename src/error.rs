@@ -11,7 +11,7 @@ pub enum Error {
     BadIndex(String),
     #[error("{}", bad_value(value, *kind, *why))]
     BadValue { value: String, kind: Kind, why: Bad },
-    #[error("ERR unknown element kind '{0}' (known: {names})", names = Kind::NAMES)]
+    #[error("ERR unknown element kind '{0}' (known: {names})", names = Kind::names())]
     UnknownKind(String),
     #[error("ERR {command} option {option} is given twice")]
     Repeated { command: String, option: &'static str },
@@ -116,6 +116,22 @@ mod tests {
             },
             Error::UnknownKind("x".into()),
             Error::ReadOnly("k".into()),
+            Error::Repeated {
+                command: "mmap".into(),
+                option: "TYPE",
+            },
+            Error::NoOptionValue {
+                command: "mmap".into(),
+                option: "TYPE",
+            },
+            Error::OtherSpec {
+                key: "k".into(),
+                bound: Spec::DEFAULT,
+                asked: Spec {
+                    kind: Kind::Int8,
+                    readonly: true,
+                },
+            },
             Error::BadLength("x".into()),
             Error::TooLong {
                 len: 1 << 60,

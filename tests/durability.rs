@@ -81,12 +81,15 @@ fn fsync_refuses_an_unknown_mode() {
 }
 
 #[test]
-fn save_bgsave_bgrewriteaof_and_shutdown_flush_every_bound_file() {
+fn save_bgsave_bgrewriteaof_and_shutdown_flush_every_writable_bound_file() {
     let mut s = Server::with(Opts {
         module_args: vec!["fsync".into(), "no".into(), "dir".into(), "data".into()],
         ..Opts::default()
     });
     let mut c = bound(&s, &["a", "b", "c"]);
+    // A read-only key never wrote its file: nothing of it to flush.
+    std::fs::write(s.data().join("r.u8"), [1u8]).unwrap();
+    int(&mut c, &["MMAP", "r", "r.u8", "TYPE", "uint8", "READONLY"]);
     let f0 = flushes(&mut c);
     raw(&mut c, &["SAVE"]).unwrap();
     assert_eq!(flushes(&mut c), f0 + 3);

@@ -408,6 +408,21 @@ fn read_only_maps_a_0444_file_of_another_user_and_servers_share_it() {
         3
     );
     assert_eq!(raw(&mut ca, &["MMAP.GET", "r", "1"]).unwrap(), Value::Int(80));
+    // RESTORE ... REPLACE onto a file this server may only read: the
+    // content goes into a new file, renamed over it, and stays read-only.
+    let Value::BulkString(payload) = raw(&mut ca, &["DUMP", "r"]).unwrap() else {
+        panic!("DUMP")
+    };
+    redis::cmd("RESTORE")
+        .arg("r")
+        .arg(0)
+        .arg(payload)
+        .arg("REPLACE")
+        .query::<()>(&mut ca)
+        .unwrap();
+    assert_eq!(raw(&mut ca, &["MMAP.GET", "r", "1"]).unwrap(), Value::Int(80));
+    assert_eq!(info_text(&mut ca, "r", "lock"), "shared");
+    assert!(!mappings(a.pid(), &file).is_empty());
 }
 
 #[test]

@@ -437,15 +437,21 @@ fn a_path_only_full_sync_refuses_a_file_of_another_length_until_it_is_fixed() {
     assert!(r.log().contains("key 'k': file 'k.f64' is back"), "{}", r.log());
 }
 
-#[test]
-fn a_broken_key_heals_when_its_file_is_put_back_at_most_once_a_second() {
-    let mut s = Server::start();
-    let mut c = s.conn();
-    fill(&mut c, "k", "k.f64", 10);
+/// Binds `k` to `k.f64` with 10 values, and restarts the server with the
+/// file gone: `k` is broken. Returns the file's content.
+fn broken_by_restart(s: &mut Server) -> Vec<u8> {
+    fill(&mut s.conn(), "k", "k.f64", 10);
     s.stop();
     let saved = fs::read(s.data().join("k.f64")).unwrap();
     fs::remove_file(s.data().join("k.f64")).unwrap();
     s.start_again();
+    saved
+}
+
+#[test]
+fn a_broken_key_heals_when_its_file_is_put_back_at_most_once_a_second() {
+    let mut s = Server::start();
+    let saved = broken_by_restart(&mut s);
     let mut c = s.conn();
     assert!(err(&mut c, &["MMAP.COUNT", "k"]).contains("no such file"));
     assert_eq!(mmap_stat(&mut c, "broken_keys"), 1);
@@ -462,12 +468,7 @@ fn a_broken_key_heals_when_its_file_is_put_back_at_most_once_a_second() {
 #[test]
 fn a_broken_key_tries_its_file_no_more_than_once_a_second() {
     let mut s = Server::start();
-    let mut c = s.conn();
-    fill(&mut c, "k", "k.f64", 10);
-    s.stop();
-    let saved = fs::read(s.data().join("k.f64")).unwrap();
-    fs::remove_file(s.data().join("k.f64")).unwrap();
-    s.start_again();
+    let saved = broken_by_restart(&mut s);
     let mut c = s.conn();
     // A failed read starts the second; the file put back right after is not
     // taken until it has passed.

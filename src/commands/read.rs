@@ -1,8 +1,6 @@
 //! The commands that only read: GET, MGET, COUNT.
 
 use super::{arg, bound, index, scratch, ArgKind, Command};
-use crate::binding::Vector;
-use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
 use crate::error::Result;
 use crate::ffi::ctx::{Args, Ctx};
@@ -46,15 +44,14 @@ pub static COUNT: Command = Command {
     run: count,
 };
 
-fn slot(v: &Vector, i: i64) -> Option<Value> {
-    usize::try_from(i).ok().and_then(|i| v.get(i))
-}
-
 fn get(ctx: &Ctx, args: &Args) -> Result<()> {
     let i = index(args, 2)?;
     let mut key = ctx.open(args.raw(1), false);
     let found = match bound(ctx, args, &mut key)? {
-        Some(b) => slot(b.vector(|| args.bytes(1))?, i),
+        Some(b) => {
+            let v = b.vector(|| args.bytes(1))?;
+            usize::try_from(i).ok().and_then(|i| v.get(i))
+        }
         None => None,
     };
     match found {
@@ -75,9 +72,10 @@ fn mget(ctx: &Ctx, args: &Args) -> Result<()> {
             None => None,
         };
         let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
-        // Loads first, replies after: random reads into a large file miss the
-        // cache, and a loop free of calls lets the CPU wait for them together.
-        s.found.extend(s.indices.iter().map(|&i| vec.and_then(|v| slot(v, i))));
+        match vec {
+            Some(v) => v.gather(&s.indices, &mut s.found),
+            None => s.found.resize(s.indices.len(), None),
+        }
         ctx.reply_array(s.found.len());
         for &found in &s.found {
             match found {

@@ -129,14 +129,7 @@ fn resize(ctx: &Ctx, args: &Args) -> Result<()> {
     let len = parse_index(s)
         .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(|| Error::BadLength(shown(s)))?;
-    let before = on_bound(ctx, args, |b, key| {
-        b.ensure_writable(key)?;
-        let max = b.vector(|| key)?.max_len();
-        if len > max {
-            return Err(Error::TooLong { len, max });
-        }
-        b.resize(key, len)
-    })?;
+    let before = on_bound(ctx, args, |b, key| b.resize(key, len))?;
     if len < before {
         written(ctx, args, c"vresize", Propagate::AsSent);
     } else if len > before {

@@ -17,6 +17,11 @@ pub enum Rejected {
         at: usize,
         why: Bad,
     },
+    /// A length past the most values a file of the kind may hold.
+    TooLong {
+        len: usize,
+        max: usize,
+    },
     Io(io::Error),
 }
 
@@ -40,6 +45,10 @@ pub trait Column: Send + Sync {
     fn writable(&self) -> bool;
     fn get(&self, index: usize) -> Option<Value>;
 
+    /// The value at each index, `None` where it is out of range (negative
+    /// included): one call for a whole `MMAP.MGET`.
+    fn gather(&self, indices: &[i64], out: &mut Vec<Option<Value>>);
+
     /// Parses the `indices.len()` values of `texts`, then writes each whose
     /// index is in range; returns how many were written. All or nothing.
     fn set(&mut self, indices: &[i64], texts: Texts) -> Result<usize, Rejected>;
@@ -49,7 +58,8 @@ pub trait Column: Send + Sync {
 
     fn pop(&mut self) -> io::Result<Option<Value>>;
     fn truncate(&mut self, len: usize) -> io::Result<()>;
-    fn resize(&mut self, len: usize) -> io::Result<()>;
+    /// Cuts the file, or extends it with zeros, to `len` values.
+    fn resize(&mut self, len: usize) -> Result<(), Rejected>;
 }
 
 /// Opens a file as a vector of `kind`: the one place the kind is matched.
@@ -118,16 +128,6 @@ impl<T: Number> Typed<T> {
         }
         Ok(())
     }
-
-    fn check_writable(&self) -> Result<(), Rejected> {
-        if self.vec.writable() {
-            return Ok(());
-        }
-        Err(Rejected::Io(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            "the file is mapped read-only",
-        )))
-    }
 }
 
 impl<T: Number> Column for Typed<T> {
@@ -163,8 +163,19 @@ impl<T: Number> Column for Typed<T> {
         self.vec.get(index).map(T::value)
     }
 
+    fn gather(&self, indices: &[i64], out: &mut Vec<Option<Value>>) {
+        // Loads first, replies after: random reads into a large file miss
+        // the cache, and a loop free of calls lets the CPU wait for them
+        // together.
+        out.extend(
+            indices
+                .iter()
+                .map(|&i| usize::try_from(i).ok().and_then(|i| self.get(i))),
+        );
+    }
+
     fn set(&mut self, indices: &[i64], texts: Texts) -> Result<usize, Rejected> {
-        self.check_writable()?;
+        self.vec.check_writable()?;
         self.parse(indices.len(), texts)?;
         let vec = &mut self.vec;
         let n = indices
@@ -176,7 +187,7 @@ impl<T: Number> Column for Typed<T> {
     }
 
     fn extend(&mut self, n: usize, texts: Texts) -> Result<(), Rejected> {
-        self.check_writable()?;
+        self.vec.check_writable()?;
         self.parse(n, texts)?;
         Ok(self.vec.extend(&self.parsed)?)
     }
@@ -189,8 +200,12 @@ impl<T: Number> Column for Typed<T> {
         self.vec.truncate(len)
     }
 
-    fn resize(&mut self, len: usize) -> io::Result<()> {
-        self.vec.resize(len)
+    fn resize(&mut self, len: usize) -> Result<(), Rejected> {
+        let max = self.max_len();
+        if len > max {
+            return Err(Rejected::TooLong { len, max });
+        }
+        Ok(self.vec.resize(len)?)
     }
 }
 

@@ -43,8 +43,10 @@ impl Kind {
     ];
 
     /// Every name `TYPE` takes, aliases last, for error messages.
-    pub const NAMES: &'static str =
-        "int8, uint8, int16, uint16, int32, uint32, int64, uint64, float16, bfloat16, float32, float64, float, double";
+    pub fn names() -> String {
+        let all: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).chain(["float", "double"]).collect();
+        all.join(", ")
+    }
 
     pub fn name(self) -> &'static str {
         self.cname().to_str().expect("ASCII")
@@ -381,8 +383,8 @@ pub struct Format {
 
 pub const HALF: Format = Format { exp: 5, frac: 10 };
 pub const BRAIN: Format = Format { exp: 8, frac: 7 };
-const SINGLE: Format = Format { exp: 8, frac: 23 };
-const DOUBLE: Format = Format { exp: 11, frac: 52 };
+pub const SINGLE: Format = Format { exp: 8, frac: 23 };
+pub const DOUBLE: Format = Format { exp: 11, frac: 52 };
 
 impl Format {
     const fn frac_mask(self) -> u64 {
@@ -411,9 +413,6 @@ impl Format {
         (bits & self.sign() != 0, bits & self.frac_mask())
     }
 }
-
-pub const FORMAT_F64: Format = DOUBLE;
-pub const FORMAT_F32: Format = SINGLE;
 
 /// The bits of a NaN of `f`: the usual quiet one, or one with the payload
 /// given (which must fit the format's fraction and not be zero).
@@ -513,7 +512,7 @@ mod tests {
             assert_eq!(Kind::parse(k.name().as_bytes()), Some(k));
             assert_eq!(Kind::parse(k.name().to_uppercase().as_bytes()), Some(k));
             assert_eq!(Kind::from_code(k.code()), Some(k));
-            assert!(Kind::NAMES.contains(k.name()));
+            assert!(Kind::names().contains(k.name()));
         }
         assert_eq!(Kind::parse(b"Float"), Some(Kind::Float32));
         assert_eq!(Kind::parse(b"DOUBLE"), Some(Kind::Float64));

@@ -8,7 +8,7 @@
 //! `nan`/`-nan` for the two usual quiet NaNs, `nan(0x...)` (glibc `strtod`'s
 //! notation) for any other payload.
 
-use super::kind::{widen, Bf16, Format, Number, Value, BRAIN, F16, FORMAT_F32, FORMAT_F64, HALF};
+use super::kind::{widen, Bf16, Format, Number, Value, BRAIN, DOUBLE, F16, HALF, SINGLE};
 
 const SIGN: u64 = 1 << 63;
 
@@ -175,7 +175,7 @@ impl ValueBuf {
             return s.strip_suffix(".0").unwrap_or(s).as_bytes();
         }
         let bits = v.to_bits();
-        self.special(FORMAT_F64, bits, v.is_infinite())
+        self.special(DOUBLE, bits, v.is_infinite())
     }
 
     /// The text of a value of any kind, the shortest that parses back, by
@@ -197,7 +197,7 @@ impl ValueBuf {
             return self.int.format(n).as_bytes();
         }
         if !x.is_finite() {
-            return self.special(FORMAT_F32, x.to_bits() as u64, x.is_infinite());
+            return self.special(SINGLE, x.to_bits() as u64, x.is_infinite());
         }
         let s = self.ryu.format_finite(x);
         s.strip_suffix(".0").unwrap_or(s).as_bytes()

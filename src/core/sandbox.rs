@@ -89,16 +89,11 @@ impl Sandbox {
         }
     }
 
-    /// Opens `rel` (from [`Sandbox::relative`]) for reading and writing,
+    /// Opens `rel` (from [`Sandbox::relative`]) for reading, and writing if
+    /// `writable` (a read-only open needs only read permission on the file),
     /// creating an empty file if `create` and it is absent. Says whether it
     /// created the file.
-    pub fn open(&self, rel: &Path, create: bool) -> Result<(File, bool), PathError> {
-        self.open_as(rel, create, true)
-    }
-
-    /// `open`, for reading only unless `writable`: a read-only open needs
-    /// only read permission on the file.
-    pub fn open_as(&self, rel: &Path, create: bool, writable: bool) -> Result<(File, bool), PathError> {
+    pub fn open(&self, rel: &Path, create: bool, writable: bool) -> Result<(File, bool), PathError> {
         let access = if writable { libc::O_RDWR } else { libc::O_RDONLY };
         match self.open_with(rel, access) {
             Err(PathError::NotFound) if create => match self.open_with(rel, access | libc::O_CREAT | libc::O_EXCL) {
@@ -395,7 +390,7 @@ mod tests {
 
     fn open(sb: &Sandbox, p: &str) -> Result<File, PathError> {
         let rel = sb.relative(p.as_bytes())?;
-        sb.open(&rel, true).map(|(f, _)| f)
+        sb.open(&rel, true, true).map(|(f, _)| f)
     }
 
     #[test]
@@ -453,7 +448,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            sb.open(Path::new("sock"), true),
+            sb.open(Path::new("sock"), true, true),
             Err(PathError::NotRegular("a socket"))
         ));
     }
@@ -506,10 +501,10 @@ mod tests {
         use std::os::unix::fs::FileExt;
         let (d, sb) = setup();
         std::fs::write(d.path().join("ro"), b"abcd").unwrap();
-        let (f, created) = sb.open_as(Path::new("ro"), false, false).unwrap();
+        let (f, created) = sb.open(Path::new("ro"), false, false).unwrap();
         assert!(!created);
         assert_eq!(f.write_at(b"x", 0).unwrap_err().raw_os_error(), Some(libc::EBADF));
-        let (f, created) = sb.open_as(Path::new("new"), true, false).unwrap();
+        let (f, created) = sb.open(Path::new("new"), true, false).unwrap();
         assert!(created && f.metadata().unwrap().len() == 0);
         assert!(f.write_at(b"x", 0).is_err());
     }
@@ -518,10 +513,13 @@ mod tests {
     fn missing_directory_is_not_found() {
         let (_d, sb) = setup();
         assert!(matches!(open(&sb, "nodir/f"), Err(PathError::NotFound)));
-        assert!(matches!(sb.open(Path::new("absent"), false), Err(PathError::NotFound)));
-        let (_, created) = sb.open(Path::new("absent"), true).unwrap();
+        assert!(matches!(
+            sb.open(Path::new("absent"), false, true),
+            Err(PathError::NotFound)
+        ));
+        let (_, created) = sb.open(Path::new("absent"), true, true).unwrap();
         assert!(created);
-        let (_, created) = sb.open(Path::new("absent"), true).unwrap();
+        let (_, created) = sb.open(Path::new("absent"), true, true).unwrap();
         assert!(!created);
     }
 

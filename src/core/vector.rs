@@ -275,7 +275,8 @@ impl<T: Element> MappedVec<T> {
         Ok(())
     }
 
-    fn check_writable(&self) -> io::Result<()> {
+    /// An error unless the mapping is writable.
+    pub fn check_writable(&self) -> io::Result<()> {
         if self.writable {
             Ok(())
         } else {
