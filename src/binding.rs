@@ -662,6 +662,11 @@ impl Binding {
                 why,
             },
             Rejected::TooLong { len, max } => Error::TooLong { len, max },
+            Rejected::Ragged { bytes } => Error::Ragged {
+                bytes,
+                kind: vec.kind(),
+            },
+            Rejected::Outside { at, n, len } => Error::Outside { at, n, len },
             Rejected::Io(cause) => Error::Write {
                 path: self.path.display().to_string(),
                 cause,
@@ -704,6 +709,19 @@ impl Binding {
         self.write_sized(key, Some(texts), |v| {
             let before = v.len();
             v.extend(n, texts).map(|()| before)
+        })
+    }
+
+    /// Writes raw elements from index `at`; returns how many.
+    pub fn write_bytes(&mut self, key: &[u8], at: i64, bytes: &[u8]) -> Result<usize> {
+        self.write(key, None, |v| v.write_bytes(at, bytes))
+    }
+
+    /// Appends raw elements; returns the length before and after.
+    pub fn append_bytes(&mut self, key: &[u8], bytes: &[u8]) -> Result<(usize, usize)> {
+        self.write_sized(key, None, |v| {
+            let before = v.len();
+            v.append_bytes(bytes).map(|()| (before, v.len()))
         })
     }
 

@@ -27,6 +27,12 @@ pub enum Error {
         option: String,
         known: &'static str,
     },
+    #[error("ERR a blob of {bytes} bytes is not a whole number of {kind} values ({size} bytes each); nothing was written", size = kind.size())]
+    Ragged { bytes: usize, kind: Kind },
+    #[error("ERR cannot write {n} values at index {at}: the vector holds {len}; nothing was written")]
+    Outside { at: i64, n: usize, len: usize },
+    #[error("ERR syntax error: {0}")]
+    Syntax(String),
     #[error("ERR {0} takes index value pairs: the last index has no value")]
     OddPairs(String),
     #[error("ERR no such key '{0}': bind it to a file first with MMAP {0} <path>")]
@@ -143,6 +149,12 @@ mod tests {
                 known: "CREATE",
             },
             Error::OddPairs("VSET".into()),
+            Error::Ragged {
+                bytes: 7,
+                kind: Kind::Int32,
+            },
+            Error::Outside { at: -1, n: 2, len: 5 },
+            Error::Syntax("mmap.stats takes start and stop together, or neither".into()),
             Error::NoKey("k".into()),
             Error::WrongType,
             Error::OtherFile {

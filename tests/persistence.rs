@@ -73,6 +73,9 @@ fn writes_before(c: &mut redis::Connection) {
     run(c, &["MMAP.SET", "k", "250", "1e-20", "299", "-inf"]);
     run(c, &["MMAP.RESIZE", "k", "200"]);
     run(c, &["MMAP.SET", "k", "150", "2.5"]);
+    // Raw elements: in place at absolute positions, and appended.
+    run_bytes(c, &[b"MMAP.SETRANGE", b"k", b"190", &le(&[0.5, -1.25])]);
+    run_bytes(c, &[b"MMAP.APPEND", b"k", &le(&special()[..3])]);
     run(c, &["MMAP.ADD", "n", "1", "2", "3"]);
     run(c, &["MMAP.CLEAR", "n"]);
     run(c, &["MMAP.ADD", "n", "4", "5", "6", "7"]);
@@ -89,10 +92,14 @@ fn writes_before(c: &mut redis::Connection) {
     run(c, &["MMAP.POP", "i"]);
     run(c, &["MMAP.RESIZE", "i", "10"]);
     run(c, &["MMAP.SET", "i", "9", "42"]);
+    run_bytes(c, &[b"MMAP.SETRANGE", b"i", b"2", &[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0x80]]);
+    run_bytes(c, &[b"MMAP.APPEND", b"i", &[9, 9, 9, 9, 0, 0, 0, 0x7f]]);
     run(c, &["MMAP.SET", "h", "0", "0.1", "1", "nan(0x1)", "2", "-inf"]);
     run(c, &["MMAP.ADD", "h", "65504", "6e-8", "-0", "nan(0x3ff)"]);
     run(c, &["MMAP.POP", "h"]);
     run(c, &["MMAP.RESIZE", "h", "30"]);
+    run_bytes(c, &[b"MMAP.APPEND", b"h", &[0x01, 0x7c, 0x00, 0x3c]]);
+    run_bytes(c, &[b"MMAP.SETRANGE", b"h", b"0", &[0xff, 0xfb]]);
 }
 
 fn writes_after(c: &mut redis::Connection) {
@@ -111,6 +118,18 @@ fn writes_after(c: &mut redis::Connection) {
     run(c, &["MMAP.ADD", "i", "-5"]);
     run(c, &["MMAP.SET", "h", "3", "1.5", "29", "-2"]);
     run(c, &["MMAP.ADD", "h", "2"]);
+    run_bytes(c, &[b"MMAP.SETRANGE", b"h", b"31", &[0x00, 0x80]]);
+    run_bytes(c, &[b"MMAP.APPEND", b"k", &le(&[7.0, f64::from_bits(0x7ff4_0000_0000_0001)])]);
+    run_bytes(c, &[b"MMAP.SETRANGE", b"k", b"0", &le(&[-3.5])]);
+}
+
+fn run_bytes(c: &mut redis::Connection, args: &[&[u8]]) {
+    raw_bytes(c, args).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(args[0])));
+}
+
+/// Doubles as the file holds them.
+fn le(values: &[f64]) -> Vec<u8> {
+    values.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 /// The text the module itself would send for a value.
@@ -396,9 +415,10 @@ fn model(ops: usize) -> Vec<f64> {
     v
 }
 
-/// A client streams VADD and VSET; the server dies by SIGKILL mid-stream and
-/// comes back from its AOF. Every acknowledged write is there, once.
-fn crash(preamble: &str) {
+/// A client streams VADD and VSET (or, `bulk`, their raw forms APPEND and
+/// SETRANGE); the server dies by SIGKILL mid-stream and comes back from its
+/// AOF. Every acknowledged write is there, once.
+fn crash(preamble: &str, bulk: bool) {
     let mut s = aof_server(preamble);
     let mut c = s.conn();
     run(&mut c, &["MMAP", "k", "k.f64"]);
@@ -408,7 +428,16 @@ fn crash(preamble: &str) {
         let mut c = s.conn();
         std::thread::spawn(move || {
             for j in 0usize.. {
-                let reply = if j % 4 == 3 {
+                let reply = if bulk {
+                    let value = le(&[if j % 4 == 3 { -(j as f64) } else { j as f64 }]);
+                    let cmd = if j % 4 == 3 {
+                        redis::cmd("MMAP.SETRANGE").arg("k").arg(j / 4).arg(value).clone()
+                    } else {
+                        redis::cmd("MMAP.APPEND").arg("k").arg(value).clone()
+                    };
+                    // The kill breaks the connection: not a reply, the end.
+                    cmd.query::<redis::Value>(&mut c).map_err(|e| e.to_string())
+                } else if j % 4 == 3 {
                     raw(
                         &mut c,
                         &["MMAP.SET", "k", &(j / 4).to_string(), &(-(j as f64)).to_string()],
@@ -443,10 +472,20 @@ fn crash(preamble: &str) {
 
 #[test]
 fn a_crash_loses_no_acknowledged_write_with_preamble() {
-    crash("yes");
+    crash("yes", false);
+}
+
+#[test]
+fn a_crash_loses_no_acknowledged_raw_write_with_preamble() {
+    crash("yes", true);
+}
+
+#[test]
+fn a_crash_loses_no_acknowledged_raw_write_without_preamble() {
+    crash("no", true);
 }
 
 #[test]
 fn a_crash_loses_no_acknowledged_write_without_preamble() {
-    crash("no");
+    crash("no", false);
 }

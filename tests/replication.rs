@@ -87,6 +87,21 @@ fn writes_as(c: &mut redis::Connection, round: u32, name: fn(&str) -> String) {
         args[0] = &spelled;
         raw(c, &args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
     }
+    // Raw elements, by the only names they have.
+    let doubles: Vec<u8> = [round as f64, f64::from_bits(0x7ff0_0000_0000_0007), -0.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    for args in [
+        &[&b"MMAP.SETRANGE"[..], b"v", b"400", &doubles][..],
+        &[b"MMAP.APPEND", b"v", &doubles[..16]],
+        &[b"MMAP.SETRANGE", b"i", b"0", &[round as u8, 0, 0, 0x80]],
+        &[b"MMAP.APPEND", b"i", &[1, 2, 3, 4, 5, 6, 7, 8]],
+        &[b"MMAP.APPEND", b"h", &[0x01, 0x7c, 0x00, 0xbc, round as u8, 0]],
+        &[b"MMAP.SETRANGE", b"h", b"19", &[0xff, 0x7b]],
+    ] {
+        raw_bytes(c, args).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(args[0])));
+    }
     if round == 2 {
         raw(c, &[&name("MMAP.CLEAR"), "n"]).unwrap();
         raw(c, &[&name("MMAP.ADD"), "n", "42"]).unwrap();

@@ -21,6 +21,7 @@ use crate::ffi::ctx::{Args, Ctx, Key};
 use crate::ffi::log;
 
 mod bind;
+mod bulk;
 mod files;
 mod info;
 mod propagate;
@@ -70,6 +71,8 @@ pub enum ArgKind {
     Keyword,
     /// An `index value` pair, shown as a block.
     Pair,
+    /// An optional `start stop` pair, shown as a block: both or neither.
+    Span,
 }
 
 const fn arg(name: &'static str, kind: ArgKind, multiple: bool) -> Arg {
@@ -92,6 +95,10 @@ pub static TABLE: &[&Command] = &[
     &write::RESIZE,
     &files::UNBOUND,
     &info::INFO,
+    &bulk::RANGE,
+    &bulk::SETRANGE,
+    &bulk::APPEND,
+    &bulk::STATS,
     #[cfg(feature = "fault-injection")]
     &PANIC,
     #[cfg(feature = "fault-injection")]
@@ -118,7 +125,7 @@ impl Command {
             let words: usize = self
                 .args
                 .iter()
-                .map(|x| 1 + usize::from(matches!(x.kind, ArgKind::Keyword)))
+                .map(|x| 1 + usize::from(matches!(x.kind, ArgKind::Keyword | ArgKind::Span)))
                 .sum();
             1 + usize::from(self.keyed) + words
         };
@@ -254,6 +261,9 @@ mod tests {
         assert!(write::SET.fits(4) && write::SET.fits(5) && !write::SET.fits(3));
         // MMAP key path [TYPE kind] [READONLY] [CREATE]
         assert!(MMAP.fits(3) && MMAP.fits(4) && MMAP.fits(7) && !MMAP.fits(8) && !MMAP.fits(2));
+        // MMAP.RANGE key start stop [BLOB]; MMAP.STATS key [start stop]
+        assert!(bulk::RANGE.fits(4) && bulk::RANGE.fits(5) && !bulk::RANGE.fits(3) && !bulk::RANGE.fits(6));
+        assert!(bulk::STATS.fits(2) && bulk::STATS.fits(4) && !bulk::STATS.fits(5) && !bulk::STATS.fits(1));
     }
 
     #[test]

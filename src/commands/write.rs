@@ -78,7 +78,7 @@ pub static RESIZE: Command = Command {
 };
 
 /// Runs a write that needs an existing binding.
-fn on_bound<R>(ctx: &Ctx, args: &Args, f: impl FnOnce(&mut Binding, &[u8]) -> Result<R>) -> Result<R> {
+pub(super) fn on_bound<R>(ctx: &Ctx, args: &Args, f: impl FnOnce(&mut Binding, &[u8]) -> Result<R>) -> Result<R> {
     let mut key = ctx.open(args.raw(1), true);
     match bound(ctx, args, &mut key)? {
         Some(b) => f(b, args.bytes(1)),

@@ -7,7 +7,8 @@ use std::io;
 use std::sync::Arc;
 
 use super::kind::{Bad, Bf16, Kind, Number, Value, F16};
-use super::vector::{MappedVec, OpenError};
+use super::summary::{summarize, Summary, Summed};
+use super::vector::{MappedVec, OpenError, Outside, Span};
 
 /// Why a write was refused. Nothing was changed.
 #[derive(Debug)]
@@ -22,6 +23,16 @@ pub enum Rejected {
         len: usize,
         max: usize,
     },
+    /// Raw bytes that are not a whole number of elements.
+    Ragged {
+        bytes: usize,
+    },
+    /// Raw elements that would not all lie within a vector of `len`.
+    Outside {
+        at: i64,
+        n: usize,
+        len: usize,
+    },
     Io(io::Error),
 }
 
@@ -29,6 +40,19 @@ impl From<io::Error> for Rejected {
     fn from(e: io::Error) -> Rejected {
         Rejected::Io(e)
     }
+}
+
+/// The indices `start..=stop` selects in a vector of `len` values, by
+/// `LRANGE`'s rules: a negative index counts from the end, ends past either
+/// side are clipped, and a start after the stop selects nothing.
+pub fn clip(start: i64, stop: i64, len: usize) -> std::ops::Range<usize> {
+    let n = len as i128;
+    let from_end = |i: i64| if i < 0 { i as i128 + n } else { i as i128 };
+    let (start, stop) = (from_end(start).max(0), from_end(stop).min(n - 1));
+    if start > stop {
+        return 0..0;
+    }
+    start as usize..stop as usize + 1
 }
 
 /// The values a write command gives, as text, by position.
@@ -56,6 +80,21 @@ pub trait Column: Send + Sync {
     /// Parses `n` values of `texts`, then appends them. All or nothing.
     fn extend(&mut self, n: usize, texts: Texts) -> Result<(), Rejected>;
 
+    /// The values of `from..to`, in order.
+    fn each(&self, from: usize, to: usize, f: &mut dyn FnMut(Value));
+
+    /// The bytes of `from..to` as the file holds them.
+    fn span(&self, from: usize, to: usize) -> Span<'_>;
+
+    /// Count, NaNs, sum, min, max, mean and standard deviation of `from..to`.
+    fn summary(&self, from: usize, to: usize) -> Summary;
+
+    /// Writes raw elements from index `at`; returns how many. All or nothing.
+    fn write_bytes(&mut self, at: i64, bytes: &[u8]) -> Result<usize, Rejected>;
+
+    /// Appends raw elements. All or nothing.
+    fn append_bytes(&mut self, bytes: &[u8]) -> Result<(), Rejected>;
+
     fn pop(&mut self) -> io::Result<Option<Value>>;
     fn truncate(&mut self, len: usize) -> io::Result<()>;
     /// Cuts the file, or extends it with zeros, to `len` values.
@@ -64,7 +103,7 @@ pub trait Column: Send + Sync {
 
 /// Opens a file as a vector of `kind`: the one place the kind is matched.
 pub fn open(kind: Kind, file: File, writable: bool) -> Result<Box<dyn Column>, OpenError> {
-    fn typed<T: Number>(file: File, writable: bool) -> Result<Box<dyn Column>, OpenError> {
+    fn typed<T: Summed>(file: File, writable: bool) -> Result<Box<dyn Column>, OpenError> {
         Ok(Box::new(Typed::<T> {
             vec: MappedVec::open(file, writable)?,
             parsed: Vec::new(),
@@ -108,13 +147,21 @@ pub fn decode(kind: Kind, bytes: &[u8]) -> Value {
     f(bytes)
 }
 
-struct Typed<T: Number> {
+struct Typed<T: Summed> {
     vec: MappedVec<T>,
     /// Values parsed before any is written, kept between commands.
     parsed: Vec<T>,
 }
 
-impl<T: Number> Typed<T> {
+impl<T: Summed> Typed<T> {
+    /// How many elements `bytes` holds, if a whole number.
+    fn whole(&self, bytes: &[u8]) -> Result<usize, Rejected> {
+        if bytes.len() % T::SIZE != 0 {
+            return Err(Rejected::Ragged { bytes: bytes.len() });
+        }
+        Ok(bytes.len() / T::SIZE)
+    }
+
     /// Parses `n` texts into `parsed`; a huge command's room is not kept.
     fn parse(&mut self, n: usize, texts: Texts) -> Result<(), Rejected> {
         const KEEP: usize = 1 << 16;
@@ -130,7 +177,7 @@ impl<T: Number> Typed<T> {
     }
 }
 
-impl<T: Number> Column for Typed<T> {
+impl<T: Summed> Column for Typed<T> {
     fn kind(&self) -> Kind {
         T::KIND
     }
@@ -190,6 +237,49 @@ impl<T: Number> Column for Typed<T> {
         self.vec.check_writable()?;
         self.parse(n, texts)?;
         Ok(self.vec.extend(&self.parsed)?)
+    }
+
+    fn each(&self, from: usize, to: usize, f: &mut dyn FnMut(Value)) {
+        for i in from..to.min(self.len()) {
+            if let Some(v) = self.vec.get(i) {
+                f(v.value());
+            }
+        }
+    }
+
+    fn span(&self, from: usize, to: usize) -> Span<'_> {
+        self.vec.span(from, to)
+    }
+
+    fn summary(&self, from: usize, to: usize) -> Summary {
+        let to = to.min(self.len());
+        let from = from.min(to);
+        summarize::<T>(to - from, |at, out| self.vec.copy_out(from + at, out))
+    }
+
+    fn write_bytes(&mut self, at: i64, bytes: &[u8]) -> Result<usize, Rejected> {
+        let n = self.whole(bytes)?;
+        let len = self.len();
+        let outside = || Rejected::Outside { at, n, len };
+        let start = usize::try_from(at).map_err(|_| outside())?;
+        match self.vec.write_bytes(start, bytes) {
+            Ok(()) => Ok(n),
+            Err(Outside::End(_)) => Err(outside()),
+            Err(Outside::ReadOnly) => Err(self.vec.check_writable().unwrap_err().into()),
+        }
+    }
+
+    fn append_bytes(&mut self, bytes: &[u8]) -> Result<(), Rejected> {
+        self.vec.check_writable()?;
+        let n = self.whole(bytes)?;
+        let max = self.max_len();
+        if self.len().saturating_add(n) > max {
+            return Err(Rejected::TooLong {
+                len: self.len().saturating_add(n),
+                max,
+            });
+        }
+        Ok(self.vec.append_bytes(bytes)?)
     }
 
     fn pop(&mut self) -> io::Result<Option<Value>> {
@@ -285,6 +375,63 @@ mod tests {
         assert!(matches!(set(&mut *c, &[0], &["1"]), Err(Rejected::Io(_))));
         assert!(matches!(extend(&mut *c, &["1"]), Err(Rejected::Io(_))));
         assert_eq!(c.get(1), Some(Value::F32(0.0)));
+    }
+
+    #[test]
+    fn ranges_follow_lrange() {
+        assert_eq!(clip(0, -1, 5), 0..5);
+        assert_eq!(clip(1, 2, 5), 1..3);
+        assert_eq!(clip(-2, -1, 5), 3..5);
+        assert_eq!(clip(-100, 100, 5), 0..5);
+        assert_eq!(clip(3, 1, 5), 0..0);
+        assert_eq!(clip(5, 10, 5), 0..0);
+        assert_eq!(clip(4, 4, 5), 4..5);
+        assert_eq!(clip(-6, -6, 5), 0..0);
+        assert_eq!(clip(0, -1, 0), 0..0);
+        assert_eq!(clip(i64::MIN, i64::MAX, 3), 0..3);
+        assert_eq!(clip(i64::MAX, i64::MIN, 3), 0..0);
+    }
+
+    #[test]
+    fn raw_bytes_write_whole_elements_inside_the_vector_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut c) = column(&dir, Kind::Int16, &[0u8; 8]);
+        assert_eq!(c.write_bytes(1, &[1, 0, 2, 0]).unwrap(), 2);
+        assert_eq!(std::fs::read(&path).unwrap(), [0, 0, 1, 0, 2, 0, 0, 0]);
+        for (at, bytes) in [(3, &[9u8, 9, 9, 9][..]), (-1, &[9, 9][..]), (4, &[9, 9][..])] {
+            let e = c.write_bytes(at, bytes).unwrap_err();
+            assert!(matches!(e, Rejected::Outside { len: 4, .. }), "{e:?}");
+        }
+        let e = c.write_bytes(0, &[9, 9, 9]).unwrap_err();
+        assert!(matches!(e, Rejected::Ragged { bytes: 3 }), "{e:?}");
+        assert!(matches!(c.append_bytes(&[9]), Err(Rejected::Ragged { bytes: 1 })));
+        assert_eq!(std::fs::read(&path).unwrap(), [0, 0, 1, 0, 2, 0, 0, 0]);
+        // Nothing at the very end is still inside.
+        assert_eq!(c.write_bytes(4, &[]).unwrap(), 0);
+        c.append_bytes(&[7, 0, 8, 0]).unwrap();
+        assert_eq!(c.len(), 6);
+        assert_eq!(std::fs::read(&path).unwrap()[8..], [7, 0, 8, 0]);
+        let span = c.span(1, 3);
+        // SAFETY: the span borrows the column, whose mapping holds these bytes.
+        let got = unsafe { std::slice::from_raw_parts(span.as_ptr(), span.len()) }.to_vec();
+        assert_eq!(got, [1, 0, 2, 0]);
+        assert!(c.span(6, 9).is_empty());
+        let mut seen = Vec::new();
+        c.each(3, 10, &mut |v| seen.push(v));
+        assert_eq!(seen, [Value::Int(0), Value::Int(7), Value::Int(8)]);
+        let s = c.summary(0, 6);
+        assert_eq!((s.count, s.sum, s.max), (6, 18.0, Some(Value::Int(8))));
+    }
+
+    #[test]
+    fn a_read_only_column_refuses_raw_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ro");
+        std::fs::write(&path, [0u8; 8]).unwrap();
+        let mut c = open(Kind::Float64, File::open(&path).unwrap(), false).unwrap();
+        assert!(matches!(c.write_bytes(0, &[1; 8]), Err(Rejected::Io(_))));
+        assert!(matches!(c.append_bytes(&[1; 8]), Err(Rejected::Io(_))));
+        assert_eq!(std::fs::read(&path).unwrap(), [0; 8]);
     }
 
     #[test]

@@ -7,4 +7,5 @@ pub mod kind;
 pub mod limits;
 pub mod num;
 pub mod sandbox;
+pub mod summary;
 pub mod vector;

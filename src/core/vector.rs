@@ -102,6 +102,40 @@ pub fn read_bytes_at(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<usi
     Ok(got)
 }
 
+/// Bytes of a mapping that other processes may change at any time: never
+/// read in place, only handed whole to a copy (a reply buffer). Borrows the
+/// vector, so the mapping outlives it.
+pub struct Span<'a> {
+    ptr: *const u8,
+    len: usize,
+    _vec: PhantomData<&'a ()>,
+}
+
+impl Span<'_> {
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Why `write_bytes` wrote nothing.
+#[derive(Debug, PartialEq)]
+pub enum Outside {
+    /// Some element would lie past the end of a vector of this length.
+    End(usize),
+    ReadOnly,
+}
+
+// The bulk copies move file bytes straight into values.
+const _: () = assert!(cfg!(target_endian = "little"), "the file format is little-endian");
+
 pub struct MappedVec<T: Element> {
     /// Shared with whoever flushes it to disk off the main thread.
     file: Arc<File>,
@@ -273,6 +307,70 @@ impl<T: Element> MappedVec<T> {
         }
         self.len = len;
         Ok(())
+    }
+
+    /// The bytes of elements `from..to`, for a reply to copy out whole.
+    /// `to` is clipped to the length.
+    pub fn span(&self, from: usize, to: usize) -> Span<'_> {
+        let to = to.min(self.len);
+        let from = from.min(to);
+        Span {
+            // SAFETY: from <= len, so the offset lies within the file and the mapping.
+            ptr: unsafe { self.map.as_ptr().add(from * T::SIZE) },
+            len: (to - from) * T::SIZE,
+            _vec: PhantomData,
+        }
+    }
+
+    /// Copies elements `from..from + out.len()` out of the mapping, which
+    /// must hold them all.
+    pub fn copy_out(&self, from: usize, out: &mut [T]) {
+        assert!(from.checked_add(out.len()).is_some_and(|end| end <= self.len));
+        // SAFETY: the elements lie inside the file and the mapping (checked
+        // above) and `out` is a separate buffer of as many. Every bit pattern
+        // is a value of each element type, and the file is little-endian as
+        // this host is, so the bytes are the values. Another process may
+        // change them meanwhile: a copy, like `read(2)`, takes whatever they
+        // hold at that moment, and nothing here relies on them staying put.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.map.as_ptr().add(from * T::SIZE),
+                out.as_mut_ptr().cast::<u8>(),
+                out.len() * T::SIZE,
+            )
+        };
+    }
+
+    /// Writes whole elements, as raw little-endian bytes, from element
+    /// `at`: all of them or, when any would lie past the end, none.
+    pub fn write_bytes(&mut self, at: usize, bytes: &[u8]) -> Result<(), Outside> {
+        debug_assert_eq!(bytes.len() % T::SIZE, 0);
+        let n = bytes.len() / T::SIZE;
+        if at.checked_add(n).is_none_or(|end| end > self.len) {
+            return Err(Outside::End(self.len));
+        }
+        if !self.writable {
+            return Err(Outside::ReadOnly);
+        }
+        // SAFETY: elements at..at + n lie inside the file and the mapping
+        // (checked above), which is writable; `bytes` is the command's own
+        // buffer, apart from it. Readers in other processes see the bytes
+        // change, as with any write to a shared file.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.map.as_mut_ptr().add(at * T::SIZE), bytes.len())
+        };
+        Ok(())
+    }
+
+    /// Appends whole elements given as raw little-endian bytes, with one
+    /// `pwrite` at the end of the file: all of them or none.
+    pub fn append_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        debug_assert_eq!(bytes.len() % T::SIZE, 0);
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let len = self.len.checked_add(bytes.len() / T::SIZE).ok_or_else(too_large)?;
+        self.grow(len, |file, old| file.write_all_at(bytes, old))
     }
 
     /// An error unless the mapping is writable.

@@ -29,7 +29,7 @@ macro_rules! entries {
 }
 
 /// Canonical and alias entry points of each table slot.
-static ENTRIES: [(CmdFn, CmdFn); 16] = entries!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+static ENTRIES: [(CmdFn, CmdFn); 20] = entries!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
 
 /// Which short names this server has, for `INFO mmap`.
 #[derive(Default)]
@@ -195,6 +195,18 @@ fn command_info(cmd: &Command, summary: String) -> &'static raw::RedisModuleComm
                     zero_arg,
                 ]),
                 ..simple("data", raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_BLOCK, flags)
+            },
+            ArgKind::Span => raw::RedisModuleCommandArg {
+                subargs: leak(vec![
+                    simple("start", raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER, 0),
+                    simple("stop", raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER, 0),
+                    zero_arg,
+                ]),
+                ..simple(
+                    "range",
+                    raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_BLOCK,
+                    flags | raw::REDISMODULE_CMD_ARG_OPTIONAL,
+                )
             },
         });
     }
