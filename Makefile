@@ -8,7 +8,8 @@
 #              with restarts; FUZZ_OPS (1,000,000) per server, FUZZ_SEED to replay
 # make bench - throughput and server CPU per request against each server's own GET,
 #              on all three servers (bench/results.md, bench/results.png),
-#              and instructions per request (bench/instructions.md)
+#              instructions per request (bench/instructions.md), and the bulk
+#              commands against GETRANGE, APPEND and numpy (bench/bulk.md)
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -59,7 +60,7 @@ FUZZ_OPS ?= 1000000
 fuzz: build
 	@bash scripts/long.sh fuzz "FUZZ_OPS=$(FUZZ_OPS)" $(if $(FUZZ_SEED),"FUZZ_SEED=$(FUZZ_SEED)")
 
-# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about twenty minutes
+# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about half an hour
 # for the three servers.
 bench: build
 	@python3 -c "import matplotlib" 2>/dev/null || pip install --quiet matplotlib
@@ -67,6 +68,7 @@ bench: build
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends valgrind >/dev/null)
 	python3 bench/run.py
 	python3 bench/instructions.py
+	python3 bench/bulk.py
 
 fmt:
 	$(CARGO) fmt
