@@ -9,22 +9,6 @@ use std::fs;
 use common::*;
 use redis::Value;
 
-/// (kind, element size) for every kind.
-const KINDS: [(&str, usize); 12] = [
-    ("int8", 1),
-    ("uint8", 1),
-    ("int16", 2),
-    ("uint16", 2),
-    ("int32", 4),
-    ("uint32", 4),
-    ("int64", 8),
-    ("uint64", 8),
-    ("float16", 2),
-    ("bfloat16", 2),
-    ("float32", 4),
-    ("float64", 8),
-];
-
 fn bytes_of(rng: &mut Rng, n: usize) -> Vec<u8> {
     (0..n).map(|_| rng.next() as u8).collect()
 }
@@ -115,7 +99,10 @@ fn setrange_and_append_write_raw_elements_of_every_kind() {
         // up to the end writes nothing.
         for (at, n) in [(0, 1), (3, 4), (9, 1), (0, 10), (10, 0), (4, 0)] {
             let new = bytes_of(&mut rng, n * size);
-            let reply = raw_bytes(&mut c, &[&b"MMAP.SETRANGE"[..], kind.as_bytes(), at.to_string().as_bytes(), &new]);
+            let reply = raw_bytes(
+                &mut c,
+                &[&b"MMAP.SETRANGE"[..], kind.as_bytes(), at.to_string().as_bytes(), &new],
+            );
             assert_eq!(reply, Ok(Value::Int(n as i64)), "{kind} {at} {n}");
             model[at * size..(at + n) * size].copy_from_slice(&new);
             assert_eq!(fs::read(&path).unwrap(), model, "{kind}");
@@ -215,7 +202,7 @@ fn a_missing_key_reads_as_empty() {
     let mut c = s.conn();
     assert_eq!(array(&mut c, &["MMAP.RANGE", "none", "0", "-1"]), vec![]);
     assert_eq!(blob(&mut c, &["MMAP.RANGE", "none", "0", "-1", "BLOB"]), b"");
-    let none = stats(&mut c, &["MMAP.STATS", "none"]);
+    let none = fields(&mut c, &["MMAP.STATS", "none"]);
     assert_eq!(none[0], ("count".into(), Value::Int(0)));
     assert_eq!(none[1], ("nan".into(), Value::Int(0)));
     assert_eq!(reply_f64(&none[2].1), 0.0);
@@ -225,24 +212,7 @@ fn a_missing_key_reads_as_empty() {
     // Bound but empty: the same.
     assert_eq!(int(&mut c, &["MMAP", "e", "e.f64"]), 0);
     assert_eq!(blob(&mut c, &["MMAP.RANGE", "e", "0", "-1", "BLOB"]), b"");
-    assert_eq!(stats(&mut c, &["MMAP.STATS", "e"]), none);
-}
-
-/// A STATS reply as (field, value) pairs, from a map or a flat array.
-fn stats(c: &mut redis::Connection, args: &[&str]) -> Vec<(String, Value)> {
-    let pairs: Vec<(Value, Value)> = match raw(c, args).unwrap() {
-        Value::Map(m) => m,
-        Value::Array(a) => a.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect(),
-        other => panic!("{other:?}"),
-    };
-    pairs
-        .into_iter()
-        .map(|(k, v)| match k {
-            Value::BulkString(k) => (String::from_utf8(k).unwrap(), v),
-            Value::SimpleString(k) => (k, v),
-            other => panic!("{other:?}"),
-        })
-        .collect()
+    assert_eq!(fields(&mut c, &["MMAP.STATS", "e"]), none);
 }
 
 fn reply_f64(v: &Value) -> f64 {
@@ -269,13 +239,16 @@ fn stats_summarise_a_range_in_both_protocols() {
         let kept: Vec<f64> = part.iter().copied().filter(|x| !x.is_nan()).collect();
         let (a, b) = (start.to_string(), stop.to_string());
         for c in [&mut s.conn(), &mut s.conn3()] {
-            let got = stats(c, &["MMAP.STATS", "v", &a, &b]);
+            let got = fields(c, &["MMAP.STATS", "v", &a, &b]);
             let names: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
             assert_eq!(names, ["count", "nan", "sum", "min", "max", "mean", "std"]);
             assert_eq!(got[0].1, Value::Int(kept.len() as i64));
             assert_eq!(got[1].1, Value::Int((part.len() - kept.len()) as i64));
             let sum: f64 = kept.iter().sum();
-            assert!((reply_f64(&got[2].1) - sum).abs() <= 1e-12 * sum.abs().max(1.0), "{a} {b}");
+            assert!(
+                (reply_f64(&got[2].1) - sum).abs() <= 1e-12 * sum.abs().max(1.0),
+                "{a} {b}"
+            );
             if kept.is_empty() {
                 assert!(got[3..].iter().all(|(_, v)| *v == Value::Nil), "{got:?}");
                 continue;
@@ -301,7 +274,7 @@ fn stats_summarise_a_range_in_both_protocols() {
         .collect();
     fs::write(s.data().join("n.i64"), ints).unwrap();
     assert_eq!(int(&mut c, &["MMAP", "n", "n.i64", "TYPE", "int64"]), 3);
-    let got = stats(&mut c, &["MMAP.STATS", "n"]);
+    let got = fields(&mut c, &["MMAP.STATS", "n"]);
     assert_eq!(got[3].1, Value::Int(-5));
     assert_eq!(got[4].1, Value::Int(i64::MAX));
     assert_eq!(reply_f64(&got[2].1), (2.0 * i64::MAX as f64) - 5.0);
@@ -320,7 +293,7 @@ fn read_only_keys_serve_ranges_and_stats_and_refuse_raw_writes() {
         array(&mut c, &["MMAP.RANGE", "r", "1", "1"]),
         vec![Value::BulkString(b"-2".to_vec())]
     );
-    let got = stats(&mut c, &["MMAP.STATS", "r"]);
+    let got = fields(&mut c, &["MMAP.STATS", "r"]);
     assert_eq!(reply_f64(&got[2].1), 7.75);
     assert_eq!(got[3].1, Value::BulkString(b"-2".to_vec()));
     for args in [
@@ -354,7 +327,10 @@ fn a_broken_key_says_why_for_every_bulk_command() {
         &["MMAP.SETRANGE", "b", "0", "12345678"],
     ] {
         let e = err(&mut c, args);
-        assert!(e.starts_with("ERR key 'b' is bound to 'b.f64', which cannot be opened"), "{args:?}: {e}");
+        assert!(
+            e.starts_with("ERR key 'b' is bound to 'b.f64', which cannot be opened"),
+            "{args:?}: {e}"
+        );
     }
     assert!(!s.data().join("b.f64").exists());
 }

@@ -70,3 +70,33 @@ fn the_python_example_runs() {
     assert_eq!(values[0], 0.1);
     assert_eq!(values[499], 499.0);
 }
+
+#[test]
+fn the_python_client_example_runs() {
+    let s = Server::start();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // The client from this tree, whether or not it is installed.
+    let stdout = stdout_of(
+        Command::new("python3")
+            .arg(root.join("examples/python_client.py"))
+            .env("PYTHONPATH", root.join("python"))
+            .args([
+                "--port",
+                &s.port.to_string(),
+                "--dir",
+                s.data().to_str().unwrap(),
+                "-n",
+                "100000",
+            ]),
+    );
+    assert!(stdout.contains("append 100000 values -> length 100000"), "{stdout}");
+    assert!(stdout.contains("v[:] -> 100000 float32 values"), "{stdout}");
+    assert!(
+        stdout.contains("numpy reads [100. 200. 300.] from the file"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("stats(0, 99) -> count 100"), "{stdout}");
+    assert!(stdout.contains("pop -> 1.0, length 99999"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
+    assert_eq!(file_len(&s.data().join("client.f32")), 99_999 * 4);
+}

@@ -156,13 +156,35 @@ fn every_write_fires_a_keyspace_event() {
     int(&mut c, &["MMAP.ADD", "k", "7"]);
     int(&mut c, &["MMAP.RESIZE", "k", "3"]);
     int(&mut c, &["MMAP.RESIZE", "k", "3"]);
+    int(&mut c, &["MMAP.SETRANGE", "k", "1", "12345678"]);
+    int(&mut c, &["MMAP.APPEND", "k", "12345678"]);
+    // Nothing written: no event.
+    int(&mut c, &["MMAP.SETRANGE", "k", "1", ""]);
+    int(&mut c, &["MMAP.APPEND", "k", ""]);
+    raw(&mut c, &["MMAP.RANGE", "k", "0", "-1", "BLOB"]).unwrap();
+    raw(&mut c, &["MMAP.STATS", "k"]).unwrap();
+    bulk(&mut c, &["MMAP.POP", "k"]);
     let mut got = Vec::new();
-    for _ in 0..7 {
+    for _ in 0..10 {
         let m = pubsub.get_message().unwrap();
         assert_eq!(m.get_channel_name(), "__keyspace@0__:k");
         got.push(m.get_payload::<String>().unwrap());
     }
-    assert_eq!(got, vec!["mmap", "vadd", "vset", "vpop", "vclear", "vadd", "vresize"]);
+    assert_eq!(
+        got,
+        vec![
+            "mmap",
+            "vadd",
+            "vset",
+            "vpop",
+            "vclear",
+            "vadd",
+            "vresize",
+            "vsetrange",
+            "vappend",
+            "vpop"
+        ]
+    );
 }
 
 #[test]

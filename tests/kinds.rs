@@ -11,22 +11,6 @@ use std::process::Command;
 use common::*;
 use redis::Value;
 
-/// (kind, element size) for every kind.
-const KINDS: [(&str, usize); 12] = [
-    ("int8", 1),
-    ("uint8", 1),
-    ("int16", 2),
-    ("uint16", 2),
-    ("int32", 4),
-    ("uint32", 4),
-    ("int64", 8),
-    ("uint64", 8),
-    ("float16", 2),
-    ("bfloat16", 2),
-    ("float32", 4),
-    ("float64", 8),
-];
-
 fn numpy(cmd: &str, dir: &Path) -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kinds.py");
     stdout_of(Command::new("python3").arg(script).arg(cmd).arg(dir))

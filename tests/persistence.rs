@@ -92,7 +92,15 @@ fn writes_before(c: &mut redis::Connection) {
     run(c, &["MMAP.POP", "i"]);
     run(c, &["MMAP.RESIZE", "i", "10"]);
     run(c, &["MMAP.SET", "i", "9", "42"]);
-    run_bytes(c, &[b"MMAP.SETRANGE", b"i", b"2", &[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0x80]]);
+    run_bytes(
+        c,
+        &[
+            b"MMAP.SETRANGE",
+            b"i",
+            b"2",
+            &[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0x80],
+        ],
+    );
     run_bytes(c, &[b"MMAP.APPEND", b"i", &[9, 9, 9, 9, 0, 0, 0, 0x7f]]);
     run(c, &["MMAP.SET", "h", "0", "0.1", "1", "nan(0x1)", "2", "-inf"]);
     run(c, &["MMAP.ADD", "h", "65504", "6e-8", "-0", "nan(0x3ff)"]);
@@ -119,7 +127,10 @@ fn writes_after(c: &mut redis::Connection) {
     run(c, &["MMAP.SET", "h", "3", "1.5", "29", "-2"]);
     run(c, &["MMAP.ADD", "h", "2"]);
     run_bytes(c, &[b"MMAP.SETRANGE", b"h", b"31", &[0x00, 0x80]]);
-    run_bytes(c, &[b"MMAP.APPEND", b"k", &le(&[7.0, f64::from_bits(0x7ff4_0000_0000_0001)])]);
+    run_bytes(
+        c,
+        &[b"MMAP.APPEND", b"k", &le(&[7.0, f64::from_bits(0x7ff4_0000_0000_0001)])],
+    );
     run_bytes(c, &[b"MMAP.SETRANGE", b"k", b"0", &le(&[-3.5])]);
 }
 

@@ -156,7 +156,7 @@ struct Typed<T: Summed> {
 impl<T: Summed> Typed<T> {
     /// How many elements `bytes` holds, if a whole number.
     fn whole(&self, bytes: &[u8]) -> Result<usize, Rejected> {
-        if bytes.len() % T::SIZE != 0 {
+        if !bytes.len().is_multiple_of(T::SIZE) {
             return Err(Rejected::Ragged { bytes: bytes.len() });
         }
         Ok(bytes.len() / T::SIZE)
@@ -413,9 +413,9 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap()[8..], [7, 0, 8, 0]);
         let span = c.span(1, 3);
         // SAFETY: the span borrows the column, whose mapping holds these bytes.
-        let got = unsafe { std::slice::from_raw_parts(span.as_ptr(), span.len()) }.to_vec();
+        let got = unsafe { std::slice::from_raw_parts(span.as_ptr(), span.bytes()) }.to_vec();
         assert_eq!(got, [1, 0, 2, 0]);
-        assert!(c.span(6, 9).is_empty());
+        assert_eq!(c.span(6, 9).bytes(), 0);
         let mut seen = Vec::new();
         c.each(3, 10, &mut |v| seen.push(v));
         assert_eq!(seen, [Value::Int(0), Value::Int(7), Value::Int(8)]);

@@ -215,7 +215,7 @@ fn fold_doubles(w: &[f64], acc: &mut Acc) {
         for c in lanes {
             for l in 0..LANES {
                 let x = c[l];
-                let real = x == x;
+                let real = !x.is_nan();
                 s[l] += if real { x } else { 0.0 };
                 count[l] += real as u64;
                 lo[l] = if x < lo[l] { x } else { lo[l] };
@@ -242,7 +242,7 @@ fn fold_doubles(w: &[f64], acc: &mut Acc) {
     for c in lanes {
         for l in 0..LANES {
             let x = c[l];
-            let d = if x == x { x - mean } else { 0.0 };
+            let d = if x.is_nan() { 0.0 } else { x - mean };
             q[l] += d * d;
         }
     }
@@ -304,9 +304,9 @@ macro_rules! float_summed {
 float_summed!(f64, |x| x, |x| x);
 float_summed!(f32, |x| x as f64, |x| x as f32);
 float_summed!(F16, |x| half_to_single(x.0) as f64, |x| F16(narrow(x, HALF)));
-float_summed!(Bf16, |x| f32::from_bits((x.0 as u32) << 16) as f64, |x| Bf16(
-    narrow(x, BRAIN)
-));
+float_summed!(Bf16, |x| f32::from_bits((x.0 as u32) << 16) as f64, |x| Bf16(narrow(
+    x, BRAIN
+)));
 
 /// Folds a block of integers: the sum exactly (in 64-bit lanes for kinds
 /// of up to 32 bits, whose block sums cannot overflow them), the spread in
@@ -412,7 +412,11 @@ mod tests {
             let s = of(&values);
             assert_eq!((s.count, s.nan), (n as u64, 0));
             let exact = exact_sum(&values);
-            assert!((s.sum - exact).abs() <= 1e-15 * exact.abs().max(1.0), "{n}: {} vs {exact}", s.sum);
+            assert!(
+                (s.sum - exact).abs() <= 1e-15 * exact.abs().max(1.0),
+                "{n}: {} vs {exact}",
+                s.sum
+            );
             if n == 0 {
                 assert_eq!((s.min, s.max, s.mean, s.std), (None, None, None, None));
                 continue;
@@ -441,13 +445,19 @@ mod tests {
         assert_eq!((s.min, s.max), (Some(Value::F64(0.0)), Some(Value::F64(2997.0))));
         assert_eq!(s.mean, Some(1498.5));
         let all_nan = of(&[f64::NAN; 5]);
-        assert_eq!((all_nan.count, all_nan.nan, all_nan.sum, all_nan.min, all_nan.std), (0, 5, 0.0, None, None));
+        assert_eq!(
+            (all_nan.count, all_nan.nan, all_nan.sum, all_nan.min, all_nan.std),
+            (0, 5, 0.0, None, None)
+        );
     }
 
     #[test]
     fn infinities_give_what_numpy_gives() {
         let s = of(&[1.0, f64::INFINITY, 2.0]);
-        assert_eq!((s.sum, s.max, s.min), (f64::INFINITY, Some(Value::F64(f64::INFINITY)), Some(Value::F64(1.0))));
+        assert_eq!(
+            (s.sum, s.max, s.min),
+            (f64::INFINITY, Some(Value::F64(f64::INFINITY)), Some(Value::F64(1.0)))
+        );
         assert!(s.std.unwrap().is_nan());
         assert!(of(&[f64::INFINITY, f64::NEG_INFINITY]).sum.is_nan());
     }

@@ -116,12 +116,9 @@ impl Span<'_> {
         self.ptr
     }
 
-    pub fn len(&self) -> usize {
+    /// How many bytes the span covers.
+    pub fn bytes(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 
@@ -356,9 +353,7 @@ impl<T: Element> MappedVec<T> {
         // (checked above), which is writable; `bytes` is the command's own
         // buffer, apart from it. Readers in other processes see the bytes
         // change, as with any write to a shared file.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.map.as_mut_ptr().add(at * T::SIZE), bytes.len())
-        };
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.map.as_mut_ptr().add(at * T::SIZE), bytes.len()) };
         Ok(())
     }
 

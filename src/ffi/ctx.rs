@@ -295,17 +295,11 @@ impl Ctx {
         }
     }
 
-    /// A double: RESP3's double, or a bulk string for RESP2 clients.
-    pub fn reply_double(&self, x: f64) {
-        // SAFETY: a live command context.
-        unsafe { api!(RedisModule_ReplyWithDouble)(self.ptr, x) };
-    }
-
     /// One bulk string of a mapping's bytes, copied into the reply.
     pub fn reply_span(&self, span: &Span) {
         // SAFETY: a live command context; the span borrows the vector, so
         // its bytes stay mapped while Redis copies them.
-        unsafe { api!(RedisModule_ReplyWithStringBuffer)(self.ptr, span.as_ptr().cast::<c_char>(), span.len()) };
+        unsafe { api!(RedisModule_ReplyWithStringBuffer)(self.ptr, span.as_ptr().cast::<c_char>(), span.bytes()) };
     }
 
     /// A map's value that may be missing: a string, or nil.

@@ -762,17 +762,39 @@ impl Rng {
     }
 }
 
+/// (kind, element size) for every element kind.
+pub const KINDS: [(&str, usize); 12] = [
+    ("int8", 1),
+    ("uint8", 1),
+    ("int16", 2),
+    ("uint16", 2),
+    ("int32", 4),
+    ("uint32", 4),
+    ("int64", 8),
+    ("uint64", 8),
+    ("float16", 2),
+    ("bfloat16", 2),
+    ("float32", 4),
+    ("float64", 8),
+];
+
 /// `MMAP.INFO key` as field/value pairs, in order, from a RESP3 map or a
 /// RESP2 flat array.
 pub fn mmap_info(c: &mut redis::Connection, key: &str) -> Vec<(String, Value)> {
-    let pairs: Vec<(Value, Value)> = match raw(c, &["MMAP.INFO", key]).unwrap() {
+    fields(c, &["MMAP.INFO", key])
+}
+
+/// A map reply (`MMAP.INFO`, `MMAP.STATS`) as field/value pairs, in order,
+/// from a RESP3 map or a RESP2 flat array.
+pub fn fields(c: &mut redis::Connection, args: &[&str]) -> Vec<(String, Value)> {
+    let pairs: Vec<(Value, Value)> = match raw(c, args).unwrap() {
         Value::Map(m) => m,
         Value::Array(a) => {
             assert!(a.len() % 2 == 0, "{a:?}");
             let mut it = a.into_iter();
             std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
         }
-        other => panic!("MMAP.INFO {key}: {other:?}"),
+        other => panic!("{args:?}: {other:?}"),
     };
     pairs
         .into_iter()
