@@ -23,6 +23,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,8 +35,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 from run import MODULE, cpu_seconds, free_port, machine, pin, server_name, servers, start  # noqa: E402
 from redis_mmap import Vectors  # noqa: E402
-
-import subprocess  # noqa: E402
 
 # (values, requests, pipeline depth, clients): fewer requests in flight as
 # replies grow, so that output buffers stay well inside memory.

@@ -179,7 +179,7 @@ fn wrong_blobs_and_indices_are_refused_and_change_nothing() {
         assert!(err(&mut c, args).contains("wrong number of arguments"), "{args:?}");
     }
     // Another type's key.
-    run(&mut c, &["SET", "str", "x"]);
+    raw(&mut c, &["SET", "str", "x"]).unwrap();
     for args in [
         &["MMAP.RANGE", "str", "0", "1"][..],
         &["MMAP.STATS", "str"],
@@ -190,10 +190,6 @@ fn wrong_blobs_and_indices_are_refused_and_change_nothing() {
     }
     assert_eq!(fs::read(&path).unwrap(), start);
     assert_eq!(int(&mut c, &["MMAP.COUNT", "i"]), 5);
-}
-
-fn run(c: &mut redis::Connection, args: &[&str]) {
-    raw(c, args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::kind::{Bad, Bf16, Kind, Number, Value, F16};
 use super::summary::{summarize, Summary, Summed};
-use super::vector::{MappedVec, OpenError, Outside, Span};
+use super::vector::{MappedVec, OpenError, Span};
 
 /// Why a write was refused. Nothing was changed.
 #[derive(Debug)]
@@ -258,27 +258,18 @@ impl<T: Summed> Column for Typed<T> {
     }
 
     fn write_bytes(&mut self, at: i64, bytes: &[u8]) -> Result<usize, Rejected> {
+        self.vec.check_writable()?;
         let n = self.whole(bytes)?;
-        let len = self.len();
-        let outside = || Rejected::Outside { at, n, len };
-        let start = usize::try_from(at).map_err(|_| outside())?;
-        match self.vec.write_bytes(start, bytes) {
-            Ok(()) => Ok(n),
-            Err(Outside::End(_)) => Err(outside()),
-            Err(Outside::ReadOnly) => Err(self.vec.check_writable().unwrap_err().into()),
+        let inside = usize::try_from(at).is_ok_and(|at| self.vec.write_bytes(at, bytes));
+        if !inside {
+            return Err(Rejected::Outside { at, n, len: self.len() });
         }
+        Ok(n)
     }
 
     fn append_bytes(&mut self, bytes: &[u8]) -> Result<(), Rejected> {
         self.vec.check_writable()?;
-        let n = self.whole(bytes)?;
-        let max = self.max_len();
-        if self.len().saturating_add(n) > max {
-            return Err(Rejected::TooLong {
-                len: self.len().saturating_add(n),
-                max,
-            });
-        }
+        self.whole(bytes)?;
         Ok(self.vec.append_bytes(bytes)?)
     }
 

@@ -147,7 +147,7 @@ impl Acc {
             sum,
             min: T::extreme(self.lo),
             max: T::extreme(self.hi),
-            mean: counted.then(|| if T::INTEGER { (self.exact as f64) / n } else { sum / n }),
+            mean: counted.then(|| sum / n),
             std: counted.then(|| (self.m2 / n).sqrt()),
         }
     }

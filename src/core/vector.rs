@@ -122,14 +122,6 @@ impl Span<'_> {
     }
 }
 
-/// Why `write_bytes` wrote nothing.
-#[derive(Debug, PartialEq)]
-pub enum Outside {
-    /// Some element would lie past the end of a vector of this length.
-    End(usize),
-    ReadOnly,
-}
-
 // The bulk copies move file bytes straight into values.
 const _: () = assert!(cfg!(target_endian = "little"), "the file format is little-endian");
 
@@ -339,22 +331,20 @@ impl<T: Element> MappedVec<T> {
     }
 
     /// Writes whole elements, as raw little-endian bytes, from element
-    /// `at`: all of them or, when any would lie past the end, none.
-    pub fn write_bytes(&mut self, at: usize, bytes: &[u8]) -> Result<(), Outside> {
+    /// `at`; returns false (and writes nothing) when any would lie past the
+    /// end, or the mapping is read-only.
+    pub fn write_bytes(&mut self, at: usize, bytes: &[u8]) -> bool {
         debug_assert_eq!(bytes.len() % T::SIZE, 0);
         let n = bytes.len() / T::SIZE;
-        if at.checked_add(n).is_none_or(|end| end > self.len) {
-            return Err(Outside::End(self.len));
-        }
-        if !self.writable {
-            return Err(Outside::ReadOnly);
+        if at.checked_add(n).is_none_or(|end| end > self.len) || !self.writable {
+            return false;
         }
         // SAFETY: elements at..at + n lie inside the file and the mapping
         // (checked above), which is writable; `bytes` is the command's own
         // buffer, apart from it. Readers in other processes see the bytes
         // change, as with any write to a shared file.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.map.as_mut_ptr().add(at * T::SIZE), bytes.len()) };
-        Ok(())
+        true
     }
 
     /// Appends whole elements given as raw little-endian bytes, with one

@@ -270,7 +270,6 @@ impl Ctx {
             // SAFETY: a live command context; Redis copies the buffer.
             unsafe { api!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
         };
-        // SAFETY: a live command context.
         let double = |x: f64| {
             // SAFETY: a live command context.
             unsafe { api!(RedisModule_ReplyWithDouble)(self.ptr, x) };
