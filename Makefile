@@ -6,8 +6,9 @@
 #              minutes for the three servers (SOAK_SECS per run, two runs each)
 # make fuzz  - random valid and malformed commands checked against a model,
 #              with restarts; FUZZ_OPS (1,000,000) per server, FUZZ_SEED to replay
-# make bench - throughput and server CPU per request against each server's own GET,
-#              on all three servers (bench/results.md, bench/results.png),
+# make bench - server CPU per request of each single-value command against its
+#              native counterpart and the module floor, beside throughput, on
+#              all three servers (bench/results.md, bench/results.png),
 #              instructions per request (bench/instructions.md), and the bulk
 #              commands against GETRANGE, APPEND and numpy (bench/bulk.md)
 
@@ -66,6 +67,7 @@ bench: build
 	@python3 -c "import matplotlib" 2>/dev/null || pip install --quiet matplotlib
 	@command -v valgrind >/dev/null || (export DEBIAN_FRONTEND=noninteractive; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends valgrind >/dev/null)
+	$(CARGO) build --release --lib --features floor --target-dir target/floor
 	python3 bench/run.py
 	python3 bench/instructions.py
 	python3 bench/bulk.py

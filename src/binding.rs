@@ -50,6 +50,44 @@ fn bound<R>(f: impl FnOnce(&mut HashMap<(u64, u64), Holder>) -> R) -> R {
 /// open but that a key will open again once they can be used.
 static BROKEN: Mutex<Option<HashMap<PathBuf, usize>>> = Mutex::new(None);
 
+/// The bindings whose vectors may hold a tail (appends not yet in the
+/// file), by address: Redis keeps each binding at one address from its
+/// creation to its free, and a binding leaves this set before it is freed.
+static HELD: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+
+fn held<R>(f: impl FnOnce(&mut HashSet<usize>) -> R) -> R {
+    f(HELD
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashSet::new))
+}
+
+/// Writes every held tail to its file: before the server sends the replies
+/// of an event-loop pass, and before anything that reads files from
+/// outside a command (a snapshot in this process, a flush, a load, a
+/// shutdown). Returns how many tails could not be written (each logged,
+/// and kept for the next call).
+pub fn settle_all() -> usize {
+    held(|set| {
+        let mut failed = 0;
+        set.retain(|&addr| {
+            // SAFETY: every address in the set is a live binding (see HELD),
+            // reached on the main thread outside any command, so nothing
+            // else holds a reference to it.
+            let b = unsafe { &mut *(addr as *mut Binding) };
+            match b.settle_tail() {
+                Ok(()) => false,
+                Err(e) => {
+                    failed += 1;
+                    crate::ffi::log("warning", &format!("{e}; the values stay in memory until it can be"));
+                    true
+                }
+            }
+        });
+        failed
+    })
+}
+
 fn broken_paths<R>(f: impl FnOnce(&mut HashMap<PathBuf, usize>) -> R) -> R {
     let mut g = BROKEN.lock().unwrap_or_else(|e| e.into_inner());
     f(g.get_or_insert_with(HashMap::new))
@@ -250,8 +288,34 @@ impl Opened {
     }
 }
 
+impl Opened {
+    /// Writes the vector's tail to the file; the byte counters and the
+    /// flush to disk follow.
+    fn settle(&mut self) -> std::io::Result<()> {
+        if self.vec.tail().is_empty() {
+            return Ok(());
+        }
+        let (bytes, reserved) = (self.vec.file_bytes(), self.vec.reserved_bytes());
+        let out = self.vec.settle();
+        stats::count_held_write(out.is_ok());
+        let grew = |now: usize, was: usize| now as i64 - was as i64;
+        stats::open_delta(
+            0,
+            grew(self.vec.file_bytes(), bytes),
+            grew(self.vec.reserved_bytes(), reserved),
+        );
+        if out.is_ok() {
+            fsync::wrote(&self.sync);
+        }
+        out
+    }
+}
+
 impl Drop for Opened {
     fn drop(&mut self) {
+        if let Err(e) = self.settle() {
+            crate::ffi::log("warning", &format!("appended values lost: {e}"));
+        }
         bound(|map| {
             // A flush may have released this claim already, and the file may
             // since be bound again, by another claim.
@@ -573,12 +637,25 @@ impl Binding {
         }
     }
 
-    /// The vector, or the error that says why the file cannot be used.
-    /// The key's name is fetched only for that error: reads skip the call.
-    pub fn vector<'k>(&self, key: impl FnOnce() -> &'k [u8]) -> Result<&Vector> {
+    /// The vector, its tail written out, or the error that says why the
+    /// file cannot be used. The key's name is fetched only for that error:
+    /// reads skip the call.
+    pub fn vector<'k>(&mut self, key: impl FnOnce() -> &'k [u8]) -> Result<&Vector> {
+        self.settle_tail()?;
         match &self.state {
             State::Open(o) => Ok(&*o.vec),
             State::Broken(b) => Err(self.broken_error(key(), &b.cause)),
+        }
+    }
+
+    /// Writes the tail, if any, to the file.
+    pub fn settle_tail(&mut self) -> Result<()> {
+        match &mut self.state {
+            State::Open(o) => o.settle().map_err(|cause| Error::Write {
+                path: self.path.display().to_string(),
+                cause,
+            }),
+            State::Broken(_) => Ok(()),
         }
     }
 
@@ -642,11 +719,16 @@ impl Binding {
         &mut self,
         key: &[u8],
         texts: Option<Texts>,
+        hold: bool,
         f: impl FnOnce(&mut Vector) -> std::result::Result<R, Rejected>,
     ) -> Result<R> {
         if self.spec.readonly {
             return Err(Error::ReadOnly(shown(key)));
         }
+        if !hold {
+            self.settle_tail()?;
+        }
+        let addr = self as *mut Binding as usize;
         let opened = match &mut self.state {
             State::Open(o) => o,
             State::Broken(b) => {
@@ -675,6 +757,9 @@ impl Binding {
         if out.is_ok() {
             fsync::wrote(&opened.sync);
         }
+        if hold && !vec.tail().is_empty() {
+            held(|set| set.insert(addr));
+        }
         out
     }
 
@@ -684,6 +769,7 @@ impl Binding {
         &mut self,
         key: &[u8],
         texts: Option<Texts>,
+        hold: bool,
         f: impl FnOnce(&mut Vector) -> std::result::Result<R, Rejected>,
     ) -> Result<R> {
         let sizes = |b: &Binding| {
@@ -691,7 +777,7 @@ impl Binding {
                 .map_or((0, 0), |v| (v.file_bytes() as i64, v.reserved_bytes() as i64))
         };
         let before = sizes(self);
-        let out = self.write(key, texts, f);
+        let out = self.write(key, texts, hold, f);
         let after = sizes(self);
         stats::open_delta(0, after.0 - before.0, after.1 - before.1);
         out
@@ -701,38 +787,40 @@ impl Binding {
     /// and the vector's length. A value that is not one of the kind's
     /// changes nothing.
     pub fn set(&mut self, key: &[u8], indices: &[i64], texts: Texts) -> Result<(usize, usize)> {
-        self.write(key, Some(texts), |v| Ok((v.set(indices, texts)?, v.len())))
+        self.write(key, Some(texts), false, |v| Ok((v.set(indices, texts)?, v.len())))
     }
 
-    /// Appends `n` values, all or none; returns the length before.
-    pub fn append(&mut self, key: &[u8], n: usize, texts: Texts) -> Result<usize> {
-        self.write_sized(key, Some(texts), |v| {
+    /// Appends `n` values, all or none, with `hold` to the vector's tail
+    /// (see `settle_all`); returns the length before.
+    pub fn append(&mut self, key: &[u8], n: usize, texts: Texts, hold: bool) -> Result<usize> {
+        self.write_sized(key, Some(texts), hold, |v| {
             let before = v.len();
-            v.extend(n, texts).map(|()| before)
+            v.extend(n, texts, hold).map(|()| before)
         })
     }
 
     /// Writes raw elements from index `at`; returns how many.
     pub fn write_bytes(&mut self, key: &[u8], at: i64, bytes: &[u8]) -> Result<usize> {
-        self.write(key, None, |v| v.write_bytes(at, bytes))
+        self.write(key, None, false, |v| v.write_bytes(at, bytes))
     }
 
-    /// Appends raw elements; returns the length before and after.
-    pub fn append_bytes(&mut self, key: &[u8], bytes: &[u8]) -> Result<(usize, usize)> {
-        self.write_sized(key, None, |v| {
+    /// Appends raw elements, with `hold` as for `append`; returns the
+    /// length before and after.
+    pub fn append_bytes(&mut self, key: &[u8], bytes: &[u8], hold: bool) -> Result<(usize, usize)> {
+        self.write_sized(key, None, hold, |v| {
             let before = v.len();
-            v.append_bytes(bytes).map(|()| (before, v.len()))
+            v.append_bytes(bytes, hold).map(|()| (before, v.len()))
         })
     }
 
     /// The last value, removed, and the length after.
     pub fn pop(&mut self, key: &[u8]) -> Result<Option<(Value, usize)>> {
-        self.write_sized(key, None, |v| Ok(v.pop()?.map(|x| (x, v.len()))))
+        self.write_sized(key, None, false, |v| Ok(v.pop()?.map(|x| (x, v.len()))))
     }
 
     /// Cuts or zero-extends the file to `len` values; returns how many it held.
     pub fn resize(&mut self, key: &[u8], len: usize) -> Result<usize> {
-        self.write_sized(key, None, |v| {
+        self.write_sized(key, None, false, |v| {
             let n = v.len();
             v.resize(len).map(|()| n)
         })
@@ -740,7 +828,7 @@ impl Binding {
 
     /// Truncates the file to nothing; returns how many values it held.
     pub fn clear(&mut self, key: &[u8]) -> Result<usize> {
-        self.write_sized(key, None, |v| {
+        self.write_sized(key, None, false, |v| {
             let n = v.len();
             Ok(v.truncate(0).map(|()| n)?)
         })
@@ -749,6 +837,10 @@ impl Binding {
 
 impl Drop for Binding {
     fn drop(&mut self) {
+        // Out of the set before the memory goes; the tail itself is written
+        // when the vector is dropped.
+        let addr = self as *mut Binding as usize;
+        held(|set| set.remove(&addr));
         if let State::Broken(_) = self.state {
             stats::broken_delta(-1);
             forget_broken(&self.path);
@@ -784,9 +876,13 @@ fn chunks(o: &Opened, f: impl FnMut(&[u8])) -> std::io::Result<()> {
 }
 
 /// `chunks` with pieces of `per` values; every piece holds whole values.
+/// The vector's tail (appends not yet in the file) is read as if it
+/// followed the file's bytes, so the pieces are the same either way: a fork
+/// child (BGSAVE, an AOF rewrite) must never write the tail out itself.
 fn read_pieces(o: &Opened, per: usize, mut f: impl FnMut(&[u8])) -> std::io::Result<()> {
     let size = o.vec.kind().size();
-    let total = o.vec.file_bytes();
+    let (in_file, tail) = (o.vec.file_bytes(), o.vec.tail());
+    let total = in_file + tail.len();
     let mut buf = vec![0u8; per.max(1).min(o.vec.len()) * size];
     let mut at = 0;
     while at < total {
@@ -794,7 +890,18 @@ fn read_pieces(o: &Opened, per: usize, mut f: impl FnMut(&[u8])) -> std::io::Res
             return Err(fault::io_error());
         }
         let want = buf.len().min(total - at);
-        let got = read_bytes_at(o.vec.file(), at as u64, &mut buf[..want])? / size * size;
+        let from_file = want.min(in_file.saturating_sub(at));
+        let read = read_bytes_at(o.vec.file(), at as u64, &mut buf[..from_file])?;
+        let got = if read < from_file {
+            read / size * size // the file was cut meanwhile, by another process
+        } else {
+            if want > from_file {
+                // The piece reaches past the file's end, into the tail.
+                let t = at + from_file - in_file;
+                buf[from_file..want].copy_from_slice(&tail[t..t + want - from_file]);
+            }
+            want
+        };
         if got == 0 {
             break;
         }

@@ -13,6 +13,8 @@ static FLUSHES: AtomicU64 = AtomicU64::new(0);
 static FLUSH_ERRORS: AtomicU64 = AtomicU64::new(0);
 static READ_ERRORS: AtomicU64 = AtomicU64::new(0);
 static REFUSED: AtomicU64 = AtomicU64::new(0);
+static HELD_WRITES: AtomicU64 = AtomicU64::new(0);
+static HELD_ERRORS: AtomicU64 = AtomicU64::new(0);
 
 /// Descriptors of bound files held open: one per bound key, and a deleted
 /// key's until its last write is flushed.
@@ -58,6 +60,11 @@ pub fn count_panic() {
     PANICS.fetch_add(1, Relaxed);
 }
 
+/// A tail of held appends written to its file, or (`ok` false) not.
+pub fn count_held_write(ok: bool) {
+    if ok { &HELD_WRITES } else { &HELD_ERRORS }.fetch_add(1, Relaxed);
+}
+
 pub fn count_flush() {
     FLUSHES.fetch_add(1, Relaxed);
 }
@@ -67,7 +74,7 @@ pub fn count_flush_error() {
 }
 
 /// Every counter, by its `INFO` field name (after the `mmap_` prefix).
-pub fn all() -> [(&'static str, i64); 10] {
+pub fn all() -> [(&'static str, i64); 12] {
     [
         ("keys", KEYS.load(Relaxed)),
         ("broken_keys", BROKEN.load(Relaxed)),
@@ -79,5 +86,7 @@ pub fn all() -> [(&'static str, i64); 10] {
         ("flush_errors", FLUSH_ERRORS.load(Relaxed) as i64),
         ("read_errors", READ_ERRORS.load(Relaxed) as i64),
         ("keys_refused", REFUSED.load(Relaxed) as i64),
+        ("held_writes", HELD_WRITES.load(Relaxed) as i64),
+        ("held_write_errors", HELD_ERRORS.load(Relaxed) as i64),
     ]
 }

@@ -171,3 +171,93 @@ fn a_save_rule_fires_after_a_vadd() {
                 > saved
     });
 }
+
+/// Appends in one event-loop pass are held and written by one `pwrite`
+/// before the pass's replies go out: every acknowledged value is in the
+/// file by the time its reply arrives, and any other command sees it.
+#[test]
+fn pipelined_appends_are_in_the_file_when_their_replies_arrive() {
+    let s = Server::start();
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    int(&mut c, &["MMAP", "b", "b.i32", "TYPE", "int32"]);
+    let before = mmap_stat(&mut c, "held_writes");
+    let mut p = redis::pipe();
+    for i in 0..3000i32 {
+        p.cmd("MMAP.ADD").arg("k").arg(format!("{}", f64::from(i) * 0.5));
+        if i % 500 == 0 {
+            p.cmd("MMAP.APPEND").arg("b").arg(&i.to_le_bytes()[..]);
+        }
+        if i == 1499 {
+            // Reads in the same pass see the held values.
+            p.cmd("MMAP.GET").arg("k").arg(1499);
+            p.cmd("MMAP.COUNT").arg("k");
+        }
+    }
+    let replies: Vec<redis::Value> = p.query(&mut c).unwrap();
+    assert_eq!(replies.len(), 3000 + 6 + 2);
+    assert_eq!(replies[1500 + 3], redis::Value::BulkString(b"749.5".to_vec()));
+    assert_eq!(replies[1500 + 4], redis::Value::Int(1500));
+    // Read at once, without another command first: the file already holds it all.
+    let want: Vec<f64> = (0..3000).map(|i| i as f64 * 0.5).collect();
+    assert_eq!(file_values(&s.data().join("k.f64")), want);
+    let ints: Vec<i32> = std::fs::read(s.data().join("b.i32"))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(ints, [0, 500, 1000, 1500, 2000, 2500]);
+    // Written in batches: far fewer writes than appends.
+    let writes = mmap_stat(&mut c, "held_writes") - before;
+    assert!((1..1000).contains(&writes), "{writes} writes for 3006 appends");
+    assert_eq!(mmap_stat(&mut c, "held_write_errors"), 0);
+}
+
+/// With `mmap.fsync always` every append is written (and flushed) before
+/// its own reply: none is held.
+#[test]
+fn appends_are_not_held_when_every_write_is_flushed_at_once() {
+    let s = Server::with(Opts {
+        conf: vec!["mmap.fsync always".into()],
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    let mut p = redis::pipe();
+    for i in 0..200 {
+        p.cmd("MMAP.ADD").arg("k").arg(i);
+    }
+    let _: Vec<i64> = p.query(&mut c).unwrap();
+    assert_eq!(file_values(&s.data().join("k.f64")).len(), 200);
+    assert_eq!(mmap_stat(&mut c, "held_writes"), 0);
+}
+
+/// A fork in the same pass as held appends (BGSAVE, an AOF rewrite) saves
+/// them: the child reads them from memory, never writes them itself, and
+/// the server writes them before the pass ends.
+#[test]
+fn a_fork_while_appends_are_held_saves_them() {
+    let mut s = aof_server("no");
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "k", "k.f64"]);
+    let mut p = redis::pipe();
+    for i in 0..1000 {
+        p.cmd("MMAP.ADD").arg("k").arg(i);
+    }
+    p.cmd("BGREWRITEAOF");
+    p.cmd("MMAP.ADD").arg("k").arg(1000);
+    let _: Vec<redis::Value> = p.query(&mut c).unwrap();
+    wait_for("the AOF rewrite", || {
+        field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+            && field(&mut c, "persistence", "aof_rewrite_scheduled") == "0"
+    });
+    assert_eq!(field(&mut c, "persistence", "aof_last_bgrewrite_status"), "ok");
+    let want: Vec<f64> = (0..=1000).map(f64::from).collect();
+    assert_eq!(file_values(&s.data().join("k.f64")), want);
+    // The rewritten AOF and what followed it rebuild the file alone.
+    drop(c);
+    s.stop();
+    std::fs::remove_file(s.data().join("k.f64")).unwrap();
+    s.start_again();
+    assert_eq!(file_values(&s.data().join("k.f64")), want);
+}

@@ -11,6 +11,7 @@ use crate::core::num::ValueBuf;
 use crate::core::summary::Summary;
 use crate::error::{shown, Error, Result};
 use crate::ffi::ctx::{Args, Ctx};
+use crate::persist::events;
 
 pub static RANGE: Command = Command {
     name: c"mmap.range",
@@ -117,7 +118,7 @@ fn setrange(ctx: &Ctx, args: &Args) -> Result<()> {
 
 fn append(ctx: &Ctx, args: &Args) -> Result<()> {
     let bytes = args.bytes(2);
-    let (before, after) = on_bound(ctx, args, |b, key| b.append_bytes(key, bytes))?;
+    let (before, after) = on_bound(ctx, args, |b, key| b.append_bytes(key, bytes, events::may_hold()))?;
     if after > before {
         written(ctx, args, c"vappend", Propagate::FromLength(before));
     }

@@ -22,6 +22,7 @@ const FIELDS: usize = 10;
 fn info(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), false);
     let b = bound(ctx, args, &mut key)?.ok_or_else(|| Error::NoKey(shown(args.bytes(1))))?;
+    b.settle_tail()?;
     let spec = b.spec();
     let vec = b.opened();
     let int_or_nil = |n: Option<usize>| match n {

@@ -99,6 +99,10 @@ pub static TABLE: &[&Command] = &[
     &bulk::SETRANGE,
     &bulk::APPEND,
     &bulk::STATS,
+    #[cfg(feature = "floor")]
+    &FLOOR,
+    #[cfg(feature = "floor")]
+    &FLOORKEY,
     #[cfg(feature = "fault-injection")]
     &PANIC,
     #[cfg(feature = "fault-injection")]
@@ -180,6 +184,46 @@ fn scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
         f(s)
     })
 }
+
+/// Benchmark builds only (`--features floor`): what any module command
+/// costs the server, with the arguments it is given and nothing done.
+#[cfg(feature = "floor")]
+pub static FLOOR: Command = Command {
+    name: c"mmap.floor",
+    alias: None,
+    arity: -2,
+    flags: c"readonly fast",
+    write: false,
+    keyed: true,
+    summary: "Benchmark builds only: does nothing and replies 0.",
+    complexity: "O(1)",
+    args: &[arg("arg", ArgKind::String, true)],
+    run: |ctx, _| {
+        ctx.reply_int(0);
+        Ok(())
+    },
+};
+
+/// Benchmark builds only: `MMAP.FLOOR` that also opens and closes its key,
+/// as every command of the module must.
+#[cfg(feature = "floor")]
+pub static FLOORKEY: Command = Command {
+    name: c"mmap.floorkey",
+    alias: None,
+    arity: -2,
+    flags: c"readonly fast",
+    write: false,
+    keyed: true,
+    summary: "Benchmark builds only: opens and closes the key and replies 0.",
+    complexity: "O(1)",
+    args: &[arg("arg", ArgKind::String, true)],
+    run: |ctx, args| {
+        let mut key = ctx.open(args.raw(1), false);
+        let _ = key.binding(); // of any type: the floor replies alike
+        ctx.reply_int(0);
+        Ok(())
+    },
+};
 
 /// Test builds only: proves a panic becomes an error reply.
 #[cfg(feature = "fault-injection")]

@@ -10,7 +10,7 @@ use crate::binding::Binding;
 use crate::core::num::{parse_index, ValueBuf};
 use crate::error::{shown, Error, Result};
 use crate::ffi::ctx::{Args, Ctx};
-use crate::persist::Logged;
+use crate::persist::{events, Logged};
 
 pub static SET: Command = Command {
     name: c"mmap.set",
@@ -117,7 +117,7 @@ fn set(ctx: &Ctx, args: &Args) -> Result<()> {
 fn add(ctx: &Ctx, args: &Args) -> Result<()> {
     let n = args.len() - 2;
     let texts = |k: usize| args.bytes(2 + k);
-    let before = on_bound(ctx, args, |b, key| b.append(key, n, &texts))?;
+    let before = on_bound(ctx, args, |b, key| b.append(key, n, &texts, events::may_hold()))?;
     written(ctx, args, c"vadd", Propagate::FromLength(before));
     ctx.reply_int(n as i64);
     Ok(())

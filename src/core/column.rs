@@ -77,8 +77,15 @@ pub trait Column: Send + Sync {
     /// index is in range; returns how many were written. All or nothing.
     fn set(&mut self, indices: &[i64], texts: Texts) -> Result<usize, Rejected>;
 
-    /// Parses `n` values of `texts`, then appends them. All or nothing.
-    fn extend(&mut self, n: usize, texts: Texts) -> Result<(), Rejected>;
+    /// Parses `n` values of `texts`, then appends them, with `hold` to the
+    /// tail where there is room (see `MappedVec::settle`). All or nothing.
+    fn extend(&mut self, n: usize, texts: Texts, hold: bool) -> Result<(), Rejected>;
+
+    /// Writes the tail to the file.
+    fn settle(&mut self) -> io::Result<()>;
+
+    /// The tail's bytes: appended values not yet in the file.
+    fn tail(&self) -> &[u8];
 
     /// The values of `from..to`, in order.
     fn each(&self, from: usize, to: usize, f: &mut dyn FnMut(Value));
@@ -92,8 +99,8 @@ pub trait Column: Send + Sync {
     /// Writes raw elements from index `at`; returns how many. All or nothing.
     fn write_bytes(&mut self, at: i64, bytes: &[u8]) -> Result<usize, Rejected>;
 
-    /// Appends raw elements. All or nothing.
-    fn append_bytes(&mut self, bytes: &[u8]) -> Result<(), Rejected>;
+    /// Appends raw elements, with `hold` as for `extend`. All or nothing.
+    fn append_bytes(&mut self, bytes: &[u8], hold: bool) -> Result<(), Rejected>;
 
     fn pop(&mut self) -> io::Result<Option<Value>>;
     fn truncate(&mut self, len: usize) -> io::Result<()>;
@@ -233,10 +240,18 @@ impl<T: Summed> Column for Typed<T> {
         Ok(n)
     }
 
-    fn extend(&mut self, n: usize, texts: Texts) -> Result<(), Rejected> {
+    fn extend(&mut self, n: usize, texts: Texts, hold: bool) -> Result<(), Rejected> {
         self.vec.check_writable()?;
         self.parse(n, texts)?;
-        Ok(self.vec.extend(&self.parsed)?)
+        Ok(self.vec.extend(&self.parsed, hold)?)
+    }
+
+    fn settle(&mut self) -> io::Result<()> {
+        self.vec.settle()
+    }
+
+    fn tail(&self) -> &[u8] {
+        self.vec.tail()
     }
 
     fn each(&self, from: usize, to: usize, f: &mut dyn FnMut(Value)) {
@@ -267,10 +282,10 @@ impl<T: Summed> Column for Typed<T> {
         Ok(n)
     }
 
-    fn append_bytes(&mut self, bytes: &[u8]) -> Result<(), Rejected> {
+    fn append_bytes(&mut self, bytes: &[u8], hold: bool) -> Result<(), Rejected> {
         self.vec.check_writable()?;
         self.whole(bytes)?;
-        Ok(self.vec.append_bytes(bytes)?)
+        Ok(self.vec.append_bytes(bytes, hold)?)
     }
 
     fn pop(&mut self) -> io::Result<Option<Value>> {
@@ -309,7 +324,7 @@ mod tests {
 
     fn extend(c: &mut dyn Column, values: &[&str]) -> Result<(), Rejected> {
         let texts = |i: usize| values[i].as_bytes();
-        c.extend(values.len(), &texts)
+        c.extend(values.len(), &texts, false)
     }
 
     #[test]
@@ -395,11 +410,14 @@ mod tests {
         }
         let e = c.write_bytes(0, &[9, 9, 9]).unwrap_err();
         assert!(matches!(e, Rejected::Ragged { bytes: 3 }), "{e:?}");
-        assert!(matches!(c.append_bytes(&[9]), Err(Rejected::Ragged { bytes: 1 })));
+        assert!(matches!(
+            c.append_bytes(&[9], false),
+            Err(Rejected::Ragged { bytes: 1 })
+        ));
         assert_eq!(std::fs::read(&path).unwrap(), [0, 0, 1, 0, 2, 0, 0, 0]);
         // Nothing at the very end is still inside.
         assert_eq!(c.write_bytes(4, &[]).unwrap(), 0);
-        c.append_bytes(&[7, 0, 8, 0]).unwrap();
+        c.append_bytes(&[7, 0, 8, 0], false).unwrap();
         assert_eq!(c.len(), 6);
         assert_eq!(std::fs::read(&path).unwrap()[8..], [7, 0, 8, 0]);
         let span = c.span(1, 3);
@@ -421,7 +439,7 @@ mod tests {
         std::fs::write(&path, [0u8; 8]).unwrap();
         let mut c = open(Kind::Float64, File::open(&path).unwrap(), false).unwrap();
         assert!(matches!(c.write_bytes(0, &[1; 8]), Err(Rejected::Io(_))));
-        assert!(matches!(c.append_bytes(&[1; 8]), Err(Rejected::Io(_))));
+        assert!(matches!(c.append_bytes(&[1; 8], true), Err(Rejected::Io(_))));
         assert_eq!(std::fs::read(&path).unwrap(), [0; 8]);
     }
 

@@ -67,6 +67,9 @@ pub fn parse_value(s: &[u8]) -> Option<f64> {
 /// infinity, no underflow to zero), plus the NaN forms. A payload is
 /// returned as written, at most 13 hex digits; the kind checks it fits.
 pub fn parse_number(s: &[u8]) -> Option<Parsed> {
+    if let Some(v) = parse_plain(s) {
+        return Some(Parsed::Finite(v));
+    }
     let text = std::str::from_utf8(s).ok()?;
     let (neg, body) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
@@ -88,6 +91,45 @@ pub fn parse_number(s: &[u8]) -> Option<Parsed> {
         return None; // underflow to zero, as Redis refuses it
     }
     Some(Parsed::Finite(v))
+}
+
+/// Powers of ten a double holds exactly.
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The common text of a value, a plain decimal (`1.25`, `-3`, `0.5`) of
+/// at most 15 digits, without the general parser: its digits make an
+/// integer below 2^53 and its decimals a power of ten, both exact, so one
+/// correctly rounded division gives the value the text names. `None` for
+/// anything else (exponents, more digits, words, `1.`, `.5`), which the
+/// general parser then takes.
+fn parse_plain(s: &[u8]) -> Option<f64> {
+    let (neg, body) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (mut m, mut digits, mut point) = (0u64, 0usize, None);
+    for &c in body {
+        match c {
+            b'0'..=b'9' => {
+                m = m * 10 + u64::from(c - b'0');
+                digits += 1;
+                if digits > 15 {
+                    return None;
+                }
+            }
+            b'.' if point.is_none() && digits > 0 => point = Some(digits),
+            _ => return None,
+        }
+    }
+    let decimals = digits - point.unwrap_or(digits);
+    if digits == 0 || point.is_some() && decimals == 0 {
+        return None;
+    }
+    let v = m as f64 / POW10[decimals];
+    Some(if neg { -v } else { v })
 }
 
 /// Parses an integer by Redis's rules (an optional `-`, digits with no
@@ -131,11 +173,12 @@ fn mantissa_has_nonzero(body: &str) -> bool {
 }
 
 /// Room for each form: integers (itoa), other finite values (ryu), and
-/// the longest NaN, `-nan(0xfffffffffffff)`, or a 16-bit float's digits.
+/// for the rest (short decimals, the longest NaN `-nan(0xfffffffffffff)`,
+/// a 16-bit float's digits) a few bytes of text.
 pub struct ValueBuf {
     ryu: ryu::Buffer,
     int: itoa::Buffer,
-    nan: [u8; 32],
+    text: [u8; 32],
 }
 
 impl Default for ValueBuf {
@@ -143,7 +186,7 @@ impl Default for ValueBuf {
         ValueBuf {
             ryu: ryu::Buffer::new(),
             int: itoa::Buffer::new(),
-            nan: [0; 32],
+            text: [0; 32],
         }
     }
 }
@@ -170,12 +213,60 @@ impl ValueBuf {
     /// Out of line, so that the integer path above keeps a small frame.
     #[inline(never)]
     fn general(&mut self, v: f64) -> &[u8] {
+        if let Some(n) = self.decimal(v) {
+            return &self.text[..n];
+        }
         if v.is_finite() {
             let s = self.ryu.format_finite(v);
             return s.strip_suffix(".0").unwrap_or(s).as_bytes();
         }
         let bits = v.to_bits();
         self.special(DOUBLE, bits, v.is_infinite())
+    }
+
+    /// A value with at most six decimals (halves, cents, thousandths) as
+    /// ryu would write it, found with one multiply and one divide: scaled by
+    /// 10^6, rounded, and checked to divide back to exactly `v`. Below 2^51
+    /// after scaling, the value's neighbours are closer together than 10^-6,
+    /// so at most one decimal of six places names it: when the check passes,
+    /// that decimal, less its trailing zeros, is the shortest text and ryu's.
+    /// `None` past the bounds (ryu writes 1e-5 and below with an exponent),
+    /// for more decimals, and for integers, which `format` writes itself.
+    fn decimal(&mut self, v: f64) -> Option<usize> {
+        const LIMIT: f64 = (1u64 << 51) as f64 / 1e6;
+        let a = v.abs();
+        if !(1e-4..LIMIT).contains(&a) {
+            return None; // NaN too
+        }
+        // Below 2^51 adding a half is exact, so the cast rounds half up.
+        let m = (a * 1e6 + 0.5) as u64;
+        if m as f64 / 1e6 != a {
+            return None;
+        }
+        let (mut m, mut places) = (m, 6);
+        while m % 10 == 0 && places > 0 {
+            m /= 10;
+            places -= 1;
+        }
+        if places == 0 {
+            return None;
+        }
+        let unit = 10u64.pow(places);
+        let (whole, mut frac) = (m / unit, m % unit);
+        let int = self.int.format(whole).as_bytes();
+        let mut n = 0;
+        if v < 0.0 {
+            self.text[0] = b'-';
+            n = 1;
+        }
+        self.text[n..n + int.len()].copy_from_slice(int);
+        n += int.len();
+        self.text[n] = b'.';
+        for i in (0..places as usize).rev() {
+            self.text[n + 1 + i] = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        Some(n + 1 + places as usize)
     }
 
     /// The text of a value of any kind, the shortest that parses back, by
@@ -213,13 +304,13 @@ impl ValueBuf {
         use std::io::Write;
         // A 16-bit float needs at most 5 digits; 17 always suffice for a double.
         for digits in 1..=17 {
-            let mut cur = std::io::Cursor::new(&mut self.nan[..]);
+            let mut cur = std::io::Cursor::new(&mut self.text[..]);
             if write!(cur, "{:.*e}", digits - 1, x).is_err() {
                 break;
             }
             let n = cur.position() as usize;
-            if parse(&self.nan[..n]) == Some(b) {
-                let y = parse_value(&self.nan[..n]).expect("written as a double");
+            if parse(&self.text[..n]) == Some(b) {
+                let y = parse_value(&self.text[..n]).expect("written as a double");
                 return self.format(y);
             }
         }
@@ -238,10 +329,10 @@ impl ValueBuf {
             return if neg { b"-nan" } else { b"nan" };
         }
         use std::io::Write;
-        let mut cur = std::io::Cursor::new(&mut self.nan[..]);
+        let mut cur = std::io::Cursor::new(&mut self.text[..]);
         write!(cur, "{sign}nan(0x{frac:x})").expect("buffer fits the longest NaN form");
         let n = cur.position() as usize;
-        &self.nan[..n]
+        &self.text[..n]
     }
 }
 
@@ -266,6 +357,127 @@ mod tests {
     impl ValueBuf {
         fn text(&mut self, v: f64) -> &str {
             std::str::from_utf8(self.format(v)).expect("ASCII")
+        }
+    }
+
+    /// What ryu writes for a finite double, as `format` shapes it.
+    fn ryu_text(v: f64) -> String {
+        let mut b = ryu::Buffer::new();
+        let s = b.format_finite(v);
+        s.strip_suffix(".0").unwrap_or(s).to_owned()
+    }
+
+    #[test]
+    fn short_decimals_are_written_as_ryu_writes_them() {
+        let mut buf = ValueBuf::default();
+        let mut fast = 0;
+        let check = |v: f64, buf: &mut ValueBuf| {
+            let took = buf.decimal(v).is_some();
+            assert_eq!(buf.text(v), ryu_text(v), "{v:e} ({:#x})", v.to_bits());
+            took
+        };
+        // The common content: halves, cents, thousandths, millionths, both signs.
+        for i in 0..200_000u64 {
+            for d in [2.0, 100.0, 1000.0, 1e6] {
+                for v in [i as f64 / d, -(i as f64) / d, (i * 7919 % 1_000_003) as f64 / d] {
+                    fast += usize::from(check(v, &mut buf));
+                }
+            }
+        }
+        assert!(fast > 500_000, "the short path took only {fast} values");
+        // Random decimals of up to 17 digits and 0 to 9 places, parsed as a
+        // reader would, and random bit patterns of every magnitude.
+        let mut rng = xorshift(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..300_000 {
+            let (m, places) = (rng.next().unwrap() % 100_000_000_000_000_000, rng.next().unwrap() % 10);
+            let v: f64 = format!("{m}e-{places}").parse().unwrap();
+            check(v, &mut buf);
+            let x = f64::from_bits(rng.next().unwrap());
+            if x.is_finite() {
+                check(x % 1e12, &mut buf);
+            }
+        }
+        // The bounds: ryu's switch to exponents, 2^51 after scaling, ties.
+        for v in [
+            1e-4,
+            1e-5,
+            1.5e-5,
+            0.0001234,
+            0.000999999,
+            0.1,
+            0.3,
+            0.1 + 0.2,
+            2251799813.6,
+            2251799813.685247,
+            2251799813.685248,
+            2251799813.68525,
+            1.0000005,
+            0.9999995,
+            123456.5,
+            -0.5,
+            5e-324,
+        ] {
+            check(v, &mut buf);
+        }
+    }
+
+    #[test]
+    fn plain_decimals_parse_as_the_general_parser_does() {
+        let mut rng = xorshift(0x2545_f491_4f6c_dd1d);
+        for _ in 0..500_000 {
+            let r = rng.next().unwrap();
+            let digits = 1 + (r % 16) as usize;
+            let body: String = (0..digits)
+                .map(|i| char::from(b'0' + ((r >> (4 + 3 * i)) % 10) as u8))
+                .collect();
+            let point = (r >> 56) as usize % (digits + 1);
+            let sign = ["", "-", "+"][(r >> 62) as usize % 3];
+            let text = match point {
+                0 => format!("{sign}{body}"),
+                p => format!("{sign}{}.{}", &body[..p], &body[p..]),
+            };
+            let want: f64 = text.parse().unwrap();
+            match parse_plain(text.as_bytes()) {
+                Some(v) => assert_eq!(v.to_bits(), want.to_bits(), "{text}"),
+                // Only a point at the end, or 16 digits, is left to the general parser.
+                None => assert!(text.ends_with('.') || digits > 15, "{text}"),
+            }
+            assert_eq!(parse_number(text.as_bytes()), Some(Parsed::Finite(want)), "{text}");
+        }
+        for text in [
+            "1.25",
+            "-0",
+            "-0.0",
+            "0.1",
+            "+7",
+            "999999999999999",
+            "0.00000000000001",
+            "123456.5",
+        ] {
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(
+                parse_plain(text.as_bytes()).map(f64::to_bits),
+                Some(want.to_bits()),
+                "{text}"
+            );
+        }
+        for text in [
+            "",
+            "-",
+            "+",
+            ".",
+            "1.",
+            ".5",
+            "1..2",
+            "1.2.3",
+            "1e3",
+            "1 ",
+            " 1",
+            "0x10",
+            "1_0",
+            "9999999999999999",
+        ] {
+            assert_eq!(parse_plain(text.as_bytes()), None, "{text}");
         }
     }
 

@@ -6,10 +6,18 @@
 //! the existing mapping) and a remap happens only when the reservation is used
 //! up, which doubling makes rare. Nothing ever touches a page past the end of
 //! the file, so the unbacked part of the reservation never faults.
+//!
+//! An append may also be held back in a tail, written out with the ones
+//! after it by one `pwrite` when the owner calls `settle`: a `pwrite` costs
+//! more than the rest of an append. Disk space for the tail is set aside
+//! past the end of the file first (`fallocate`, keeping the size), so that
+//! writing it out cannot fail for want of space. Only appends and the
+//! length see the tail; everything else needs the vector settled.
 
 use std::fs::File;
 use std::io;
 use std::marker::PhantomData;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::Arc;
 
@@ -19,6 +27,12 @@ use memmap2::{MmapOptions, MmapRaw};
 /// before its first remap, while a million bound keys still fit easily in
 /// the address space.
 const MIN_RESERVE: usize = 4 << 20;
+
+/// Disk space set aside past the end of the file at a time, for tails.
+const ROOM: usize = 64 << 10;
+
+/// The most bytes a tail holds: a longer append is written at once.
+pub const TAIL_MAX: usize = 1 << 20;
 
 /// A fixed-size value stored little-endian in the file.
 pub trait Element: Copy + Send + Sync + 'static {
@@ -64,6 +78,19 @@ fn too_large() -> io::Error {
         io::ErrorKind::FileTooLarge,
         "more than 64 TiB, the most one mapping can hold",
     )
+}
+
+/// The process's file size limit (`RLIMIT_FSIZE`) in bytes.
+fn file_size_limit() -> usize {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid rlimit for the call to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY {
+        return usize::MAX;
+    }
+    usize::try_from(r.rlim_cur).unwrap_or(usize::MAX)
 }
 
 /// Names a file type, from its `st_mode`, for error messages.
@@ -129,9 +156,14 @@ pub struct MappedVec<T: Element> {
     /// Shared with whoever flushes it to disk off the main thread.
     file: Arc<File>,
     map: MmapRaw,
+    /// Elements in the file.
     len: usize,
     /// False when mapped `PROT_READ`: every change is refused.
     writable: bool,
+    /// Appended elements not yet in the file, as the file will hold them.
+    tail: Vec<u8>,
+    /// Bytes past the end of the file set aside on disk for the tail.
+    room: usize,
     _elem: PhantomData<T>,
 }
 
@@ -182,12 +214,20 @@ impl<T: Element> MappedVec<T> {
             map,
             len: bytes / T::SIZE,
             writable,
+            tail: Vec::new(),
+            room: 0,
             _elem: PhantomData,
         })
     }
 
+    /// Elements in the file and the tail.
     pub fn len(&self) -> usize {
-        self.len
+        self.len + self.tail.len() / T::SIZE
+    }
+
+    /// The tail: appended elements not yet in the file.
+    pub fn tail(&self) -> &[u8] {
+        &self.tail
     }
 
     /// The most elements a vector can hold.
@@ -204,7 +244,7 @@ impl<T: Element> MappedVec<T> {
         self.map.len()
     }
 
-    /// Bytes of the file, always `len * SIZE`.
+    /// Bytes of the file: the elements before the tail.
     pub fn file_bytes(&self) -> usize {
         self.len * T::SIZE
     }
@@ -232,11 +272,22 @@ impl<T: Element> MappedVec<T> {
         true
     }
 
-    /// Appends at the end of the file: all values or none.
-    pub fn extend(&mut self, values: &[T]) -> io::Result<()> {
+    /// Appends at the end of the file, or with `hold` to the tail where
+    /// there is room for it: all values or none.
+    pub fn extend(&mut self, values: &[T], hold: bool) -> io::Result<()> {
         if values.is_empty() {
             return Ok(());
         }
+        let bytes = values.len().checked_mul(T::SIZE).ok_or_else(too_large)?;
+        if hold && self.make_room(bytes)? {
+            let at = self.tail.len();
+            self.tail.resize(at + bytes, 0);
+            for (v, out) in values.iter().zip(self.tail[at..].chunks_exact_mut(T::SIZE)) {
+                v.encode(out);
+            }
+            return Ok(());
+        }
+        self.settle()?;
         let len = self.len.checked_add(values.len()).ok_or_else(too_large)?;
         self.grow(len, |file, old| {
             // Small appends (the common case) are encoded on the stack.
@@ -256,20 +307,78 @@ impl<T: Element> MappedVec<T> {
         })
     }
 
+    /// Whether the tail can take `bytes` more: within `TAIL_MAX` and the
+    /// file size limit, with disk space set aside for all of it. An error
+    /// only when the vector is read-only or would grow too long.
+    fn make_room(&mut self, bytes: usize) -> io::Result<bool> {
+        self.check_writable()?;
+        let want = self.tail.len() + bytes;
+        let end = self.file_bytes().checked_add(want).filter(|&n| n <= MAX_BYTES);
+        let end = end.ok_or_else(too_large)?;
+        if want > TAIL_MAX {
+            return Ok(false);
+        }
+        if want <= self.room {
+            return Ok(true);
+        }
+        // A write past the process's file size limit fails (EFBIG) where
+        // setting space aside does not: such an append is written at once,
+        // to fail in front of its command.
+        let limit = file_size_limit();
+        if end > limit {
+            return Ok(false);
+        }
+        let room = want.max(ROOM).min(limit - self.file_bytes());
+        let from = self.file_bytes() as libc::off_t;
+        // SAFETY: a live descriptor, owned by `self.file`; no memory is passed.
+        let rc = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                libc::FALLOC_FL_KEEP_SIZE,
+                from,
+                room as libc::off_t,
+            )
+        };
+        if rc != 0 {
+            return Ok(false); // a full disk, or a file system without it: written at once
+        }
+        self.room = room;
+        Ok(true)
+    }
+
+    /// Writes the tail to the file with one `pwrite`. On error the tail
+    /// stays, to be written by a later call.
+    pub fn settle(&mut self) -> io::Result<()> {
+        if self.tail.is_empty() {
+            return Ok(());
+        }
+        let mut tail = std::mem::take(&mut self.tail);
+        let len = self.len + tail.len() / T::SIZE;
+        let out = self.grow(len, |file, old| file.write_all_at(&tail, old));
+        if out.is_ok() {
+            tail.clear(); // its capacity serves the next tail
+        }
+        self.tail = tail;
+        out
+    }
+
     /// Shrinks the file to `len` elements; a larger `len` changes nothing.
     pub fn truncate(&mut self, len: usize) -> io::Result<()> {
+        self.settle()?;
         if len >= self.len {
             return Ok(());
         }
         self.check_writable()?;
         self.file.set_len((len * T::SIZE) as u64)?;
         self.len = len;
+        self.room = 0; // a cut frees the space set aside past the end
         Ok(())
     }
 
     /// Makes the file exactly `len` elements long: cut, or extended with
     /// zeros (a sparse hole, so growing costs no writes). All or nothing.
     pub fn resize(&mut self, len: usize) -> io::Result<()> {
+        self.settle()?;
         if len <= self.len {
             return self.truncate(len);
         }
@@ -294,6 +403,7 @@ impl<T: Element> MappedVec<T> {
             let _ = self.file.set_len(old);
             return Err(e);
         }
+        self.room = self.room.saturating_sub(new - old as usize);
         self.len = len;
         Ok(())
     }
@@ -349,11 +459,16 @@ impl<T: Element> MappedVec<T> {
 
     /// Appends whole elements given as raw little-endian bytes, with one
     /// `pwrite` at the end of the file: all of them or none.
-    pub fn append_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub fn append_bytes(&mut self, bytes: &[u8], hold: bool) -> io::Result<()> {
         debug_assert_eq!(bytes.len() % T::SIZE, 0);
         if bytes.is_empty() {
             return Ok(());
         }
+        if hold && self.make_room(bytes.len())? {
+            self.tail.extend_from_slice(bytes);
+            return Ok(());
+        }
+        self.settle()?;
         let len = self.len.checked_add(bytes.len() / T::SIZE).ok_or_else(too_large)?;
         self.grow(len, |file, old| file.write_all_at(bytes, old))
     }
@@ -373,6 +488,7 @@ impl<T: Element> MappedVec<T> {
     /// Removes and returns the last element.
     pub fn pop(&mut self) -> io::Result<Option<T>> {
         self.check_writable()?;
+        self.settle()?;
         let Some(last) = self.len.checked_sub(1).and_then(|i| self.get(i)) else {
             return Ok(None);
         };
@@ -423,7 +539,7 @@ mod tests {
     fn grow_read_write_shrink_keep_eight_bytes_per_value() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut v) = fresh(&dir, "a");
-        v.extend(&[1.0, 2.0, 3.0]).unwrap();
+        v.extend(&[1.0, 2.0, 3.0], false).unwrap();
         assert_eq!((v.len(), size(&path)), (3, 24));
         assert_eq!(on_disk(&path), vec![1.0, 2.0, 3.0]);
         assert!(v.set(1, 20.0));
@@ -437,7 +553,7 @@ mod tests {
         v.truncate(0).unwrap();
         assert_eq!((v.len(), size(&path)), (0, 0));
         assert_eq!(v.pop().unwrap(), None);
-        v.extend(&[7.5]).unwrap();
+        v.extend(&[7.5], false).unwrap();
         assert_eq!(on_disk(&path), vec![7.5]);
         assert_eq!(v.get(0), Some(7.5));
     }
@@ -446,7 +562,7 @@ mod tests {
     fn reopen_sees_what_was_written() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut v) = fresh(&dir, "a");
-        v.extend(&[0.5, -0.0, f64::INFINITY]).unwrap();
+        v.extend(&[0.5, -0.0, f64::INFINITY], false).unwrap();
         v.set(0, 0.25);
         drop(v);
         let (_, v) = fresh(&dir, "a");
@@ -466,7 +582,7 @@ mod tests {
             f64::from_bits(0xfff8_0000_0000_1234),
             f64::from_bits(1), // smallest subnormal
         ];
-        v.extend(&odd).unwrap();
+        v.extend(&odd, false).unwrap();
         for (i, x) in odd.iter().enumerate() {
             assert_eq!(v.get(i).unwrap().to_bits(), x.to_bits());
         }
@@ -476,10 +592,82 @@ mod tests {
     fn writes_through_the_mapping_are_visible_to_readers_of_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut v) = fresh(&dir, "a");
-        v.extend(&[1.0, 2.0]).unwrap();
+        v.extend(&[1.0, 2.0], false).unwrap();
         v.set(0, 42.0);
         // A plain read, not a mapping: the shared page cache serves both.
         assert_eq!(on_disk(&path), vec![42.0, 2.0]);
+    }
+
+    fn allocated(path: &std::path::Path) -> u64 {
+        std::fs::metadata(path).unwrap().blocks() * 512
+    }
+
+    #[test]
+    fn held_appends_wait_in_the_tail_until_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = fresh(&dir, "a");
+        v.extend(&[1.0, 2.0], false).unwrap();
+        v.extend(&[3.0], true).unwrap();
+        v.append_bytes(&4.5f64.to_le_bytes(), true).unwrap();
+        // The length counts the tail; the file and the mapping do not have it yet.
+        assert_eq!((v.len(), v.file_bytes(), size(&path)), (4, 16, 16));
+        assert_eq!(v.get(2), None);
+        let want: Vec<u8> = [3.0f64, 4.5].iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert_eq!(v.tail(), want);
+        // Space for it is set aside on disk, past the end of the file.
+        assert!(
+            allocated(&path) >= 16 + ROOM as u64,
+            "{} bytes allocated",
+            allocated(&path)
+        );
+        v.settle().unwrap();
+        assert_eq!((v.len(), v.file_bytes(), v.tail().len()), (4, 32, 0));
+        assert_eq!(on_disk(&path), vec![1.0, 2.0, 3.0, 4.5]);
+        assert_eq!(v.get(3), Some(4.5));
+        v.settle().unwrap(); // nothing to write
+        assert_eq!(on_disk(&path), vec![1.0, 2.0, 3.0, 4.5]);
+    }
+
+    #[test]
+    fn every_other_change_writes_the_tail_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = fresh(&dir, "a");
+        v.extend(&[1.0, 2.0], true).unwrap();
+        v.extend(&[3.0], false).unwrap(); // an append written at once comes after the tail
+        assert_eq!(on_disk(&path), vec![1.0, 2.0, 3.0]);
+        v.extend(&[4.0], true).unwrap();
+        assert_eq!(v.pop().unwrap(), Some(4.0));
+        v.extend(&[5.0], true).unwrap();
+        v.resize(6).unwrap();
+        assert_eq!(on_disk(&path), vec![1.0, 2.0, 3.0, 5.0, 0.0, 0.0]);
+        v.extend(&[6.0, 7.0], true).unwrap();
+        v.truncate(7).unwrap();
+        assert_eq!(on_disk(&path), vec![1.0, 2.0, 3.0, 5.0, 0.0, 0.0, 6.0]);
+        assert_eq!(v.tail().len(), 0);
+    }
+
+    #[test]
+    fn a_tail_never_outgrows_its_limit_or_a_read_only_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = fresh(&dir, "a");
+        let big = vec![0.5f64; TAIL_MAX / 8];
+        v.extend(&big, true).unwrap();
+        assert_eq!((v.tail().len(), size(&path)), (TAIL_MAX, 0));
+        // One value more than the limit: the tail and the value are written at once.
+        v.extend(&[1.0], true).unwrap();
+        assert_eq!((v.tail().len(), size(&path)), (0, TAIL_MAX as u64 + 8));
+        // Many small appends past the space set aside set more aside.
+        for i in 0..20_000 {
+            v.extend(&[i as f64], true).unwrap();
+        }
+        v.settle().unwrap();
+        assert_eq!(v.len(), TAIL_MAX / 8 + 1 + 20_000);
+        assert_eq!(on_disk(&path)[TAIL_MAX / 8 + 1 + 19_999], 19_999.0);
+        std::fs::write(dir.path().join("ro"), [0u8; 8]).unwrap();
+        let mut ro = MappedVec::<f64>::open(File::open(dir.path().join("ro")).unwrap(), false).unwrap();
+        assert!(ro.extend(&[1.0], true).is_err());
+        assert!(ro.append_bytes(&[0; 8], true).is_err());
+        assert_eq!(ro.tail().len(), 0);
     }
 
     #[test]
@@ -490,7 +678,7 @@ mod tests {
         let chunk: Vec<f64> = (0..(1 << 20)).map(|i| i as f64).collect();
         let mut total = 0;
         while v.file_bytes() <= first {
-            v.extend(&chunk).unwrap();
+            v.extend(&chunk, false).unwrap();
             total += chunk.len();
         }
         assert!(v.reserved_bytes() > first);
@@ -529,7 +717,7 @@ mod tests {
         assert_eq!((v.len(), v.get(1)), (2, Some(0x0403)));
         assert!(!v.writable());
         assert!(!v.set(0, 9));
-        for e in [v.extend(&[5]), v.truncate(0), v.resize(9), v.pop().map(|_| ())] {
+        for e in [v.extend(&[5], false), v.truncate(0), v.resize(9), v.pop().map(|_| ())] {
             assert_eq!(e.unwrap_err().kind(), io::ErrorKind::PermissionDenied);
         }
         assert_eq!(std::fs::read(&path).unwrap(), [1, 2, 3, 4]);
@@ -554,7 +742,7 @@ mod tests {
         let (_, mut v) = fresh(&dir, "big");
         assert_eq!(v.len(), 1 << 30);
         assert_eq!(v.get((1 << 30) - 1), Some(0.0));
-        v.extend(&[3.0]).unwrap();
+        v.extend(&[3.0], false).unwrap();
         assert_eq!(v.get(1 << 30), Some(3.0));
     }
 
@@ -562,7 +750,7 @@ mod tests {
     fn resize_cuts_or_extends_with_zeros() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut v) = fresh(&dir, "a");
-        v.extend(&[1.0, 2.0, 3.0]).unwrap();
+        v.extend(&[1.0, 2.0, 3.0], false).unwrap();
         v.resize(5).unwrap();
         assert_eq!(on_disk(&path), vec![1.0, 2.0, 3.0, 0.0, 0.0]);
         v.resize(1).unwrap();
@@ -584,7 +772,7 @@ mod tests {
     fn resize_beyond_any_file_size_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut v) = fresh(&dir, "a");
-        v.extend(&[1.0]).unwrap();
+        v.extend(&[1.0], false).unwrap();
         // Every impossible length fails for the one reason, whichever
         // system call would have refused it.
         let max = MappedVec::<f64>::max_len();
@@ -607,7 +795,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut v) = fresh(&dir, "a");
         let values: Vec<f64> = (0..10).map(|i| i as f64 + 0.5).collect();
-        v.extend(&values).unwrap();
+        v.extend(&values, false).unwrap();
         let mut buf = [0u8; 32];
         assert_eq!(read_bytes_at(v.file(), 0, &mut buf).unwrap(), 32);
         assert_eq!(f64::decode(&buf[24..32]), values[3]);

@@ -430,10 +430,14 @@ impl Key {
     pub fn binding(&mut self) -> Result<Option<&mut Binding>> {
         // SAFETY: ptr is an open key (NULL only when opened read-only on a missing key).
         unsafe {
-            if self.ptr.is_null() || api!(RedisModule_KeyType)(self.ptr) == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+            if self.ptr.is_null() {
                 return Ok(None);
             }
+            // Ours in one call, the common case; the key's type only otherwise.
             if api!(RedisModule_ModuleTypeGetType)(self.ptr) != data_type() {
+                if api!(RedisModule_KeyType)(self.ptr) == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+                    return Ok(None);
+                }
                 return Err(Error::WrongType);
             }
             let v = api!(RedisModule_ModuleTypeGetValue)(self.ptr).cast::<Binding>();

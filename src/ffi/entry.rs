@@ -52,6 +52,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         subscribe(ctx.ctx, events::PERSISTENCE, Some(events::on_persistence));
         subscribe(ctx.ctx, events::SHUTDOWN, Some(events::on_shutdown));
         subscribe(ctx.ctx, events::LOADING, Some(events::on_loading));
+        subscribe(ctx.ctx, events::EVENT_LOOP, Some(events::on_event_loop));
         subscribe(ctx.ctx, limits::CONFIG, Some(limits::on_config));
         limits::init(ctx.ctx);
         declare_options(ctx.ctx);

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis_module::raw;
 
+use crate::binding;
 use crate::ffi::bytes;
 use crate::ffi::ctx::{guard, Ctx};
 use crate::ffi::log;
+use crate::persist::fsync;
 
 /// Follows renames: `rename_to` and `move_to` carry the key's new name.
 ///
@@ -40,6 +42,42 @@ pub const FLUSHDB: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_FLUSHDB)
 pub const PERSISTENCE: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_PERSISTENCE);
 pub const SHUTDOWN: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_SHUTDOWN);
 pub const LOADING: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_LOADING);
+pub const EVENT_LOOP: raw::RedisModuleEvent = event(raw::REDISMODULE_EVENT_EVENTLOOP);
+
+/// Set from the event loop's wake-up to its `before sleep` step, which
+/// comes before the server writes the AOF and sends any reply, on every
+/// supported server. Commands it runs outside (clients unblocked later in
+/// that step, a startup load) find it clear.
+static IN_PASS: AtomicBool = AtomicBool::new(false);
+/// Set while the server loads an RDB or an AOF.
+static LOADING_NOW: AtomicBool = AtomicBool::new(false);
+
+/// Whether an append may wait in its vector's tail, to be written with the
+/// pass's other appends by one `pwrite` before the replies go out: within
+/// a pass and not while loading, which can replay any number of appends
+/// before the next pass, nor when every write is flushed to disk at once
+/// (`mmap.fsync always`).
+pub fn may_hold() -> bool {
+    IN_PASS.load(Ordering::Relaxed) && !LOADING_NOW.load(Ordering::Relaxed) && fsync::mode() != fsync::Mode::Always
+}
+
+/// Tracks the pass, and writes the held appends at its end.
+///
+/// # Safety
+/// Called by Redis on the main thread.
+pub unsafe extern "C" fn on_event_loop(
+    _ctx: *mut raw::RedisModuleCtx,
+    _e: raw::RedisModuleEvent,
+    sub: u64,
+    _data: *mut c_void,
+) {
+    if sub == raw::REDISMODULE_SUBEVENT_EVENTLOOP_AFTER_SLEEP {
+        IN_PASS.store(true, Ordering::Relaxed);
+    } else {
+        IN_PASS.store(false, Ordering::Relaxed);
+        guard("settle", 0, binding::settle_all);
+    }
+}
 
 /// Set while this process writes a snapshot (an RDB, an AOF preamble, the
 /// RDB of a full sync): `DUMP` and `MIGRATE` serialize keys outside one.
@@ -68,6 +106,17 @@ pub unsafe extern "C" fn on_loading(
     sub: u64,
     _data: *mut c_void,
 ) {
+    let start = matches!(
+        sub,
+        raw::REDISMODULE_SUBEVENT_LOADING_RDB_START
+            | raw::REDISMODULE_SUBEVENT_LOADING_AOF_START
+            | raw::REDISMODULE_SUBEVENT_LOADING_REPL_START
+    );
+    if start {
+        // A load replaces keys: their files first get what they hold.
+        guard("settle", 0, binding::settle_all);
+    }
+    LOADING_NOW.store(start, Ordering::Relaxed);
     FULL_SYNC.store(sub == raw::REDISMODULE_SUBEVENT_LOADING_REPL_START, Ordering::Relaxed);
 }
 
@@ -104,6 +153,14 @@ pub unsafe extern "C" fn on_persistence(
             return;
         }
     };
+    // Only the server itself writes tails: a fork child reads them from
+    // its copy of memory (see `binding::read_pieces`).
+    if matches!(
+        sub,
+        raw::REDISMODULE_SUBEVENT_PERSISTENCE_SYNC_RDB_START | raw::REDISMODULE_SUBEVENT_PERSISTENCE_SYNC_AOF_START
+    ) {
+        guard("settle", 0, binding::settle_all);
+    }
     SNAPSHOT.store(true, Ordering::Relaxed);
     guard("flush", (), || flush_for(what));
 }
@@ -118,6 +175,7 @@ pub unsafe extern "C" fn on_shutdown(
     _sub: u64,
     _data: *mut c_void,
 ) {
+    guard("settle", 0, binding::settle_all);
     guard("flush", (), || flush_for("shutdown"));
 }
 
@@ -132,6 +190,10 @@ pub unsafe extern "C" fn on_flush(
     sub: u64,
     _data: *mut c_void,
 ) {
+    if sub == raw::REDISMODULE_SUBEVENT_FLUSHDB_START {
+        // The keys may be freed on another thread: none may hold a tail then.
+        guard("settle", 0, binding::settle_all);
+    }
     if sub == raw::REDISMODULE_SUBEVENT_FLUSHDB_END {
         let ctx = Ctx::from_raw(ctx);
         guard("flush", (), || {
