@@ -651,11 +651,11 @@ impl Binding {
     /// Writes the tail, if any, to the file.
     pub fn settle_tail(&mut self) -> Result<()> {
         match &mut self.state {
-            State::Open(o) => o.settle().map_err(|cause| Error::Write {
+            State::Open(o) if !o.vec.tail().is_empty() => o.settle().map_err(|cause| Error::Write {
                 path: self.path.display().to_string(),
                 cause,
             }),
-            State::Broken(_) => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -737,6 +737,7 @@ impl Binding {
             }
         };
         let vec = &mut *opened.vec;
+        let was_held = !vec.tail().is_empty();
         let out = f(vec).map_err(|r| match r {
             Rejected::Value { at, why } => Error::BadValue {
                 value: shown(texts.map_or(&[][..], |t| t(at))),
@@ -754,10 +755,12 @@ impl Binding {
                 cause,
             },
         });
-        if out.is_ok() {
-            fsync::wrote(&opened.sync);
-        }
-        if hold && !vec.tail().is_empty() {
+        if vec.tail().is_empty() {
+            if out.is_ok() {
+                fsync::wrote(&opened.sync);
+            }
+        } else if !was_held {
+            // Held values reach the disk queue when `settle` writes them.
             held(|set| set.insert(addr));
         }
         out
