@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""Instructions the server runs per request, counted by callgrind.
+"""Instructions the server runs per request, counted by callgrind, for the
+pairs bench/run.py times.
 
-Throughput on a shared machine drifts from run to run; instruction counts do
-not. Runs each of the three servers (Redis 7.0, Redis 8.2, Valkey 9.1) with
-the release module under
+Time per request on a shared machine drifts from run to run by up to 15%;
+instruction counts do not. Runs each of the three servers (Redis 7.0, Redis
+8.2, Valkey 9.1) with the module's floor build under
 `valgrind --tool=callgrind`, sends each command with redis-benchmark (-P 16,
 50 clients), and counts the user-space instructions of each command's run
-alone (callgrind_control zeroes the counters before it and dumps them after).
-Reports, per request: all instructions, those in the module's own code, and
-those in Redis's module API (the command dispatcher, the context set up for
-each call, and the RedisModule_* functions), each command's instructions as a
-ratio of GET's, as bench/instructions.md. The kernel's share (TCP) is not
-counted: it is about the same for every command.
+alone (callgrind_control zeroes the counters before it and dumps them
+after). For each of run.py's cases: the module command, its native
+counterpart and the floor of its sort (MMAP.FLOORKEY, or MMAP.FLOORWRITE for
+a write, with the same arguments); native ÷ module and native ÷ floor as
+instruction ratios, and the module command's instructions in the module's
+own code and in the server's module API (the command dispatcher, the context
+set up for each call, the RedisModule_* functions). Writes
+bench/instructions.md. The kernel's share (TCP) is not counted: it is about
+the same for every command.
 
 Usage: python3 bench/instructions.py [--out DIR] [--server PATH ...]
 """
@@ -26,17 +30,12 @@ import sys
 import tempfile
 import time
 
-from run import MGET100, MODULE, ROOT, VMGET100, free_port, machine, prepare, server_name, servers, start
+from run import CASES, FLOOR_MODULE, ROOT, floors, free_port, machine, prepare, server_name, servers, start
 
-CASES = [
-    ("GET", "GET s", 100_000),
-    ("MMAP.GET", "MMAP.GET bench 500000", 100_000),
-    ("MMAP.SET", "MMAP.SET bench 500000 1.5", 100_000),
-    ("MMAP.COUNT", "MMAP.COUNT bench", 100_000),
-    ("MMAP.ADD", "MMAP.ADD grow 1.5", 100_000),
-    ("MMAP.MGET 100", VMGET100, 20_000),
-    ("MGET 100 (native)", MGET100, 20_000),
-]
+# run.py's cases but the two that only show noise and size; a fiftieth of its
+# requests, which callgrind runs about fifty times slower.
+PAIRS = [(label, command, native, max(2000, n // 50)) for label, command, native, n, _ in CASES
+         if label not in ("GET", "MMAP.ADD, 10M values")]
 # The server's side of a module command: what a native command does not
 # run. Valkey names its module API VM_ and its dispatcher ValkeyModule...
 API = re.compile(r"^(RM_|VM_|moduleCreateContext$|moduleFreeContext$|(Redis|Valkey)ModuleCommandDispatcher$)")
@@ -70,34 +69,41 @@ def costs(path):
 
 
 def count(server):
-    """Instructions per request of every case on one server."""
+    """Instructions per request of every pair on one server."""
     home = tempfile.mkdtemp(prefix="redis-mmap-callgrind")
     port = free_port()
     wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={home}/cg.out.%p"]
-    proc, r, data = start(home, port, wrapper, server=server)
+    proc, r, data = start(home, port, wrapper, server=server, module=FLOOR_MODULE)
+
+    def run(command, n):
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
+        subprocess.run(
+            ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-P", "16", "-c", "50",
+             "-n", str(n), "-q"] + command.split(),
+            capture_output=True, check=True,
+        )
+        before = dumps(home)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
+        for _ in range(500):
+            new = [d for d in dumps(home) if d not in before]
+            if new:
+                break
+            time.sleep(0.02)
+        else:
+            raise RuntimeError(f"callgrind wrote no dump for {command.split()[0]}")
+        time.sleep(0.2)  # let the dump finish writing
+        return [c / n for c in costs(new[0])]
+
     rows = []
     try:
         prepare(r, data)
-        for label, command, n in CASES:
-            subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
-            subprocess.run(
-                ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-P", "16", "-c", "50",
-                 "-n", str(n), "-q"] + command.split(),
-                capture_output=True, check=True,
-            )
-            before = dumps(home)
-            subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
-            for _ in range(500):
-                new = [d for d in dumps(home) if d not in before]
-                if new:
-                    break
-                time.sleep(0.02)
-            else:
-                raise RuntimeError(f"callgrind wrote no dump for {label}")
-            time.sleep(0.2)  # let the dump finish writing
-            total, own, api = costs(new[0])
-            rows.append((label, total / n, own / n, api / n))
-            print(f"{server_name(server)} {label:20} {total / n:>9,.0f} instructions/request", flush=True)
+        for label, command, native, n in PAIRS:
+            module, own, api = run(command, n)
+            base = run(native, n)[0]
+            floor = run(floors(command)[1], n)[0]
+            rows.append((label, native, module, base, floor, own, api))
+            print(f"{server_name(server)} {label:16} {module:>9,.0f} instructions/request, "
+                  f"native {base:,.0f}, floor {floor:,.0f}", flush=True)
     finally:
         proc.terminate()
         proc.wait()
@@ -110,8 +116,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench"))
     ap.add_argument("--server", action="append", help="a server binary (default: the three of scripts/servers.sh)")
     args = ap.parse_args()
-    if not os.path.exists(MODULE):
-        sys.exit(f"{MODULE} is missing: run `make build` first")
+    if not os.path.exists(FLOOR_MODULE):
+        sys.exit(f"{FLOOR_MODULE} is missing: run `make bench`, or "
+                 "`cargo build --release --lib --features floor --target-dir target/floor`")
     for tool in ("valgrind", "callgrind_control", "callgrind_annotate"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing (Debian: apt-get install valgrind)")
@@ -119,20 +126,25 @@ def main():
     info = machine()
     lines = [
         f"redis-mmap {info['module']}; valgrind's callgrind, user-space instructions per request "
-        "(the kernel's TCP work is not counted), `redis-benchmark -P 16 -c 50`.",
+        "(the kernel's TCP work is not counted), `redis-benchmark -P 16 -c 50`. The floor is the floor of "
+        "the command's sort with its arguments: `MMAP.FLOORKEY` opens and closes the key, `MMAP.FLOORWRITE` "
+        "(for the writes) also propagates the command and fires its keyspace event.",
         "",
     ]
     for server in args.server or servers():
-        rows = count(server)
-        get = rows[0][1]
         lines += [
             f"### {server_name(server)}",
             "",
-            "| command | instructions/request | GET's count ÷ this | module's own code | server's module API |",
-            "|---|---:|---:|---:|---:|",
+            "| module command | native counterpart | module | native | floor | native ÷ module | native ÷ floor "
+            "| module's own code | server's module API |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for label, total, own, api in rows:
-            lines.append(f"| {label} | {total:,.0f} | {get / total:.2f} | {own:,.0f} | {api:,.0f} |")
+        for label, native, module, base, floor, own, api in count(server):
+            native = native if len(native) < 40 else native[:30] + " …"
+            lines.append(
+                f"| {label} | `{native}` | {module:,.0f} | {base:,.0f} | {floor:,.0f} | **{base / module:.2f}** | "
+                f"{base / floor:.2f} | {own:,.0f} | {api:,.0f} |"
+            )
         lines.append("")
     os.makedirs(args.out, exist_ok=True)
     md = os.path.join(args.out, "instructions.md")

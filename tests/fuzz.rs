@@ -1,7 +1,9 @@
 //! `make fuzz`: random valid and malformed commands against a model of
 //! every key and file, every reply checked (values bit for bit), keys
-//! dumped and restored, with restarts of every kind in between (and
-//! `mmap.rdb-content` switched at random). Not part of `make test`:
+//! dumped and restored, some commands sent as pipelines (appends held
+//! within one pass of the event loop), with restarts of every kind in
+//! between (and `mmap.rdb-content` switched at random). Not part of
+//! `make test`:
 //!
 //!     FUZZ_OPS=1000000 FUZZ_SEED=7 cargo test --test fuzz -- --nocapture
 //!
@@ -294,19 +296,17 @@ impl Fuzz {
             34..=49 => {
                 args = vec![name("MMAP.SET", rng), key.clone().into_bytes()];
                 let mut pairs = Vec::new();
-                let mut bad = None;
+                let (mut bad_index, mut bad_text) = (false, false);
                 for _ in 0..rng.below(4) + 1 {
                     let (text, i) = index(rng, len);
                     args.push(text);
+                    bad_index |= i.is_none();
                     let bits = value_bits(rng);
                     if rng.chance(4) {
                         args.push(bad_value(rng));
-                        bad.get_or_insert(if i.is_none() { "ERR index '" } else { "ERR value '" });
+                        bad_text = true;
                     } else {
                         args.push(text_of(bits, rng).into_bytes());
-                        if i.is_none() {
-                            bad.get_or_insert("ERR index '");
-                        }
                     }
                     pairs.push((i, bits));
                 }
@@ -322,12 +322,15 @@ impl Fuzz {
                         "ERR {} takes index value pairs",
                         String::from_utf8_lossy(&args[0]).to_lowercase()
                     ))
-                } else if let Some(e) = bad {
-                    Want::Err(e.into())
+                } else if bad_index {
+                    Want::Err("ERR index '".into())
                 } else {
+                    // Indices are parsed before the key is read, values by
+                    // the key's kind, so only once it is known to be bound.
                     match &held {
                         Some(Held::Str) => wrong_type(),
                         None => Want::Err(format!("ERR no such key '{key}'")),
+                        Some(Held::Bound(_)) if bad_text => Want::Err("ERR value '".into()),
                         Some(Held::Bound(_)) => {
                             let v = self.model.bound_mut(&key).unwrap();
                             let mut n = 0;
@@ -358,17 +361,14 @@ impl Fuzz {
                         values.push(b);
                     }
                 }
-                if bad {
-                    Want::Err("ERR value '".into())
-                } else {
-                    match &held {
-                        Some(Held::Str) => wrong_type(),
-                        None => Want::Err(format!("ERR no such key '{key}'")),
-                        Some(Held::Bound(_)) => {
-                            let k = values.len();
-                            self.model.bound_mut(&key).unwrap().extend(values);
-                            Want::Int(k as i64)
-                        }
+                match &held {
+                    Some(Held::Str) => wrong_type(),
+                    None => Want::Err(format!("ERR no such key '{key}'")),
+                    Some(Held::Bound(_)) if bad => Want::Err("ERR value '".into()),
+                    Some(Held::Bound(_)) => {
+                        let k = values.len();
+                        self.model.bound_mut(&key).unwrap().extend(values);
+                        Want::Int(k as i64)
                     }
                 }
             }
@@ -418,9 +418,10 @@ impl Fuzz {
                 args = vec![name("MMAP.RESIZE", rng), key.clone().into_bytes(), text];
                 match (n, &held) {
                     (None, _) => Want::Err("ERR length '".into()),
-                    (Some(-2), _) => Want::Err("ERR length 1152921504606846976 is too large".into()),
                     (_, Some(Held::Str)) => wrong_type(),
                     (_, None) => Want::Err(format!("ERR no such key '{key}'")),
+                    // Too large for the key's kind, so known once it is bound.
+                    (Some(-2), _) => Want::Err("ERR length 1152921504606846976 is too large".into()),
                     (Some(n), Some(Held::Bound(_))) => {
                         self.model.bound_mut(&key).unwrap().resize(n as usize, 0);
                         Want::Int(len as i64)
@@ -464,7 +465,7 @@ impl Fuzz {
                     ("MMAP.CLEAR", 1),
                     ("MMAP.RESIZE", 2),
                     ("MMAP", 2),
-                    ("MMAP", 5),
+                    ("MMAP", 8),
                 ]);
                 let first = name(cmd, rng);
                 let lower = String::from_utf8_lossy(&first).to_lowercase();
@@ -594,26 +595,47 @@ fn fuzz() {
     let restart_every = (ops / 20).max(1000);
     let (mut errors, mut restarts) = (0u64, [0u64; 4]);
     let started = Instant::now();
-    for n in 1..=ops {
+    let (mut n, mut batches) = (0u64, 0u64);
+    while n < ops {
         if f.rng.chance(1) {
             f.moved(&mut c, seed);
         }
-        let (args, want) = f.step();
-        let got = raw_bytes(&mut c, &args);
-        if matches!(want, Want::Err(_)) {
-            errors += 1;
+        // Now and then a pipeline, so that appends held within one pass of
+        // the event loop meet the reads and writes after them.
+        let k = if f.rng.chance(10) { 2 + f.rng.below(31) } else { 1 }.min(ops - n);
+        let steps: Vec<_> = (0..k).map(|_| f.step()).collect();
+        let replies = if k == 1 {
+            vec![raw_bytes(&mut c, &steps[0].0)]
+        } else {
+            batches += 1;
+            let mut p = redis::pipe();
+            for (args, _) in &steps {
+                p.cmd(std::str::from_utf8(&args[0]).unwrap());
+                for a in &args[1..] {
+                    p.arg(&a[..]);
+                }
+            }
+            let got: Vec<redis::RedisResult<Value>> = p.ignore_errors().query(&mut c).unwrap();
+            got.into_iter().map(|r| r.map_err(|e| error_text(&e))).collect()
+        };
+        let crossed = (n + k) / restart_every > n / restart_every;
+        for ((args, want), got) in steps.iter().zip(&replies) {
+            n += 1;
+            if matches!(want, Want::Err(_)) {
+                errors += 1;
+            }
+            assert!(
+                matches(got, want),
+                "operation {n} (seed {seed}): {:?}\n  got  {got:?}\n  want {want:?}",
+                args.iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+            );
+            f.checked += 1;
         }
-        assert!(
-            matches(&got, &want),
-            "operation {n} (seed {seed}): {:?}\n  got  {got:?}\n  want {want:?}",
-            args.iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-        );
-        f.checked += 1;
-        if n % restart_every == 0 {
+        if crossed {
             check_files(&s, &f.model);
-            let kind = (n / restart_every) % 4;
+            let kind = (n / restart_every) % 4; // the restart's number picks its kind
             match kind {
                 0 => s.restart(),
                 1 => s.kill_and_restart(),
@@ -658,8 +680,8 @@ fn fuzz() {
     check_files(&s, &f.model);
     assert_eq!(mmap_stat(&mut c, "panics"), 0);
     eprintln!(
-        "fuzz: {} operations checked against {version} in {:.0} s ({errors} expected error replies), \
-         restarts: {} SHUTDOWN SAVE, {} SIGKILL + AOF replay, {} DEBUG RELOAD, {} BGREWRITEAOF + SIGKILL; \
+        "fuzz: {} operations checked against {version} in {:.0} s ({errors} expected error replies, \
+         {batches} pipelines), restarts: {} SHUTDOWN SAVE, {} SIGKILL + AOF replay, {} DEBUG RELOAD, {} BGREWRITEAOF + SIGKILL; \
          {} files, {} values in the model; nothing found",
         f.checked,
         started.elapsed().as_secs_f64(),

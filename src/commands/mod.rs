@@ -103,6 +103,8 @@ pub static TABLE: &[&Command] = &[
     &FLOOR,
     #[cfg(feature = "floor")]
     &FLOORKEY,
+    #[cfg(feature = "floor")]
+    &FLOORWRITE,
     #[cfg(feature = "fault-injection")]
     &PANIC,
     #[cfg(feature = "fault-injection")]
@@ -220,6 +222,30 @@ pub static FLOORKEY: Command = Command {
     run: |ctx, args| {
         let mut key = ctx.open(args.raw(1), false);
         let _ = key.binding(); // of any type: the floor replies alike
+        ctx.reply_int(0);
+        Ok(())
+    },
+};
+
+/// Benchmark builds only: what every write of the module costs the server
+/// besides its own work: its key opened for writing, the command
+/// propagated as sent and its keyspace event fired.
+#[cfg(feature = "floor")]
+pub static FLOORWRITE: Command = Command {
+    name: c"mmap.floorwrite",
+    alias: None,
+    arity: -2,
+    flags: c"write fast",
+    write: true,
+    keyed: true,
+    summary: "Benchmark builds only: opens the key for writing, propagates the command and replies 0.",
+    complexity: "O(1)",
+    args: &[arg("arg", ArgKind::String, true)],
+    run: |ctx, args| {
+        let mut key = ctx.open(args.raw(1), true);
+        let _ = key.binding();
+        drop(key);
+        propagate::written(ctx, args, c"floorwrite", propagate::Propagate::AsSent);
         ctx.reply_int(0);
         Ok(())
     },

@@ -90,28 +90,37 @@ fn set(ctx: &Ctx, args: &Args) -> Result<()> {
     if !args.len().is_multiple_of(2) {
         return Err(Error::OddPairs(args.name().to_owned()));
     }
+    if args.len() == 4 {
+        // One pair, the common case: no buffers to fill.
+        return set_pairs(ctx, args, &[index(args, 2)?]);
+    }
     scratch(|s| {
         for i in (2..args.len()).step_by(2) {
             s.indices.push(index(args, i)?);
         }
-        let indices = &s.indices;
-        let texts = |k: usize| args.bytes(3 + 2 * k);
-        let (n, len) = on_bound(ctx, args, |b, key| b.set(key, indices, &texts))?;
-        if n == indices.len() {
-            written(ctx, args, c"vset", Propagate::AsSent);
-        } else if n > 0 {
-            // Only what was written: a skipped pair must stay skipped on replay.
-            let kept: Vec<*mut RStr> = indices
-                .iter()
-                .enumerate()
-                .filter(|(_, &i)| usize::try_from(i).is_ok_and(|i| i < len))
-                .flat_map(|(k, _)| [args.raw(2 + 2 * k), args.raw(3 + 2 * k)])
-                .collect();
-            written(ctx, args, c"vset", Propagate::Pairs(&kept));
-        }
-        ctx.reply_int(n as i64);
-        Ok(())
+        set_pairs(ctx, args, &s.indices)
     })
+}
+
+/// Writes the pairs whose indices are parsed, and propagates those that
+/// were in range.
+fn set_pairs(ctx: &Ctx, args: &Args, indices: &[i64]) -> Result<()> {
+    let texts = |k: usize| args.bytes(3 + 2 * k);
+    let (n, len) = on_bound(ctx, args, |b, key| b.set(key, indices, &texts))?;
+    if n == indices.len() {
+        written(ctx, args, c"vset", Propagate::AsSent);
+    } else if n > 0 {
+        // Only what was written: a skipped pair must stay skipped on replay.
+        let kept: Vec<*mut RStr> = indices
+            .iter()
+            .enumerate()
+            .filter(|(_, &i)| usize::try_from(i).is_ok_and(|i| i < len))
+            .flat_map(|(k, _)| [args.raw(2 + 2 * k), args.raw(3 + 2 * k)])
+            .collect();
+        written(ctx, args, c"vset", Propagate::Pairs(&kept));
+    }
+    ctx.reply_int(n as i64);
+    Ok(())
 }
 
 fn add(ctx: &Ctx, args: &Args) -> Result<()> {

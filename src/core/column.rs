@@ -230,6 +230,11 @@ impl<T: Summed> Column for Typed<T> {
 
     fn set(&mut self, indices: &[i64], texts: Texts) -> Result<usize, Rejected> {
         self.vec.check_writable()?;
+        if let [i] = *indices {
+            // One pair, the common case: straight in, without the buffer.
+            let v = T::parse(texts(0)).map_err(|why| Rejected::Value { at: 0, why })?;
+            return Ok(usize::from(usize::try_from(i).is_ok_and(|i| self.vec.set(i, v))));
+        }
         self.parse(indices.len(), texts)?;
         let vec = &mut self.vec;
         let n = indices

@@ -110,22 +110,25 @@ fn parse_plain(s: &[u8]) -> Option<f64> {
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    let (mut m, mut digits, mut point) = (0u64, 0usize, None);
-    for &c in body {
-        match c {
-            b'0'..=b'9' => {
-                m = m * 10 + u64::from(c - b'0');
-                digits += 1;
-                if digits > 15 {
-                    return None;
-                }
-            }
-            b'.' if point.is_none() && digits > 0 => point = Some(digits),
-            _ => return None,
+    // One pass; wrapping, as a text of too many digits is refused by its
+    // count afterwards, whatever `m` became.
+    let (mut m, mut point) = (0u64, None);
+    for (i, &c) in body.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d <= 9 {
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        } else if c == b'.' && point.is_none() {
+            point = Some(i);
+        } else {
+            return None;
         }
     }
-    let decimals = digits - point.unwrap_or(digits);
-    if digits == 0 || point.is_some() && decimals == 0 {
+    let (whole, decimals) = match point {
+        Some(p) => (p, body.len() - p - 1),
+        None => (body.len(), 0),
+    };
+    // Refused here, and left to the general parser: `1.`, `.5`, 16 digits.
+    if whole == 0 || point.is_some() && decimals == 0 || whole + decimals > 15 {
         return None;
     }
     let v = m as f64 / POW10[decimals];
