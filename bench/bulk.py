@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
 
-from run import MODULE, cpu_seconds, free_port, machine, pin, server_name, servers, start  # noqa: E402
+from run import MODULE, cpu_seconds, free_port, machine, pin, server_name, servers, start, write_report  # noqa: E402
 from redis_mmap import Vectors  # noqa: E402
 
 # (values, requests, pipeline depth, clients): fewer requests in flight as
@@ -229,12 +229,7 @@ def main():
     ]
     for server in args.server or servers():
         lines += report(server_name(server), measure(server, args.reps))
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "bulk.md")
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
-    print(f"wrote {path}")
+    print(f"wrote {write_report(args.out, 'bulk.md', lines)}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 
-from run import CASES, FLOOR_MODULE, ROOT, floors, free_port, machine, prepare, server_name, servers, start
+from run import CASES, FLOOR_MODULE, ROOT, floors, free_port, machine, prepare, server_name, servers, start, write_report
 
 # run.py's cases but the two that only show noise and size; a fiftieth of its
 # requests, which callgrind runs about fifty times slower.
@@ -146,12 +146,7 @@ def main():
                 f"{base / floor:.2f} | {own:,.0f} | {api:,.0f} |"
             )
         lines.append("")
-    os.makedirs(args.out, exist_ok=True)
-    md = os.path.join(args.out, "instructions.md")
-    with open(md, "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
-    print(f"wrote {md}")
+    print(f"wrote {write_report(args.out, 'instructions.md', lines)}")
 
 
 if __name__ == "__main__":

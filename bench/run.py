@@ -186,6 +186,16 @@ def bench(port, pid, command, requests):
     raise RuntimeError(f"no result from {cmd}:\n{out}")
 
 
+def write_report(out, name, lines):
+    """Writes `lines` as `out/name`, prints them, and returns the path."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, name)
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+    return path
+
+
 def raise_open_files():
     """Soft open-file limit up to the hard one, as `make run` does: every
     bound key holds a descriptor (see the README's Limits)."""
@@ -425,11 +435,7 @@ def main():
         rows, big = measure(server, args.reps, args.scale, FLOOR_MODULE)
         results.append((name, rows))
         lines += report(name, rows, big)
-    os.makedirs(args.out, exist_ok=True)
-    md = os.path.join(args.out, "results.md")
-    with open(md, "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
+    md = write_report(args.out, "results.md", lines)
     try:
         chart(results, info, os.path.join(args.out, "results.png"))
         print(f"wrote {md} and {os.path.join(args.out, 'results.png')}")
