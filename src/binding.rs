@@ -737,7 +737,9 @@ impl Binding {
             }
         };
         let vec = &mut *opened.vec;
-        let was_held = !vec.tail().is_empty();
+        // Without `hold` the tail was written above and no write adds one:
+        // the common writes skip both looks at it.
+        let was_held = hold && !vec.tail().is_empty();
         let out = f(vec).map_err(|r| match r {
             Rejected::Value { at, why } => Error::BadValue {
                 value: shown(texts.map_or(&[][..], |t| t(at))),
@@ -755,7 +757,7 @@ impl Binding {
                 cause,
             },
         });
-        if vec.tail().is_empty() {
+        if !hold || vec.tail().is_empty() {
             if out.is_ok() {
                 fsync::wrote(&opened.sync);
             }
