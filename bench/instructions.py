@@ -9,7 +9,7 @@ instruction counts do not. Runs each of the three servers (Redis 7.0, Redis
 50 clients), and counts the user-space instructions of each command's run
 alone (callgrind_control zeroes the counters before it and dumps them
 after). For each of run.py's cases: the module command, its native
-counterpart and the floor of its sort (MMAP.FLOORKEY, or MMAP.FLOORWRITE for
+counterpart and the floor of its sort (MMAP.FLK, or MMAP.FLW for
 a write, with the same arguments); native ÷ module and native ÷ floor as
 instruction ratios, and the module command's instructions in the module's
 own code and in the server's module API (the command dispatcher, the context
@@ -127,7 +127,7 @@ def main():
     lines = [
         f"redis-mmap {info['module']}; valgrind's callgrind, user-space instructions per request "
         "(the kernel's TCP work is not counted), `redis-benchmark -P 16 -c 50`. The floor is the floor of "
-        "the command's sort with its arguments: `MMAP.FLOORKEY` opens and closes the key, `MMAP.FLOORWRITE` "
+        "the command's sort with its arguments: `MMAP.FLK` opens and closes the key, `MMAP.FLW` "
         "(for the writes) also propagates the command and fires its keyspace event.",
         "",
     ]

@@ -4,8 +4,8 @@ does the same job without the module, by the server's CPU time per request,
 on Redis 7.0, Redis 8.2 and Valkey 9.1.
 
 For each server (scripts/servers.sh lists them): starts it with the module
-built with `--features floor` (the release build plus MMAP.FLOOR,
-MMAP.FLOORKEY and MMAP.FLOORWRITE, which do nothing) on loopback, pinned to core 0 where there
+built with `--features floor` (the release build plus MMAP.FL0,
+MMAP.FLK and MMAP.FLW, which do nothing) on loopback, pinned to core 0 where there
 are two, prepares a 1,000,000-value float64 vector holding i * 0.5, an
 8,000,000-byte string, 100 string keys and a 10,000,000-value vector, and
 runs redis-benchmark (-P 16, 50 clients, pinned to core 1) on each pair, five
@@ -18,10 +18,10 @@ the requests. A client-bound run cannot hide what a command costs the server,
 where a throughput ratio partly measures the client. Each ratio is the
 native command's nanoseconds divided by the module command's, from the same
 repetition: 1.00 means as cheap as native. The floor is what a module command
-that does nothing with the same arguments costs (MMAP.FLOOR), and with its
-key opened and closed (MMAP.FLOORKEY), which no command of the module can go
+that does nothing with the same arguments costs (MMAP.FL0), and with its
+key opened and closed (MMAP.FLK), which no command of the module can go
 below; for a write, with its key opened for writing, the command propagated
-and its keyspace event fired (MMAP.FLOORWRITE), which no write can. Throughput (requests per second) is reported beside. Writes
+and its keyspace event fired (MMAP.FLW), which no write can. Throughput (requests per second) is reported beside. Writes
 bench/results.md and bench/results.png, then maps a sparse 8 GB file on each
 server and reports the time MMAP takes and the server's resident memory.
 
@@ -83,8 +83,8 @@ def floors(command):
     floor of its sort: the key opened (and for a write, the command
     propagated and its keyspace event fired), nothing else done."""
     name, *rest = command.split()
-    full = "MMAP.FLOORWRITE" if name in WRITES else "MMAP.FLOORKEY"
-    return [" ".join([f] + rest) for f in ("MMAP.FLOOR", full)]
+    full = "MMAP.FLW" if name in WRITES else "MMAP.FLK"
+    return [" ".join([f] + rest) for f in ("MMAP.FL0", full)]
 
 
 def servers():
@@ -423,8 +423,8 @@ def main():
         f"repetition{'s' if args.reps != 1 else ''}, medians. Server CPU per request: the server's user and "
         "system time over a run divided by its requests. `native ÷ module` is the native counterpart's "
         "nanoseconds over the module command's in the same repetition: 1.00 is as cheap as native. The floor "
-        "is `MMAP.FLOOR` with the module command's arguments, a command that does nothing, and in brackets "
-        "`MMAP.FLOORKEY`, which also opens and closes the key (for a write, `MMAP.FLOORWRITE`, which opens it for "
+        "is `MMAP.FL0` with the module command's arguments, a command that does nothing, and in brackets "
+        "`MMAP.FLK`, which also opens and closes the key (for a write, `MMAP.FLW`, which opens it for "
         "writing, propagates the command as sent and fires its keyspace event): no command of its sort costs less. "
         "Server busy: the "
         "share of the module command's run the server spent on a CPU.",

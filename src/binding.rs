@@ -233,6 +233,10 @@ pub struct Opened {
     id: (u64, u64),
     token: u64,
     sync: Arc<Synced>,
+    /// Whether the tail may hold values: set when a write leaves appends
+    /// held, cleared when the tail is written. Reads and writes test it
+    /// instead of asking the column for its tail.
+    held: bool,
 }
 
 impl Opened {
@@ -253,7 +257,8 @@ impl Opened {
                 return Err(Error::AlreadyBound {
                     path: path.display().to_string(),
                     key: shown(&other.key),
-                });
+                }
+                .into());
             }
         }
         bound(|map| {
@@ -284,7 +289,13 @@ impl Opened {
             Ok(())
         })?;
         stats::open_delta(1, vec.file_bytes() as i64, vec.reserved_bytes() as i64);
-        Ok(Opened { vec, id, token, sync })
+        Ok(Opened {
+            vec,
+            id,
+            token,
+            sync,
+            held: false,
+        })
     }
 }
 
@@ -293,6 +304,7 @@ impl Opened {
     /// flush to disk follow.
     fn settle(&mut self) -> std::io::Result<()> {
         if self.vec.tail().is_empty() {
+            self.held = false;
             return Ok(());
         }
         let (bytes, reserved) = (self.vec.file_bytes(), self.vec.reserved_bytes());
@@ -305,6 +317,7 @@ impl Opened {
             grew(self.vec.reserved_bytes(), reserved),
         );
         if out.is_ok() {
+            self.held = false;
             fsync::wrote(&self.sync);
         }
         out
@@ -450,17 +463,18 @@ impl Binding {
                         return Err(Error::AlreadyBound {
                             path: path(),
                             key: shown(&k),
-                        })
+                        }
+                        .into())
                     }
                     // SAFETY: a live descriptor, closed below with its lock.
                     None if unsafe { libc::flock(old.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 => {
-                        return Err(Error::Locked { path: path() })
+                        return Err(Error::Locked { path: path() }.into())
                     }
                     None => unlock(&old),
                 }
             }
             Err(PathError::NotFound) => {}
-            Err(cause) => return Err(Error::Path { path: path(), cause }),
+            Err(cause) => return Err(Error::Path { path: path(), cause }.into()),
         }
         let (staged, file) = sandbox
             .stage(t.rel)
@@ -644,18 +658,30 @@ impl Binding {
         self.settle_tail()?;
         match &self.state {
             State::Open(o) => Ok(&*o.vec),
-            State::Broken(b) => Err(self.broken_error(key(), &b.cause)),
+            State::Broken(b) => Err(self.broken_error(key(), &b.cause).into()),
         }
     }
 
     /// Writes the tail, if any, to the file.
+    #[inline]
     pub fn settle_tail(&mut self) -> Result<()> {
-        match &mut self.state {
-            State::Open(o) if !o.vec.tail().is_empty() => o.settle().map_err(|cause| Error::Write {
-                path: self.path.display().to_string(),
-                cause,
-            }),
+        match &self.state {
+            State::Open(o) if o.held => self.settle_held(),
             _ => Ok(()),
+        }
+    }
+
+    #[cold]
+    fn settle_held(&mut self) -> Result<()> {
+        match &mut self.state {
+            State::Open(o) => o.settle().map_err(|cause| {
+                Error::Write {
+                    path: self.path.display().to_string(),
+                    cause,
+                }
+                .into()
+            }),
+            State::Broken(_) => Ok(()),
         }
     }
 
@@ -677,7 +703,8 @@ impl Binding {
                 key: shown(t.key),
                 bound: self.spec,
                 asked: t.spec,
-            });
+            }
+            .into());
         }
         let same_path = t.rel == self.path;
         match &self.state {
@@ -708,22 +735,23 @@ impl Binding {
             key: shown(t.key),
             bound: self.path.display().to_string(),
             asked: t.path(),
-        })
+        }
+        .into())
     }
 
     /// The one place every write to a file passes: `f` changes all it
     /// was asked to or, on error, nothing; the byte counters follow.
     /// `texts` are the values the command gave, named in the error when
     /// one is not a value of the kind.
-    fn write<R>(
+    fn write<'k, R>(
         &mut self,
-        key: &[u8],
+        key: impl FnOnce() -> &'k [u8],
         texts: Option<Texts>,
         hold: bool,
         f: impl FnOnce(&mut Vector) -> std::result::Result<R, Rejected>,
     ) -> Result<R> {
         if self.spec.readonly {
-            return Err(Error::ReadOnly(shown(key)));
+            return Err(Error::ReadOnly(shown(key())).into());
         }
         if !hold {
             self.settle_tail()?;
@@ -733,37 +761,42 @@ impl Binding {
             State::Open(o) => o,
             State::Broken(b) => {
                 let cause = b.cause.clone();
-                return Err(self.broken_error(key, &cause));
+                return Err(self.broken_error(key(), &cause).into());
             }
         };
         let vec = &mut *opened.vec;
         // Without `hold` the tail was written above and no write adds one:
         // the common writes skip both looks at it.
         let was_held = hold && !vec.tail().is_empty();
-        let out = f(vec).map_err(|r| match r {
-            Rejected::Value { at, why } => Error::BadValue {
-                value: shown(texts.map_or(&[][..], |t| t(at))),
-                kind: vec.kind(),
-                why,
-            },
-            Rejected::TooLong { len, max } => Error::TooLong { len, max },
-            Rejected::Ragged { bytes } => Error::Ragged {
-                bytes,
-                kind: vec.kind(),
-            },
-            Rejected::Outside { at, n, len } => Error::Outside { at, n, len },
-            Rejected::Io(cause) => Error::Write {
-                path: self.path.display().to_string(),
-                cause,
-            },
+        let out = f(vec).map_err(|r| -> Box<Error> {
+            Box::new(match r {
+                Rejected::Value { at, why } => Error::BadValue {
+                    value: shown(texts.map_or(&[][..], |t| t(at))),
+                    kind: vec.kind(),
+                    why,
+                },
+                Rejected::TooLong { len, max } => Error::TooLong { len, max },
+                Rejected::Ragged { bytes } => Error::Ragged {
+                    bytes,
+                    kind: vec.kind(),
+                },
+                Rejected::Outside { at, n, len } => Error::Outside { at, n, len },
+                Rejected::Io(cause) => Error::Write {
+                    path: self.path.display().to_string(),
+                    cause,
+                },
+            })
         });
         if !hold || vec.tail().is_empty() {
             if out.is_ok() {
                 fsync::wrote(&opened.sync);
             }
-        } else if !was_held {
-            // Held values reach the disk queue when `settle` writes them.
-            held(|set| set.insert(addr));
+        } else {
+            if !was_held {
+                // Held values reach the disk queue when `settle` writes them.
+                held(|set| set.insert(addr));
+            }
+            opened.held = true;
         }
         out
     }
@@ -782,7 +815,7 @@ impl Binding {
                 .map_or((0, 0), |v| (v.file_bytes() as i64, v.reserved_bytes() as i64))
         };
         let before = sizes(self);
-        let out = self.write(key, texts, hold, f);
+        let out = self.write(|| key, texts, hold, f);
         let after = sizes(self);
         stats::open_delta(0, after.0 - before.0, after.1 - before.1);
         out
@@ -792,7 +825,13 @@ impl Binding {
     /// and the vector's length. A value that is not one of the kind's
     /// changes nothing.
     pub fn set(&mut self, key: &[u8], indices: &[i64], texts: Texts) -> Result<(usize, usize)> {
-        self.write(key, Some(texts), false, |v| Ok((v.set(indices, texts)?, v.len())))
+        self.write(|| key, Some(texts), false, |v| Ok((v.set(indices, texts)?, v.len())))
+    }
+
+    /// One pair, the common write: whether its index was in range. The
+    /// key's name is fetched only for an error.
+    pub fn set_one<'k>(&mut self, key: impl FnOnce() -> &'k [u8], i: i64, text: &[u8]) -> Result<bool> {
+        self.write(key, Some(&|_| text), false, |v| v.set_one(i, text))
     }
 
     /// Appends `n` values, all or none, with `hold` to the vector's tail
@@ -806,7 +845,7 @@ impl Binding {
 
     /// Writes raw elements from index `at`; returns how many.
     pub fn write_bytes(&mut self, key: &[u8], at: i64, bytes: &[u8]) -> Result<usize> {
-        self.write(key, None, false, |v| v.write_bytes(at, bytes))
+        self.write(|| key, None, false, |v| v.write_bytes(at, bytes))
     }
 
     /// Appends raw elements, with `hold` as for `append`; returns the
@@ -867,7 +906,7 @@ fn admit() -> Result<Limits> {
         None => Ok(limits),
         Some(why) => {
             stats::count_refused();
-            Err(Error::TooManyKeys(why))
+            Err(Error::TooManyKeys(why).into())
         }
     }
 }

@@ -67,7 +67,9 @@ pub enum Error {
     Panic(String),
 }
 
-pub type Result<T> = std::result::Result<T, Error>;
+/// Boxed: a result then fits in registers, and the common path, which
+/// succeeds, carries no room for the largest error.
+pub type Result<T> = std::result::Result<T, Box<Error>>;
 
 impl Error {
     /// Why a file could not be bound, without the code and path around it.

@@ -100,6 +100,37 @@ fn vset_writes_in_range_pairs_and_counts_them() {
 }
 
 #[test]
+fn vset_of_one_pair_writes_in_range_and_counts_it() {
+    let s = Server::start();
+    let mut c = bound(&s, &["0", "1", "2"]);
+    assert_eq!(int(&mut c, &["MMAP.SET", "v", "2", "1.25"]), 1);
+    assert_eq!(int(&mut c, &["MMAP.SET", "v", "3", "9"]), 0);
+    assert_eq!(int(&mut c, &["MMAP.SET", "v", "-1", "9"]), 0);
+    assert_eq!(int(&mut c, &["MMAP.SET", "v", "0", "-0.5"]), 1);
+    assert_eq!(file_values(&s.data().join("v.f64")), vec![-0.5, 1.0, 1.25]);
+    // Only the writes changed the data set: a pair out of range is not one.
+    let dirty = |c: &mut redis::Connection| -> i64 {
+        let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("rdb_changes_since_last_save:"))
+            .unwrap();
+        line.split(':').nth(1).unwrap().trim().parse().unwrap()
+    };
+    let before = dirty(&mut c);
+    assert_eq!(int(&mut c, &["MMAP.SET", "v", "5", "1"]), 0);
+    assert_eq!(dirty(&mut c), before);
+    assert_eq!(int(&mut c, &["MMAP.SET", "v", "1", "7"]), 1);
+    assert_eq!(dirty(&mut c), before + 1);
+    // Errors name what was wrong and change nothing.
+    let e = err(&mut c, &["MMAP.SET", "v", "1x", "7"]);
+    assert!(e.starts_with("ERR index '1x'"), "{e}");
+    let e = err(&mut c, &["MMAP.SET", "v", "1", "seven"]);
+    assert!(e.starts_with("ERR value 'seven'"), "{e}");
+    assert_eq!(file_values(&s.data().join("v.f64")), vec![-0.5, 7.0, 1.25]);
+}
+
+#[test]
 fn vadd_appends_eight_bytes_per_value() {
     let s = Server::start();
     let mut c = bound(&s, &[]);

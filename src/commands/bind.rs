@@ -66,7 +66,8 @@ fn options(args: &Args) -> Result<Options> {
                 command: command(),
                 option: shown(word),
                 known: "TYPE, READONLY, CREATE",
-            });
+            }
+            .into());
         }
     }
     let spec = Spec {

@@ -82,7 +82,8 @@ fn range(ctx: &Ctx, args: &Args) -> Result<()> {
                 command: args.name().to_owned(),
                 option: shown(args.bytes(4)),
                 known: "BLOB",
-            })
+            }
+            .into())
         }
     };
     let mut key = ctx.open(args.raw(1), false);
@@ -130,12 +131,7 @@ fn stats(ctx: &Ctx, args: &Args) -> Result<()> {
     let (start, stop) = match args.len() {
         2 => (0, -1),
         4 => (index(args, 2)?, index(args, 3)?),
-        _ => {
-            return Err(Error::Syntax(format!(
-                "{} takes start and stop together, or neither",
-                args.name()
-            )))
-        }
+        _ => return Err(Error::Syntax(format!("{} takes start and stop together, or neither", args.name())).into()),
     };
     let mut key = ctx.open(args.raw(1), false);
     let summary = match bound(ctx, args, &mut key)? {

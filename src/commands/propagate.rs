@@ -28,7 +28,18 @@ pub enum Propagate<'a> {
 
 /// After every successful write: replicate (which also counts a change for
 /// the `save` rules), then notify.
+/// Inlined, so that the common form, `AsSent`, costs two calls.
+#[inline]
 pub fn written(ctx: &Ctx, args: &Args, event: &CStr, how: Propagate) {
+    match how {
+        Propagate::AsSent => ctx.replicate_as_sent(args),
+        other => replicate(ctx, args, other),
+    }
+    ctx.notify(event, args.raw(1));
+}
+
+#[inline(never)]
+fn replicate(ctx: &Ctx, args: &Args, how: Propagate) {
     let key = args.raw(1);
     match how {
         Propagate::AsSent => ctx.replicate_as_sent(args),
@@ -39,5 +50,4 @@ pub fn written(ctx: &Ctx, args: &Args, event: &CStr, how: Propagate) {
         }
         Propagate::Pairs(pairs) => ctx.replicate_args(super::write::SET.name, key, pairs),
     }
-    ctx.notify(event, key);
 }

@@ -82,17 +82,16 @@ pub(super) fn on_bound<R>(ctx: &Ctx, args: &Args, f: impl FnOnce(&mut Binding, &
     let mut key = ctx.open(args.raw(1), true);
     match bound(ctx, args, &mut key)? {
         Some(b) => f(b, args.bytes(1)),
-        None => Err(Error::NoKey(shown(args.bytes(1)))),
+        None => Err(Error::NoKey(shown(args.bytes(1))).into()),
     }
 }
 
 fn set(ctx: &Ctx, args: &Args) -> Result<()> {
-    if !args.len().is_multiple_of(2) {
-        return Err(Error::OddPairs(args.name().to_owned()));
-    }
     if args.len() == 4 {
-        // One pair, the common case: no buffers to fill.
-        return set_pairs(ctx, args, &[index(args, 2)?]);
+        return set_one(ctx, args);
+    }
+    if !args.len().is_multiple_of(2) {
+        return Err(Error::OddPairs(args.name().to_owned()).into());
     }
     scratch(|s| {
         for i in (2..args.len()).step_by(2) {
@@ -100,6 +99,24 @@ fn set(ctx: &Ctx, args: &Args) -> Result<()> {
         }
         set_pairs(ctx, args, &s.indices)
     })
+}
+
+/// One pair, the common case: no buffers to fill, and the key's name
+/// fetched only for an error.
+fn set_one(ctx: &Ctx, args: &Args) -> Result<()> {
+    let i = index(args, 2)?;
+    let name = || args.bytes(1);
+    let mut key = ctx.open(args.raw(1), true);
+    let Some(b) = bound(ctx, args, &mut key)? else {
+        return Err(Error::NoKey(shown(name())).into());
+    };
+    let stored = b.set_one(name, i, args.bytes(3))?;
+    drop(key);
+    if stored {
+        written(ctx, args, c"vset", Propagate::AsSent);
+    }
+    ctx.reply_int(i64::from(stored));
+    Ok(())
 }
 
 /// Writes the pairs whose indices are parsed, and propagates those that

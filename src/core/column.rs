@@ -77,6 +77,9 @@ pub trait Column: Send + Sync {
     /// index is in range; returns how many were written. All or nothing.
     fn set(&mut self, indices: &[i64], texts: Texts) -> Result<usize, Rejected>;
 
+    /// `set` of one pair, without the parse buffer: whether `i` was in range.
+    fn set_one(&mut self, i: i64, text: &[u8]) -> Result<bool, Rejected>;
+
     /// Parses `n` values of `texts`, then appends them, with `hold` to the
     /// tail where there is room (see `MappedVec::settle`). All or nothing.
     fn extend(&mut self, n: usize, texts: Texts, hold: bool) -> Result<(), Rejected>;
@@ -230,11 +233,6 @@ impl<T: Summed> Column for Typed<T> {
 
     fn set(&mut self, indices: &[i64], texts: Texts) -> Result<usize, Rejected> {
         self.vec.check_writable()?;
-        if let [i] = *indices {
-            // One pair, the common case: straight in, without the buffer.
-            let v = T::parse(texts(0)).map_err(|why| Rejected::Value { at: 0, why })?;
-            return Ok(usize::from(usize::try_from(i).is_ok_and(|i| self.vec.set(i, v))));
-        }
         self.parse(indices.len(), texts)?;
         let vec = &mut self.vec;
         let n = indices
@@ -243,6 +241,12 @@ impl<T: Summed> Column for Typed<T> {
             .filter(|&(&i, &v)| usize::try_from(i).is_ok_and(|i| vec.set(i, v)))
             .count();
         Ok(n)
+    }
+
+    fn set_one(&mut self, i: i64, text: &[u8]) -> Result<bool, Rejected> {
+        self.vec.check_writable()?;
+        let v = T::parse(text).map_err(|why| Rejected::Value { at: 0, why })?;
+        Ok(usize::try_from(i).is_ok_and(|i| self.vec.set(i, v)))
     }
 
     fn extend(&mut self, n: usize, texts: Texts, hold: bool) -> Result<(), Rejected> {

@@ -66,10 +66,19 @@ pub fn parse_value(s: &[u8]) -> Option<f64> {
 /// Parses a number by Redis's double rules (no blanks, no overflow to
 /// infinity, no underflow to zero), plus the NaN forms. A payload is
 /// returned as written, at most 13 hex digits; the kind checks it fits.
+#[inline]
 pub fn parse_number(s: &[u8]) -> Option<Parsed> {
-    if let Some(v) = parse_plain(s) {
-        return Some(Parsed::Finite(v));
+    match parse_plain(s) {
+        Some(v) => Some(Parsed::Finite(v)),
+        None => parse_general(s),
     }
+}
+
+/// Out of line: the plain decimals above are inlined where values are
+/// parsed, and everything else comes here.
+#[cold]
+#[inline(never)]
+fn parse_general(s: &[u8]) -> Option<Parsed> {
     let text = std::str::from_utf8(s).ok()?;
     let (neg, body) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
@@ -104,31 +113,45 @@ const POW10: [f64; 16] = [
 /// correctly rounded division gives the value the text names. `None` for
 /// anything else (exponents, more digits, words, `1.`, `.5`), which the
 /// general parser then takes.
+#[inline]
 fn parse_plain(s: &[u8]) -> Option<f64> {
-    let (neg, body) = match s.first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
+    let (neg, body) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
         _ => (false, s),
     };
-    // One pass; wrapping, as a text of too many digits is refused by its
-    // count afterwards, whatever `m` became.
-    let (mut m, mut point) = (0u64, None);
-    for (i, &c) in body.iter().enumerate() {
-        let d = c.wrapping_sub(b'0');
-        if d <= 9 {
-            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
-        } else if c == b'.' && point.is_none() {
-            point = Some(i);
-        } else {
+    // 15 digits and a point at most: `m` cannot overflow below.
+    if body.len() > 16 {
+        return None;
+    }
+    // The whole part, then the decimals: no test for the point per digit.
+    let mut m = 0u64;
+    let mut i = 0;
+    while let Some(d) = body.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
+        m = m * 10 + u64::from(d);
+        i += 1;
+    }
+    let whole = i;
+    let mut decimals = 0;
+    if i < body.len() {
+        if body[i] != b'.' {
+            return None;
+        }
+        for &c in &body[i + 1..] {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            m = m * 10 + u64::from(d);
+        }
+        decimals = body.len() - i - 1;
+        // Refused here, and left to the general parser: `1.`.
+        if decimals == 0 {
             return None;
         }
     }
-    let (whole, decimals) = match point {
-        Some(p) => (p, body.len() - p - 1),
-        None => (body.len(), 0),
-    };
-    // Refused here, and left to the general parser: `1.`, `.5`, 16 digits.
-    if whole == 0 || point.is_some() && decimals == 0 || whole + decimals > 15 {
+    // Refused here, and left to the general parser: `.5`, 16 digits.
+    if whole == 0 || whole + decimals > 15 {
         return None;
     }
     let v = m as f64 / POW10[decimals];
@@ -478,6 +501,10 @@ mod tests {
             " 1",
             "0x10",
             "1_0",
+            "--1",
+            "+-1",
+            "1.-2",
+            "12345678901234567",
             "9999999999999999",
         ] {
             assert_eq!(parse_plain(text.as_bytes()), None, "{text}");

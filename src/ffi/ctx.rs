@@ -98,7 +98,18 @@ pub fn run(
         ctx.wrong_arity();
         return raw::Status::Ok as c_int;
     }
-    match catch_unwind(AssertUnwindSafe(|| (cmd.run)(&ctx, &args))) {
+    let out = catch_unwind(AssertUnwindSafe(|| (cmd.run)(&ctx, &args)));
+    if !matches!(out, Ok(Ok(()))) {
+        failed(&ctx, &args, out);
+    }
+    raw::Status::Ok as c_int
+}
+
+/// Out of line: the error payload is moved only when there is one.
+#[cold]
+#[inline(never)]
+fn failed(ctx: &Ctx, args: &Args, out: std::thread::Result<Result<()>>) {
+    match out {
         Ok(Ok(())) => {}
         Ok(Err(e)) => ctx.reply_error(&e),
         Err(payload) => {
@@ -107,7 +118,6 @@ pub fn run(
             ctx.reply_error(&Error::Panic(name));
         }
     }
-    raw::Status::Ok as c_int
 }
 
 /// Runs a callback that has no way to answer a client: a panic is logged
@@ -397,6 +407,7 @@ impl Ctx {
     // counts a change for the `save` rules.
 
     /// The running command as the client sent it, under its canonical name.
+    #[inline]
     pub fn replicate_as_sent(&self, args: &Args) {
         if args.alias {
             self.replicate_args(args.cmd.name, args.raw(1), &args.argv[2..]);
@@ -427,6 +438,7 @@ pub struct Key {
 impl Key {
     /// The binding held by the key: `None` if the key is empty,
     /// `WRONGTYPE` if it holds something else.
+    #[inline]
     pub fn binding(&mut self) -> Result<Option<&mut Binding>> {
         // SAFETY: ptr is an open key (NULL only when opened read-only on a missing key).
         unsafe {
@@ -438,7 +450,7 @@ impl Key {
                 if api!(RedisModule_KeyType)(self.ptr) == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
                     return Ok(None);
                 }
-                return Err(Error::WrongType);
+                return Err(Error::WrongType.into());
             }
             let v = api!(RedisModule_ModuleTypeGetValue)(self.ptr).cast::<Binding>();
             Ok(v.as_mut())
