@@ -24,6 +24,10 @@ use crate::stats;
 /// A bound file's values, of whichever kind it holds.
 pub type Vector = dyn Column;
 
+/// The key's name, fetched only when an error needs it: the common,
+/// successful write never asks the server for it.
+pub type Name<'k> = &'k dyn Fn() -> &'k [u8];
+
 /// Who holds a bound file: the key (as last seen), the database it was
 /// last seen in (where a lookup of it starts; SWAPDB is not followed, a
 /// lookup finds the key in any database), the file (whose descriptor
@@ -308,7 +312,11 @@ impl Opened {
             return Ok(());
         }
         let (bytes, reserved) = (self.vec.file_bytes(), self.vec.reserved_bytes());
-        let out = self.vec.settle();
+        let out = if fault::on(Fault::Settle) {
+            Err(fault::io_error())
+        } else {
+            self.vec.settle()
+        };
         stats::count_held_write(out.is_ok());
         let grew = |now: usize, was: usize| now as i64 - was as i64;
         stats::open_delta(
@@ -743,9 +751,9 @@ impl Binding {
     /// was asked to or, on error, nothing; the byte counters follow.
     /// `texts` are the values the command gave, named in the error when
     /// one is not a value of the kind.
-    fn write<'k, R>(
+    fn write<R>(
         &mut self,
-        key: impl FnOnce() -> &'k [u8],
+        key: Name,
         texts: Option<Texts>,
         hold: bool,
         f: impl FnOnce(&mut Vector) -> std::result::Result<R, Rejected>,
@@ -765,9 +773,10 @@ impl Binding {
             }
         };
         let vec = &mut *opened.vec;
-        // Without `hold` the tail was written above and no write adds one:
-        // the common writes skip both looks at it.
-        let was_held = hold && !vec.tail().is_empty();
+        // Without `hold` the tail was written above and no write adds one.
+        // `held` set means the binding is in HELD already (only settle_all
+        // takes it out, clearing `held` first).
+        let was_held = hold && opened.held;
         let out = f(vec).map_err(|r| -> Box<Error> {
             Box::new(match r {
                 Rejected::Value { at, why } => Error::BadValue {
@@ -805,7 +814,7 @@ impl Binding {
     /// follow. `MMAP.SET` never resizes, and skips them.
     fn write_sized<R>(
         &mut self,
-        key: &[u8],
+        key: Name,
         texts: Option<Texts>,
         hold: bool,
         f: impl FnOnce(&mut Vector) -> std::result::Result<R, Rejected>,
@@ -815,7 +824,7 @@ impl Binding {
                 .map_or((0, 0), |v| (v.file_bytes() as i64, v.reserved_bytes() as i64))
         };
         let before = sizes(self);
-        let out = self.write(|| key, texts, hold, f);
+        let out = self.write(key, texts, hold, f);
         let after = sizes(self);
         stats::open_delta(0, after.0 - before.0, after.1 - before.1);
         out
@@ -824,19 +833,18 @@ impl Binding {
     /// Writes each value whose index is in range; returns how many were,
     /// and the vector's length. A value that is not one of the kind's
     /// changes nothing.
-    pub fn set(&mut self, key: &[u8], indices: &[i64], texts: Texts) -> Result<(usize, usize)> {
-        self.write(|| key, Some(texts), false, |v| Ok((v.set(indices, texts)?, v.len())))
+    pub fn set(&mut self, key: Name, indices: &[i64], texts: Texts) -> Result<(usize, usize)> {
+        self.write(key, Some(texts), false, |v| Ok((v.set(indices, texts)?, v.len())))
     }
 
-    /// One pair, the common write: whether its index was in range. The
-    /// key's name is fetched only for an error.
-    pub fn set_one<'k>(&mut self, key: impl FnOnce() -> &'k [u8], i: i64, text: &[u8]) -> Result<bool> {
+    /// One pair, the common write: whether its index was in range.
+    pub fn set_one(&mut self, key: Name, i: i64, text: &[u8]) -> Result<bool> {
         self.write(key, Some(&|_| text), false, |v| v.set_one(i, text))
     }
 
     /// Appends `n` values, all or none, with `hold` to the vector's tail
     /// (see `settle_all`); returns the length before.
-    pub fn append(&mut self, key: &[u8], n: usize, texts: Texts, hold: bool) -> Result<usize> {
+    pub fn append(&mut self, key: Name, n: usize, texts: Texts, hold: bool) -> Result<usize> {
         self.write_sized(key, Some(texts), hold, |v| {
             let before = v.len();
             v.extend(n, texts, hold).map(|()| before)
@@ -844,13 +852,13 @@ impl Binding {
     }
 
     /// Writes raw elements from index `at`; returns how many.
-    pub fn write_bytes(&mut self, key: &[u8], at: i64, bytes: &[u8]) -> Result<usize> {
-        self.write(|| key, None, false, |v| v.write_bytes(at, bytes))
+    pub fn write_bytes(&mut self, key: Name, at: i64, bytes: &[u8]) -> Result<usize> {
+        self.write(key, None, false, |v| v.write_bytes(at, bytes))
     }
 
     /// Appends raw elements, with `hold` as for `append`; returns the
     /// length before and after.
-    pub fn append_bytes(&mut self, key: &[u8], bytes: &[u8], hold: bool) -> Result<(usize, usize)> {
+    pub fn append_bytes(&mut self, key: Name, bytes: &[u8], hold: bool) -> Result<(usize, usize)> {
         self.write_sized(key, None, hold, |v| {
             let before = v.len();
             v.append_bytes(bytes, hold).map(|()| (before, v.len()))
@@ -858,12 +866,12 @@ impl Binding {
     }
 
     /// The last value, removed, and the length after.
-    pub fn pop(&mut self, key: &[u8]) -> Result<Option<(Value, usize)>> {
+    pub fn pop(&mut self, key: Name) -> Result<Option<(Value, usize)>> {
         self.write_sized(key, None, false, |v| Ok(v.pop()?.map(|x| (x, v.len()))))
     }
 
     /// Cuts or zero-extends the file to `len` values; returns how many it held.
-    pub fn resize(&mut self, key: &[u8], len: usize) -> Result<usize> {
+    pub fn resize(&mut self, key: Name, len: usize) -> Result<usize> {
         self.write_sized(key, None, false, |v| {
             let n = v.len();
             v.resize(len).map(|()| n)
@@ -871,7 +879,7 @@ impl Binding {
     }
 
     /// Truncates the file to nothing; returns how many values it held.
-    pub fn clear(&mut self, key: &[u8]) -> Result<usize> {
+    pub fn clear(&mut self, key: Name) -> Result<usize> {
         self.write_sized(key, None, false, |v| {
             let n = v.len();
             Ok(v.truncate(0).map(|()| n)?)

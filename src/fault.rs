@@ -9,10 +9,13 @@ pub enum Fault {
     Read = 0,
     /// `fdatasync` of bound files fails with EIO.
     Fsync = 1,
+    /// Writing held appends to their file fails with EIO.
+    Settle = 2,
 }
 
 #[cfg(feature = "fault-injection")]
-static ON: [std::sync::atomic::AtomicBool; 2] = [
+static ON: [std::sync::atomic::AtomicBool; 3] = [
+    std::sync::atomic::AtomicBool::new(false),
     std::sync::atomic::AtomicBool::new(false),
     std::sync::atomic::AtomicBool::new(false),
 ];

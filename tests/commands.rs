@@ -109,14 +109,8 @@ fn vset_of_one_pair_writes_in_range_and_counts_it() {
     assert_eq!(int(&mut c, &["MMAP.SET", "v", "0", "-0.5"]), 1);
     assert_eq!(file_values(&s.data().join("v.f64")), vec![-0.5, 1.0, 1.25]);
     // Only the writes changed the data set: a pair out of range is not one.
-    let dirty = |c: &mut redis::Connection| -> i64 {
-        let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
-        let line = info
-            .lines()
-            .find(|l| l.starts_with("rdb_changes_since_last_save:"))
-            .unwrap();
-        line.split(':').nth(1).unwrap().trim().parse().unwrap()
-    };
+    let dirty =
+        |c: &mut redis::Connection| -> i64 { field(c, "persistence", "rdb_changes_since_last_save").parse().unwrap() };
     let before = dirty(&mut c);
     assert_eq!(int(&mut c, &["MMAP.SET", "v", "5", "1"]), 0);
     assert_eq!(dirty(&mut c), before);

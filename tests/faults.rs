@@ -121,6 +121,37 @@ fn a_failed_fdatasync_is_counted_and_logged_and_the_write_stands() {
 }
 
 #[test]
+fn held_appends_that_cannot_be_written_stay_in_memory_and_say_so() {
+    let s = with_faults(Opts::default());
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "v", "v.f64"]);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "v", "1"]), 1);
+    let path = s.data().join("v.f64");
+    assert_eq!(file_values(&path), vec![1.0]);
+    fault(&mut c, "settle", "on");
+    assert_eq!(int(&mut c, &["MMAP.ADD", "v", "2", "3"]), 2);
+    // Written at the end of the pass, and retried at the end of each one.
+    assert!(mmap_stat(&mut c, "held_write_errors") >= 1);
+    assert!(
+        s.log().contains("the values stay in memory until it can be"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(file_values(&path), vec![1.0]);
+    // A command that needs the file says why it cannot have it.
+    let e = err(&mut c, &["MMAP.GET", "v", "2"]);
+    assert!(e.starts_with("ERR writing 'v.f64' failed: Input/output error"), "{e}");
+    let e = err(&mut c, &["MMAP.SET", "v", "0", "9"]);
+    assert!(e.starts_with("ERR writing 'v.f64' failed"), "{e}");
+    assert_eq!(file_values(&path), vec![1.0]);
+    // Once the disk takes writes again, nothing appended was lost.
+    fault(&mut c, "settle", "off");
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "v", "2"]).as_deref(), Some("3"));
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "v"]), 3);
+    assert_eq!(file_values(&path), vec![1.0, 2.0, 3.0]);
+}
+
+#[test]
 fn a_bgsave_child_that_finds_the_registry_locked_does_not_hang() {
     let s = with_faults(Opts::default());
     let mut c = s.conn();
@@ -160,7 +191,7 @@ fn mmap_fault_names_what_it_does_not_know() {
     let mut c = s.conn();
     assert_eq!(
         err(&mut c, &["MMAP.FAULT", "disk", "on"]),
-        "ERR unknown mmap.fault option 'disk' (known: read, fsync or registry)"
+        "ERR unknown mmap.fault option 'disk' (known: read, fsync, settle or registry)"
     );
     assert_eq!(
         err(&mut c, &["MMAP.FAULT", "read", "maybe"]),

@@ -122,8 +122,12 @@ impl Command {
     /// its documented arguments.
     pub fn fits(&self, argc: usize) -> bool {
         let a = self.arity.unsigned_abs() as usize;
-        if self.arity >= 0 || argc == a {
-            return argc == a; // the hot commands: no walk over the arguments
+        // The hot commands, at their usual count: no walk over the arguments.
+        if argc == a {
+            return true;
+        }
+        if self.arity >= 0 {
+            return false;
         }
         let most = if self.args.iter().any(|x| x.multiple) {
             usize::MAX
@@ -313,6 +317,7 @@ fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
     match what.as_slice() {
         b"read" => set(Fault::Read, on()?),
         b"fsync" => set(Fault::Fsync, on()?),
+        b"settle" => set(Fault::Settle, on()?),
         b"registry" => {
             let ms = parse_index(setting)
                 .filter(|&n| n >= 0)
@@ -323,7 +328,7 @@ fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
             return Err(Error::BadOption {
                 command: args.name().to_owned(),
                 option: shown(&what),
-                known: "read, fsync or registry",
+                known: "read, fsync, settle or registry",
             }
             .into())
         }

@@ -6,7 +6,7 @@ use redis_module::raw::RedisModuleString as RStr;
 
 use super::propagate::{written, Propagate};
 use super::{arg, bound, index, scratch, ArgKind, Command};
-use crate::binding::Binding;
+use crate::binding::{Binding, Name};
 use crate::core::num::{parse_index, ValueBuf};
 use crate::error::{shown, Error, Result};
 use crate::ffi::ctx::{Args, Ctx};
@@ -77,12 +77,14 @@ pub static RESIZE: Command = Command {
     run: resize,
 };
 
-/// Runs a write that needs an existing binding.
-pub(super) fn on_bound<R>(ctx: &Ctx, args: &Args, f: impl FnOnce(&mut Binding, &[u8]) -> Result<R>) -> Result<R> {
+/// Runs a write that needs an existing binding. The key's name is fetched
+/// only for an error.
+pub(super) fn on_bound<R>(ctx: &Ctx, args: &Args, f: impl FnOnce(&mut Binding, Name) -> Result<R>) -> Result<R> {
+    let name = || args.bytes(1);
     let mut key = ctx.open(args.raw(1), true);
     match bound(ctx, args, &mut key)? {
-        Some(b) => f(b, args.bytes(1)),
-        None => Err(Error::NoKey(shown(args.bytes(1))).into()),
+        Some(b) => f(b, &name),
+        None => Err(Error::NoKey(shown(name())).into()),
     }
 }
 
@@ -101,17 +103,10 @@ fn set(ctx: &Ctx, args: &Args) -> Result<()> {
     })
 }
 
-/// One pair, the common case: no buffers to fill, and the key's name
-/// fetched only for an error.
+/// One pair, the common case: no buffers to fill.
 fn set_one(ctx: &Ctx, args: &Args) -> Result<()> {
     let i = index(args, 2)?;
-    let name = || args.bytes(1);
-    let mut key = ctx.open(args.raw(1), true);
-    let Some(b) = bound(ctx, args, &mut key)? else {
-        return Err(Error::NoKey(shown(name())).into());
-    };
-    let stored = b.set_one(name, i, args.bytes(3))?;
-    drop(key);
+    let stored = on_bound(ctx, args, |b, key| b.set_one(key, i, args.bytes(3)))?;
     if stored {
         written(ctx, args, c"vset", Propagate::AsSent);
     }
@@ -168,7 +163,7 @@ fn resize(ctx: &Ctx, args: &Args) -> Result<()> {
 fn pop(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), true);
     let popped = match bound(ctx, args, &mut key)? {
-        Some(b) => b.pop(args.bytes(1))?,
+        Some(b) => b.pop(&|| args.bytes(1))?,
         None => None,
     };
     drop(key);
@@ -185,7 +180,7 @@ fn pop(ctx: &Ctx, args: &Args) -> Result<()> {
 fn clear(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), true);
     let n = match bound(ctx, args, &mut key)? {
-        Some(b) => b.clear(args.bytes(1))?,
+        Some(b) => b.clear(&|| args.bytes(1))?,
         None => 0,
     };
     drop(key);

@@ -98,18 +98,7 @@ pub fn run(
         ctx.wrong_arity();
         return raw::Status::Ok as c_int;
     }
-    let out = catch_unwind(AssertUnwindSafe(|| (cmd.run)(&ctx, &args)));
-    if !matches!(out, Ok(Ok(()))) {
-        failed(&ctx, &args, out);
-    }
-    raw::Status::Ok as c_int
-}
-
-/// Out of line: the error payload is moved only when there is one.
-#[cold]
-#[inline(never)]
-fn failed(ctx: &Ctx, args: &Args, out: std::thread::Result<Result<()>>) {
-    match out {
+    match catch_unwind(AssertUnwindSafe(|| (cmd.run)(&ctx, &args))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => ctx.reply_error(&e),
         Err(payload) => {
@@ -118,6 +107,7 @@ fn failed(ctx: &Ctx, args: &Args, out: std::thread::Result<Result<()>>) {
             ctx.reply_error(&Error::Panic(name));
         }
     }
+    raw::Status::Ok as c_int
 }
 
 /// Runs a callback that has no way to answer a client: a panic is logged
