@@ -8,7 +8,11 @@ instruction counts do not. Runs each of the three servers (Redis 7.0, Redis
 `valgrind --tool=callgrind`, sends each command with redis-benchmark (-P 16,
 50 clients), and counts the user-space instructions of each command's run
 alone (callgrind_control zeroes the counters before it and dumps them
-after). For each of run.py's cases: the module command, its native
+after). Each server is started several times (--starts, default 3) and
+each count is the median over the starts: Redis seeds its hash tables anew
+at every start, so whether a command's name or a key's name shares a bucket
+with another, which costs up to about 100 instructions a lookup, changes
+from start to start. For each of run.py's cases: the module command, its native
 counterpart and the floor of its sort (MMAP.FLK, or MMAP.FLW for
 a write, with the same arguments); native ÷ module and native ÷ floor as
 instruction ratios, and the module command's instructions in the module's
@@ -17,7 +21,9 @@ set up for each call, the RedisModule_* functions). Writes
 bench/instructions.md. The kernel's share (TCP) is not counted: it is about
 the same for every command.
 
-Usage: python3 bench/instructions.py [--out DIR] [--server PATH ...]
+`GET s` against `GET s` shows how far apart two runs of one command land.
+
+Usage: python3 bench/instructions.py [--starts N] [--out DIR] [--server PATH ...]
 """
 
 import argparse
@@ -25,6 +31,7 @@ import glob
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,10 +39,10 @@ import time
 
 from run import CASES, FLOOR_MODULE, ROOT, floors, free_port, machine, prepare, server_name, servers, start, write_report
 
-# run.py's cases but the two that only show noise and size; a fiftieth of its
+# run.py's cases but the one that only shows size; a fiftieth of its
 # requests, which callgrind runs about fifty times slower.
 PAIRS = [(label, command, native, max(2000, n // 50)) for label, command, native, n, _ in CASES
-         if label not in ("GET", "MMAP.ADD, 10M values")]
+         if label != "MMAP.ADD, 10M values"]
 # The server's side of a module command: what a native command does not
 # run. Valkey names its module API VM_ and its dispatcher ValkeyModule...
 API = re.compile(r"^(RM_|VM_|moduleCreateContext$|moduleFreeContext$|(Redis|Valkey)ModuleCommandDispatcher$)")
@@ -68,8 +75,19 @@ def costs(path):
     return total, own, api
 
 
-def count(server):
-    """Instructions per request of every pair on one server."""
+def count(server, starts):
+    """Instructions per request of every pair on one server: for each
+    pair, the medians over `starts` starts of the server."""
+    runs = [count_once(server) for _ in range(starts)]
+    med = statistics.median
+    return [
+        (label, native, *(med(run[k][j] for run in runs) for j in range(2, 7)))
+        for k, (label, _, native, _) in enumerate(PAIRS)
+    ]
+
+
+def count_once(server):
+    """Instructions per request of every pair on one start of a server."""
     home = tempfile.mkdtemp(prefix="redis-mmap-callgrind")
     port = free_port()
     wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={home}/cg.out.%p"]
@@ -113,6 +131,7 @@ def count(server):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--starts", type=int, default=3, help="server starts; each count is their median")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench"))
     ap.add_argument("--server", action="append", help="a server binary (default: the three of scripts/servers.sh)")
     args = ap.parse_args()
@@ -126,7 +145,8 @@ def main():
     info = machine()
     lines = [
         f"redis-mmap {info['module']}; valgrind's callgrind, user-space instructions per request "
-        "(the kernel's TCP work is not counted), `redis-benchmark -P 16 -c 50`. The floor is the floor of "
+        "(the kernel's TCP work is not counted), `redis-benchmark -P 16 -c 50`, each the median of "
+        f"{args.starts} starts of the server. The floor is the floor of "
         "the command's sort with its arguments: `MMAP.FLK` opens and closes the key, `MMAP.FLW` "
         "(for the writes) also propagates the command and fires its keyspace event.",
         "",
@@ -139,7 +159,7 @@ def main():
             "| module's own code | server's module API |",
             "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for label, native, module, base, floor, own, api in count(server):
+        for label, native, module, base, floor, own, api in count(server, args.starts):
             native = native if len(native) < 40 else native[:30] + " …"
             lines.append(
                 f"| {label} | `{native}` | {module:,.0f} | {base:,.0f} | {floor:,.0f} | **{base / module:.2f}** | "

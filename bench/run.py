@@ -8,9 +8,11 @@ built with `--features floor` (the release build plus MMAP.FL0,
 MMAP.FLK and MMAP.FLW, which do nothing) on loopback, pinned to core 0 where there
 are two, prepares a 1,000,000-value float64 vector holding i * 0.5, an
 8,000,000-byte string, 100 string keys and a 10,000,000-value vector, and
-runs redis-benchmark (-P 16, 50 clients, pinned to core 1) on each pair, five
-times: the native command, then the module's, then the floors with the
-module command's arguments.
+runs redis-benchmark (-P 16, 50 clients, pinned to core 1) on each pair: the
+native command, then the module's, then the floors with the module
+command's arguments. Five repetitions, each on a fresh start of the server:
+Redis seeds its hash tables anew at every start, so which command and key
+names share a bucket, and cost more to look up, changes from start to start.
 
 The measure is the server's CPU time per request: its user and system time
 over the run (from /proc/<pid>/task/*/schedstat, in nanoseconds) divided by
@@ -323,13 +325,16 @@ def chart(results, info, path):
 
 def measure(server, reps, scale, module):
     """Every case on one server; returns its rows and the large-file figures."""
-    home = tempfile.mkdtemp(prefix="redis-mmap-bench")
-    port = free_port()
-    proc, r, data = start(home, port, server=server, module=module)
     runs = {label: [] for label, *_ in CASES}
-    try:
-        prepare(r, data)
-        for rep in range(reps):
+    for rep in range(reps):
+        # A start of its own for each rep: Redis seeds its hash tables anew at
+        # every start, and a name that shares a bucket costs more to look up.
+        last = rep == reps - 1
+        home = tempfile.mkdtemp(prefix="redis-mmap-bench")
+        port = free_port()
+        proc, r, data = start(home, port, server=server, module=module)
+        try:
+            prepare(r, data)
             for label, command, native, n, _ in CASES:
                 n = max(1000, int(n * scale))
                 base = bench(port, proc.pid, native, n)
@@ -342,12 +347,13 @@ def measure(server, reps, scale, module):
                     f"{got[0]:>10,.0f} req/s, busy {got[1]:.0%}",
                     flush=True,
                 )
-        big = large(r, proc, data)
-        big["count"] = r.execute_command("MMAP.COUNT", "grow")
-    finally:
-        proc.kill()
-        proc.wait()
-        shutil.rmtree(home, ignore_errors=True)
+            if last:
+                big = large(r, proc, data)
+                big["count"] = r.execute_command("MMAP.COUNT", "grow")
+        finally:
+            proc.kill()
+            proc.wait()
+            shutil.rmtree(home, ignore_errors=True)
     med = statistics.median
     rows = []
     for label, command, native, _, target in CASES:
@@ -420,7 +426,7 @@ def main():
         f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}; redis-mmap {info['module']}.",
         "",
         f"`redis-benchmark -P 16 -c 50`, server on core 0 and client on core 1, {args.reps} "
-        f"repetition{'s' if args.reps != 1 else ''}, medians. Server CPU per request: the server's user and "
+        f"repetition{'s' if args.reps != 1 else ''}, each on a fresh start of the server, medians. Server CPU per request: the server's user and "
         "system time over a run divided by its requests. `native ÷ module` is the native counterpart's "
         "nanoseconds over the module command's in the same repetition: 1.00 is as cheap as native. The floor "
         "is `MMAP.FL0` with the module command's arguments, a command that does nothing, and in brackets "

@@ -169,9 +169,19 @@ fn heal(ctx: &Ctx, args: &Args, b: &mut Binding) {
     }
 }
 
+/// Inlined: every single-value command parses one index.
+#[inline(always)]
 fn index(args: &Args, i: usize) -> Result<i64> {
     let s = args.bytes(i);
-    parse_index(s).ok_or_else(|| Error::BadIndex(shown(s)).into())
+    match parse_index(s) {
+        Some(n) => Ok(n),
+        None => Err(bad_index(s)),
+    }
+}
+
+#[cold]
+fn bad_index(s: &[u8]) -> Box<Error> {
+    Error::BadIndex(shown(s)).into()
 }
 
 /// Parse buffers kept between commands: every command runs on the main

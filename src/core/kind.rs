@@ -7,7 +7,7 @@
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use super::num::{parse_integer, parse_number, Parsed};
+use super::num::{parse_integer, parse_number, parse_plain, Parsed};
 use super::vector::Element;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -302,16 +302,27 @@ integer!(u64, Uint64);
 impl Number for f64 {
     const KIND: Kind = Kind::Float64;
 
+    /// Inlined where values are stored: a plain decimal needs no more.
+    #[inline]
     fn parse(text: &[u8]) -> Result<f64, Bad> {
-        match parse_number(text).ok_or(Bad::NotNumber)? {
-            Parsed::Finite(v) => Ok(v),
-            Parsed::Inf(neg) => Ok(if neg { f64::NEG_INFINITY } else { f64::INFINITY }),
-            Parsed::Nan { neg, frac } => nan(DOUBLE, neg, frac).map(f64::from_bits),
+        match parse_plain(text) {
+            Some(v) => Ok(v),
+            None => parse_f64_general(text),
         }
     }
 
     fn value(self) -> Value {
         Value::F64(self)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn parse_f64_general(text: &[u8]) -> Result<f64, Bad> {
+    match parse_number(text).ok_or(Bad::NotNumber)? {
+        Parsed::Finite(v) => Ok(v),
+        Parsed::Inf(neg) => Ok(if neg { f64::NEG_INFINITY } else { f64::INFINITY }),
+        Parsed::Nan { neg, frac } => nan(DOUBLE, neg, frac).map(f64::from_bits),
     }
 }
 

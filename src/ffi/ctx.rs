@@ -77,7 +77,9 @@ pub fn data_type() -> *mut raw::RedisModuleType {
 
 /// Runs a command reached by its canonical name or (`alias`) its short
 /// one: checks its arity, catches any panic, logs it, and answers with an
-/// error.
+/// error. Inlined into each entry point, where the command is a constant:
+/// the handler is then called directly, in the entry point's frame.
+#[inline(always)]
 pub fn run(
     ctx: *mut raw::RedisModuleCtx,
     argv: *mut *mut raw::RedisModuleString,
@@ -101,13 +103,19 @@ pub fn run(
     match catch_unwind(AssertUnwindSafe(|| (cmd.run)(&ctx, &args))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => ctx.reply_error(&e),
-        Err(payload) => {
-            let name = args.name().to_owned();
-            log_panic(&name, payload.as_ref());
-            ctx.reply_error(&Error::Panic(name));
-        }
+        Err(payload) => panicked(&ctx, &args, payload),
     }
     raw::Status::Ok as c_int
+}
+
+/// Out of line, so that each entry point's frame holds only what the
+/// command's success needs.
+#[cold]
+#[inline(never)]
+fn panicked(ctx: &Ctx, args: &Args, payload: Box<dyn std::any::Any + Send>) {
+    let name = args.name().to_owned();
+    log_panic(&name, payload.as_ref());
+    ctx.reply_error(&Error::Panic(name));
 }
 
 /// Runs a callback that has no way to answer a client: a panic is logged
@@ -359,6 +367,8 @@ impl Ctx {
         self.flags() & raw::REDISMODULE_CTX_FLAGS_RESP3 as c_int != 0
     }
 
+    #[cold]
+    #[inline(never)]
     pub fn reply_error(&self, e: &Error) {
         stats::count_error();
         let msg = CString::new(e.to_string().replace('\0', "?")).expect("no NUL");
@@ -427,24 +437,33 @@ pub struct Key {
 
 impl Key {
     /// The binding held by the key: `None` if the key is empty,
-    /// `WRONGTYPE` if it holds something else.
-    #[inline]
+    /// `WRONGTYPE` if it holds something else. Inlined into each command;
+    /// a key that is not ours is the cold path.
+    #[inline(always)]
     pub fn binding(&mut self) -> Result<Option<&mut Binding>> {
+        if self.ptr.is_null() {
+            return Ok(None);
+        }
         // SAFETY: ptr is an open key (NULL only when opened read-only on a missing key).
         unsafe {
-            if self.ptr.is_null() {
-                return Ok(None);
-            }
-            // Ours in one call, the common case; the key's type only otherwise.
             if api!(RedisModule_ModuleTypeGetType)(self.ptr) != data_type() {
-                if api!(RedisModule_KeyType)(self.ptr) == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
-                    return Ok(None);
-                }
-                return Err(Error::WrongType.into());
+                self.not_ours()?;
+                return Ok(None);
             }
             let v = api!(RedisModule_ModuleTypeGetValue)(self.ptr).cast::<Binding>();
             Ok(v.as_mut())
         }
+    }
+
+    /// Fine for an empty key; `WRONGTYPE` for one of another type.
+    #[cold]
+    #[inline(never)]
+    fn not_ours(&self) -> Result<()> {
+        // SAFETY: ptr is an open key.
+        if unsafe { api!(RedisModule_KeyType)(self.ptr) } == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+            return Ok(());
+        }
+        Err(Error::WrongType.into())
     }
 
     /// Stores a new binding in an empty key opened for writing.
