@@ -183,7 +183,7 @@ impl Ctx {
 
     pub fn flags(&self) -> c_int {
         // SAFETY: a live context.
-        unsafe { api!(RedisModule_GetContextFlags)(self.ptr) }
+        unsafe { hot!(RedisModule_GetContextFlags)(self.ptr) }
     }
 
     pub fn wrong_arity(&self) {
@@ -193,12 +193,12 @@ impl Ctx {
 
     pub fn reply_null(&self) {
         // SAFETY: a live command context.
-        unsafe { api!(RedisModule_ReplyWithNull)(self.ptr) };
+        unsafe { hot!(RedisModule_ReplyWithNull)(self.ptr) };
     }
 
     pub fn reply_int(&self, n: i64) {
         // SAFETY: a live command context.
-        unsafe { api!(RedisModule_ReplyWithLongLong)(self.ptr, n) };
+        unsafe { hot!(RedisModule_ReplyWithLongLong)(self.ptr, n) };
     }
 
     pub fn reply_array(&self, n: usize) {
@@ -214,7 +214,7 @@ impl Ctx {
 
     pub fn reply_str(&self, s: &str) {
         // SAFETY: a live command context; Redis copies the buffer.
-        unsafe { api!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
+        unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
     }
 
     /// The value of a server option (`CONFIG GET name`), if it has one.
@@ -276,11 +276,11 @@ impl Ctx {
     pub fn reply_value(&self, v: Value, resp3: bool, buf: &mut ValueBuf) {
         let text = |s: &[u8]| {
             // SAFETY: a live command context; Redis copies the buffer.
-            unsafe { api!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
+            unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
         };
         let double = |x: f64| {
             // SAFETY: a live command context.
-            unsafe { api!(RedisModule_ReplyWithDouble)(self.ptr, x) };
+            unsafe { hot!(RedisModule_ReplyWithDouble)(self.ptr, x) };
         };
         match v {
             // float64 first: the common case, as it was before there were kinds.
@@ -288,7 +288,7 @@ impl Ctx {
             Value::F64(x) => text(buf.format(x)),
             // SAFETY: a live command context.
             Value::Int(n) => unsafe {
-                api!(RedisModule_ReplyWithLongLong)(self.ptr, n);
+                hot!(RedisModule_ReplyWithLongLong)(self.ptr, n);
             },
             Value::Big(_) => {
                 let s = buf.value(v);
@@ -306,7 +306,7 @@ impl Ctx {
     pub fn reply_span(&self, span: &Span) {
         // SAFETY: a live command context; the span borrows the vector, so
         // its bytes stay mapped while Redis copies them.
-        unsafe { api!(RedisModule_ReplyWithStringBuffer)(self.ptr, span.as_ptr().cast::<c_char>(), span.bytes()) };
+        unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr, span.as_ptr().cast::<c_char>(), span.bytes()) };
     }
 
     /// A map's value that may be missing: a string, or nil.
@@ -385,7 +385,7 @@ impl Ctx {
 
     fn open_with(&self, name: *mut raw::RedisModuleString, mode: u32) -> Key {
         // SAFETY: a live context and key name; the key is closed on drop.
-        let ptr = unsafe { api!(RedisModule_OpenKey)(self.ptr, name, mode as c_int) };
+        let ptr = unsafe { hot!(RedisModule_OpenKey)(self.ptr, name, mode as c_int) };
         Key { ptr }
     }
 
@@ -393,7 +393,7 @@ impl Ctx {
     pub fn notify(&self, event: &CStr, key: *mut raw::RedisModuleString) {
         // SAFETY: a live context, a NUL-terminated event name and a live key name.
         unsafe {
-            api!(RedisModule_NotifyKeyspaceEvent)(self.ptr, raw::NotifyEvent::MODULE.bits(), event.as_ptr(), key)
+            hot!(RedisModule_NotifyKeyspaceEvent)(self.ptr, raw::NotifyEvent::MODULE.bits(), event.as_ptr(), key)
         };
     }
 
@@ -413,7 +413,7 @@ impl Ctx {
             self.replicate_args(args.cmd.name, args.raw(1), &args.argv[2..]);
         } else {
             // SAFETY: a live command context.
-            unsafe { api!(RedisModule_ReplicateVerbatim)(self.ptr) };
+            unsafe { hot!(RedisModule_ReplicateVerbatim)(self.ptr) };
         }
     }
 
@@ -446,11 +446,11 @@ impl Key {
         }
         // SAFETY: ptr is an open key (NULL only when opened read-only on a missing key).
         unsafe {
-            if api!(RedisModule_ModuleTypeGetType)(self.ptr) != data_type() {
+            if hot!(RedisModule_ModuleTypeGetType)(self.ptr) != data_type() {
                 self.not_ours()?;
                 return Ok(None);
             }
-            let v = api!(RedisModule_ModuleTypeGetValue)(self.ptr).cast::<Binding>();
+            let v = hot!(RedisModule_ModuleTypeGetValue)(self.ptr).cast::<Binding>();
             Ok(v.as_mut())
         }
     }
@@ -478,7 +478,7 @@ impl Drop for Key {
     fn drop(&mut self) {
         if !self.ptr.is_null() {
             // SAFETY: ptr is an open key, closed once.
-            unsafe { api!(RedisModule_CloseKey)(self.ptr) };
+            unsafe { hot!(RedisModule_CloseKey)(self.ptr) };
         }
     }
 }

@@ -33,6 +33,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     // SAFETY: the live load context.
     unsafe { super::keep_log_context(ctx.ctx) };
     std::panic::set_hook(Box::new(|p| log("warning", &format!("{p}"))));
+    if let Some(name) = super::hot_api::missing() {
+        log("warning", &format!("module not loaded: the server lacks {name}"));
+        return Status::Err;
+    }
     let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_slice().to_vec()).collect();
     let loaded = config::load(ctx.ctx, &args).and_then(|()| register::commands(ctx.ctx));
     if let Err(msg) = loaded {

@@ -18,6 +18,61 @@ macro_rules! api {
 }
 pub(crate) use api;
 
+/// The module API functions on every command's path: `hot!` calls them
+/// without `api!`'s check, which `init` makes once, at load, with
+/// `hot_api::missing` (a server without one of them does not load the module).
+/// `hot!` of a function not listed here does not compile.
+macro_rules! hot_list {
+    ($($name:ident)*) => {
+        pub mod hot_api {
+            $(
+                #[allow(non_upper_case_globals)]
+                pub const $name: () = ();
+            )*
+
+            /// The first function of the list the server lacks.
+            pub fn missing() -> Option<&'static str> {
+                $(
+                    // SAFETY: reads a pointer the module API filled in at
+                    // load, before any command runs, and never changes after.
+                    if unsafe { redis_module::raw::$name }.is_none() {
+                        return Some(stringify!($name));
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+hot_list! {
+    RedisModule_StringPtrLen
+    RedisModule_OpenKey
+    RedisModule_CloseKey
+    RedisModule_ModuleTypeGetType
+    RedisModule_ModuleTypeGetValue
+    RedisModule_GetContextFlags
+    RedisModule_ReplyWithLongLong
+    RedisModule_ReplyWithDouble
+    RedisModule_ReplyWithStringBuffer
+    RedisModule_ReplyWithNull
+    RedisModule_ReplicateVerbatim
+    RedisModule_NotifyKeyspaceEvent
+}
+
+/// Calls a function of `hot_list`, which `init` found present.
+macro_rules! hot {
+    ($name:ident) => {{
+        let () = $crate::ffi::hot_api::$name;
+        match redis_module::raw::$name {
+            Some(f) => f,
+            // SAFETY: `init` refuses to load on a server that lacks any
+            // function of `hot_list`, and no command runs before `init`.
+            None => std::hint::unreachable_unchecked(),
+        }
+    }};
+}
+
 pub mod config;
 pub mod ctx;
 mod entry;
@@ -58,14 +113,15 @@ pub fn log(level: &str, msg: &str) {
 ///
 /// # Safety
 /// `s` must be a live `RedisModuleString` that outlives `'a`.
+#[inline(always)]
 pub unsafe fn bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
     let mut len = 0usize;
-    let p = api!(RedisModule_StringPtrLen)(s, &mut len);
-    if p.is_null() {
-        &[]
-    } else {
-        std::slice::from_raw_parts(p.cast(), len)
-    }
+    let p = hot!(RedisModule_StringPtrLen)(s, &mut len);
+    // Never NULL: Redis and Valkey answer a NULL string with an error text.
+    debug_assert!(!p.is_null());
+    // SAFETY: `p` points at the string's `len` bytes, which live as long
+    // as the string does.
+    std::slice::from_raw_parts(p.cast(), len)
 }
 
 /// A new Redis string holding `b`; the caller frees it.
