@@ -61,7 +61,7 @@ FUZZ_OPS ?= 1000000
 fuzz: build
 	@bash scripts/long.sh fuzz "FUZZ_OPS=$(FUZZ_OPS)" $(if $(FUZZ_SEED),"FUZZ_SEED=$(FUZZ_SEED)")
 
-# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about half an hour
+# Pinned to cores 0 (server) and 1 (redis-benchmark); takes about an hour
 # for the three servers.
 bench: build
 	@python3 -c "import matplotlib" 2>/dev/null || pip install --quiet matplotlib

@@ -8,11 +8,11 @@ instruction counts do not. Runs each of the three servers (Redis 7.0, Redis
 `valgrind --tool=callgrind`, sends each command with redis-benchmark (-P 16,
 50 clients), and counts the user-space instructions of each command's run
 alone (callgrind_control zeroes the counters before it and dumps them
-after). Each server is started several times (--starts, default 3) and
-each count is the median over the starts: Redis seeds its hash tables anew
-at every start, so whether a command's name or a key's name shares a bucket
-with another, which costs up to about 100 instructions a lookup, changes
-from start to start. For each of run.py's cases: the module command, its native
+after), less the server's timer (`serverCron`, see `costs`). Each server
+is started five times (--starts) and each count is the median over the
+starts: Redis seeds its hash tables anew at every start, so whether a
+command's name or a key's name shares a bucket with another, which costs up
+to about 100 instructions a lookup, changes from start to start. For each of run.py's cases: the module command, its native
 counterpart and the floor of its sort (MMAP.FLK, or MMAP.FLW for
 a write, with the same arguments); native ÷ module and native ÷ floor as
 instruction ratios, and the module command's instructions in the module's
@@ -143,7 +143,7 @@ def count_once(server):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--starts", type=int, default=3, help="server starts; each count is their median")
+    ap.add_argument("--starts", type=int, default=5, help="server starts; each count is their median")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench"))
     ap.add_argument("--server", action="append", help="a server binary (default: the three of scripts/servers.sh)")
     args = ap.parse_args()
@@ -157,7 +157,8 @@ def main():
     info = machine()
     lines = [
         f"redis-mmap {info['module']}; valgrind's callgrind, user-space instructions per request "
-        "(the kernel's TCP work is not counted), `redis-benchmark -P 16 -c 50`, each the median of "
+        "(the kernel's TCP work is not counted, nor the server's timer, `serverCron`, which callgrind's "
+        "slowdown inflates about fiftyfold per request), `redis-benchmark -P 16 -c 50`, each the median of "
         f"{args.starts} starts of the server. The floor is the floor of "
         "the command's sort with its arguments: `MMAP.FLK` opens and closes the key, `MMAP.FLW` "
         "(for the writes) also propagates the command and fires its keyspace event.",
