@@ -611,7 +611,7 @@ mod tests {
             let mut s: Vec<u8> = (0..len).map(|i| b'0' + ((x >> (8 + 4 * i)) % 10) as u8).collect();
             s[0] = b'1' + (s[0] - b'0') % 9;
             if x >> 60 == 0 {
-                // One byte off the digits, by one or more.
+                // One digit replaced by a byte that is not one.
                 let at = (x >> 40) as usize % len;
                 s[at] = [b'/', b':', b' ', 0, 0xff, b'.', b'a', 0xb9][(x >> 50) as usize % 8];
             }
