@@ -301,9 +301,7 @@ impl Opened {
             held: false,
         })
     }
-}
 
-impl Opened {
     /// Writes the vector's tail to the file; the byte counters and the
     /// flush to disk follow.
     fn settle(&mut self) -> std::io::Result<()> {
@@ -311,25 +309,30 @@ impl Opened {
             self.held = false;
             return Ok(());
         }
-        let (bytes, reserved) = (self.vec.file_bytes(), self.vec.reserved_bytes());
+        let before = sizes(&*self.vec);
         let out = if fault::on(Fault::Settle) {
             Err(fault::io_error())
         } else {
             self.vec.settle()
         };
         stats::count_held_write(out.is_ok());
-        let grew = |now: usize, was: usize| now as i64 - was as i64;
-        stats::open_delta(
-            0,
-            grew(self.vec.file_bytes(), bytes),
-            grew(self.vec.reserved_bytes(), reserved),
-        );
+        count_growth(before, sizes(&*self.vec));
         if out.is_ok() {
             self.held = false;
             fsync::wrote(&self.sync);
         }
         out
     }
+}
+
+/// A vector's file and reserved bytes, for the byte counters.
+fn sizes(v: &Vector) -> (i64, i64) {
+    (v.file_bytes() as i64, v.reserved_bytes() as i64)
+}
+
+/// Counts how much a file and its reservation grew (or shrank).
+fn count_growth(before: (i64, i64), after: (i64, i64)) {
+    stats::open_delta(0, after.0 - before.0, after.1 - before.1);
 }
 
 impl Drop for Opened {
@@ -819,14 +822,10 @@ impl Binding {
         hold: bool,
         f: impl FnOnce(&mut Vector) -> std::result::Result<R, Rejected>,
     ) -> Result<R> {
-        let sizes = |b: &Binding| {
-            b.opened()
-                .map_or((0, 0), |v| (v.file_bytes() as i64, v.reserved_bytes() as i64))
-        };
-        let before = sizes(self);
+        let now = |b: &Binding| b.opened().map_or((0, 0), sizes);
+        let before = now(self);
         let out = self.write(key, texts, hold, f);
-        let after = sizes(self);
-        stats::open_delta(0, after.0 - before.0, after.1 - before.1);
+        count_growth(before, now(self));
         out
     }
 

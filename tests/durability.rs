@@ -247,11 +247,7 @@ fn a_fork_while_appends_are_held_saves_them() {
     p.cmd("BGREWRITEAOF");
     p.cmd("MMAP.ADD").arg("k").arg(1000);
     let _: Vec<redis::Value> = p.query(&mut c).unwrap();
-    wait_for("the AOF rewrite", || {
-        field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
-            && field(&mut c, "persistence", "aof_rewrite_scheduled") == "0"
-    });
-    assert_eq!(field(&mut c, "persistence", "aof_last_bgrewrite_status"), "ok");
+    rewritten(&mut c);
     let want: Vec<f64> = (0..=1000).map(f64::from).collect();
     assert_eq!(file_values(&s.data().join("k.f64")), want);
     // The rewritten AOF and what followed it rebuild the file alone.

@@ -151,6 +151,33 @@ fn held_appends_that_cannot_be_written_stay_in_memory_and_say_so() {
     assert_eq!(file_values(&path), vec![1.0, 2.0, 3.0]);
 }
 
+/// A key deleted while its held appends cannot be written: the binding
+/// goes, the loss is logged, and the next passes do not touch it.
+#[test]
+fn a_key_deleted_while_its_held_appends_cannot_be_written_logs_the_loss() {
+    let s = with_faults(Opts::default());
+    let mut c = s.conn();
+    int(&mut c, &["MMAP", "v", "v.f64"]);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "v", "1"]), 1);
+    fault(&mut c, "settle", "on");
+    assert_eq!(int(&mut c, &["MMAP.ADD", "v", "2"]), 1);
+    assert_eq!(int(&mut c, &["DEL", "v"]), 1);
+    assert!(
+        s.log().contains("appended values lost: Input/output error"),
+        "{}",
+        s.log()
+    );
+    let failed = mmap_stat(&mut c, "held_write_errors");
+    fault(&mut c, "settle", "off");
+    assert_eq!(int(&mut c, &["EXISTS", "v"]), 0);
+    // Later passes find no tail of the deleted key to retry.
+    assert_eq!(mmap_stat(&mut c, "held_write_errors"), failed);
+    let path = s.data().join("v.f64");
+    assert_eq!(file_values(&path), vec![1.0]);
+    // The file binds again with what it holds.
+    assert_eq!(int(&mut c, &["MMAP", "v", "v.f64"]), 1);
+}
+
 #[test]
 fn a_bgsave_child_that_finds_the_registry_locked_does_not_hang() {
     let s = with_faults(Opts::default());

@@ -208,65 +208,66 @@ fn scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     })
 }
 
-/// Benchmark builds only (`--features floor`): what any module command
-/// costs the server, with the arguments it is given and nothing done.
-/// The floors' names are as long as `MMAP.GET`, `MMAP.SET` and `MMAP.ADD`:
-/// the server hashes and compares a command's name on every call, and a
-/// longer name would raise the floor (by about 70 instructions for seven
-/// more letters).
 #[cfg(feature = "floor")]
-pub static FLOOR: Command = Command {
-    name: c"mmap.fl0",
-    alias: None,
-    arity: -2,
-    flags: c"readonly fast",
-    write: false,
-    keyed: true,
-    summary: "Benchmark builds only: does nothing and replies 0.",
-    complexity: "O(1)",
-    args: &[arg("arg", ArgKind::String, true)],
-    run: |ctx, _| {
+const ANY_ARGS: &[Arg] = &[arg("arg", ArgKind::String, true)];
+
+/// Benchmark builds only (`--features floor`): a command that takes any
+/// arguments, does only what `run` does and replies 0. The floors' names
+/// are as long as `MMAP.GET`, `MMAP.SET` and `MMAP.ADD`: the server hashes
+/// and compares a command's name on every call, and a longer name would
+/// raise the floor (by about 70 instructions for seven more letters).
+#[cfg(feature = "floor")]
+const fn floor(name: &'static CStr, write: bool, summary: &'static str, run: Handler) -> Command {
+    Command {
+        name,
+        alias: None,
+        arity: -2,
+        flags: if write { c"write fast" } else { c"readonly fast" },
+        write,
+        keyed: true,
+        summary,
+        complexity: "O(1)",
+        args: ANY_ARGS,
+        run,
+    }
+}
+
+/// What any module command costs the server, with nothing done.
+#[cfg(feature = "floor")]
+pub static FLOOR: Command = floor(
+    c"mmap.fl0",
+    false,
+    "Benchmark builds only: does nothing and replies 0.",
+    |ctx, _| {
         ctx.reply_int(0);
         Ok(())
     },
-};
+);
 
-/// Benchmark builds only: `MMAP.FL0` that also opens and closes its key,
-/// as every command of the module must.
+/// `MMAP.FL0` that also opens and closes its key, as every command of the
+/// module must.
 #[cfg(feature = "floor")]
-pub static FLOORKEY: Command = Command {
-    name: c"mmap.flk",
-    alias: None,
-    arity: -2,
-    flags: c"readonly fast",
-    write: false,
-    keyed: true,
-    summary: "Benchmark builds only: opens and closes the key and replies 0.",
-    complexity: "O(1)",
-    args: &[arg("arg", ArgKind::String, true)],
-    run: |ctx, args| {
+pub static FLOORKEY: Command = floor(
+    c"mmap.flk",
+    false,
+    "Benchmark builds only: opens and closes the key and replies 0.",
+    |ctx, args| {
         let mut key = ctx.open(args.raw(1), false);
         let _ = key.binding(); // of any type: the floor replies alike
         ctx.reply_int(0);
         Ok(())
     },
-};
+);
 
-/// Benchmark builds only: what every write of the module costs the server
-/// besides its own work: its key opened for writing, the command
-/// propagated as sent and its keyspace event fired.
+/// What every write of the module costs the server besides its own work:
+/// its key opened for writing, the command propagated as sent and its
+/// keyspace event fired.
 #[cfg(feature = "floor")]
-pub static FLOORWRITE: Command = Command {
-    name: c"mmap.flw",
-    alias: None,
-    arity: -2,
-    flags: c"write fast",
-    write: true,
-    keyed: true,
-    summary: "Benchmark builds only: opens the key for writing, propagates the command and replies 0.",
-    complexity: "O(1)",
-    args: &[arg("arg", ArgKind::String, true)],
-    run: |ctx, args| {
+pub static FLOORWRITE: Command = floor(
+    c"mmap.flw",
+    true,
+    "Benchmark builds only: opens the key for writing, propagates the command and replies 0.",
+    |ctx, args| {
         let mut key = ctx.open(args.raw(1), true);
         let _ = key.binding();
         drop(key);
@@ -274,7 +275,7 @@ pub static FLOORWRITE: Command = Command {
         ctx.reply_int(0);
         Ok(())
     },
-};
+);
 
 /// Test builds only: proves a panic becomes an error reply.
 #[cfg(feature = "fault-injection")]

@@ -714,6 +714,12 @@ pub fn aof_server(preamble: &str) -> Server {
 /// Runs BGREWRITEAOF and waits until it has finished, successfully.
 pub fn rewrite_aof(c: &mut redis::Connection) {
     raw(c, &["BGREWRITEAOF"]).unwrap();
+    rewritten(c);
+}
+
+/// Waits until the AOF rewrite started (or scheduled) has finished, and
+/// checks that it succeeded.
+pub fn rewritten(c: &mut redis::Connection) {
     wait_for("the AOF rewrite", || {
         field(c, "persistence", "aof_rewrite_in_progress") == "0"
             && field(c, "persistence", "aof_rewrite_scheduled") == "0"
