@@ -92,10 +92,14 @@ def count(server, starts):
     pair, the medians over `starts` starts of the server."""
     runs = [count_once(server) for _ in range(starts)]
     med = statistics.median
-    return [
-        (label, native, *(med(run[k][j] for run in runs) for j in range(2, 7)))
-        for k, (label, _, native, _) in enumerate(PAIRS)
-    ]
+    rows = []
+    for k, (label, _, native, _) in enumerate(PAIRS):
+        # Each start's own ratio too: which starts were lucky differs
+        # between the two commands, so their spread shows what the medians
+        # can tell apart.
+        ratios = [run[k][3] / run[k][2] for run in runs]
+        rows.append((label, native, *(med(run[k][j] for run in runs) for j in range(2, 7)), min(ratios), max(ratios)))
+    return rows
 
 
 def count_once(server):
@@ -159,7 +163,8 @@ def main():
         f"redis-mmap {info['module']}; valgrind's callgrind, user-space instructions per request "
         "(the kernel's TCP work is not counted, nor the server's timer, `serverCron`, which callgrind's "
         "slowdown inflates about fiftyfold per request), `redis-benchmark -P 16 -c 50`, each the median of "
-        f"{args.starts} starts of the server. The floor is the floor of "
+        f"{args.starts} starts of the server (per start: the lowest and highest of the starts' own "
+        "native ÷ module). The floor is the floor of "
         "the command's sort with its arguments: `MMAP.FLK` opens and closes the key, `MMAP.FLW` "
         "(for the writes) also propagates the command and fires its keyspace event.",
         "",
@@ -168,15 +173,15 @@ def main():
         lines += [
             f"### {server_name(server)}",
             "",
-            "| module command | native counterpart | module | native | floor | native ÷ module | native ÷ floor "
-            "| module's own code | server's module API |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| module command | native counterpart | module | native | floor | native ÷ module | per start "
+            "| native ÷ floor | module's own code | server's module API |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for label, native, module, base, floor, own, api in count(server, args.starts):
+        for label, native, module, base, floor, own, api, lo, hi in count(server, args.starts):
             native = native if len(native) < 40 else native[:30] + " …"
             lines.append(
-                f"| {label} | `{native}` | {module:,.0f} | {base:,.0f} | {floor:,.0f} | **{base / module:.2f}** | "
-                f"{base / floor:.2f} | {own:,.0f} | {api:,.0f} |"
+                f"| {label} | `{native}` | {module:,.0f} | {base:,.0f} | {floor:,.0f} | **{base / module:.3f}** | "
+                f"{lo:.2f}–{hi:.2f} | {base / floor:.2f} | {own:,.0f} | {api:,.0f} |"
             )
         lines.append("")
     print(f"wrote {write_report(args.out, 'instructions.md', lines)}")

@@ -407,6 +407,20 @@ impl Target<'_> {
     }
 }
 
+/// Writes an open binding's held tail, naming its file on failure. Cold:
+/// only the first write after held appends takes it.
+#[cold]
+#[inline(never)]
+fn settle_opened(o: &mut Opened, path: &Path) -> Result<()> {
+    o.settle().map_err(|cause| {
+        Error::Write {
+            path: path.display().to_string(),
+            cause,
+        }
+        .into()
+    })
+}
+
 pub struct Binding {
     /// Relative to `mmap.dir`, normalised.
     path: PathBuf,
@@ -685,15 +699,20 @@ impl Binding {
     #[cold]
     fn settle_held(&mut self) -> Result<()> {
         match &mut self.state {
-            State::Open(o) => o.settle().map_err(|cause| {
-                Error::Write {
-                    path: self.path.display().to_string(),
-                    cause,
-                }
-                .into()
-            }),
+            State::Open(o) => settle_opened(o, &self.path),
             State::Broken(_) => Ok(()),
         }
+    }
+
+    /// The error of a write to a binding whose file is not open.
+    #[cold]
+    #[inline(never)]
+    fn not_open(&self, key: Name) -> Box<Error> {
+        let cause = match &self.state {
+            State::Broken(b) => b.cause.as_str(),
+            State::Open(_) => "the file is open",
+        };
+        self.broken_error(key(), cause).into()
     }
 
     fn broken_error(&self, key: &[u8], cause: &str) -> Error {
@@ -764,17 +783,13 @@ impl Binding {
         if self.spec.readonly {
             return Err(Error::ReadOnly(shown(key())).into());
         }
-        if !hold {
-            self.settle_tail()?;
-        }
         let addr = self as *mut Binding as usize;
-        let opened = match &mut self.state {
-            State::Open(o) => o,
-            State::Broken(b) => {
-                let cause = b.cause.clone();
-                return Err(self.broken_error(key(), &cause).into());
-            }
+        let State::Open(opened) = &mut self.state else {
+            return Err(self.not_open(key));
         };
+        if opened.held && !hold {
+            settle_opened(opened, &self.path)?;
+        }
         let vec = &mut *opened.vec;
         // Without `hold` the tail was written above and no write adds one.
         // `held` set means the binding is in HELD already (only settle_all
@@ -838,7 +853,10 @@ impl Binding {
 
     /// One pair, the common write: whether its index was in range.
     pub fn set_one(&mut self, key: Name, i: i64, text: &[u8]) -> Result<bool> {
-        self.write(key, Some(&|_| text), false, |v| v.set_one(i, text))
+        // `write` refuses a read-only binding, whose vector is read-only.
+        self.write(key, Some(&|_| text), false, |v| {
+            v.set_one(i, text).map_err(|why| Rejected::Value { at: 0, why })
+        })
     }
 
     /// Appends `n` values, all or none, with `hold` to the vector's tail

@@ -77,8 +77,11 @@ pub trait Column: Send + Sync {
     /// index is in range; returns how many were written. All or nothing.
     fn set(&mut self, indices: &[i64], texts: Texts) -> Result<usize, Rejected>;
 
-    /// `set` of one pair, without the parse buffer: whether `i` was in range.
-    fn set_one(&mut self, i: i64, text: &[u8]) -> Result<bool, Rejected>;
+    /// `set` of one pair, without the parse buffer: whether `i` was in
+    /// range. A read-only vector writes nothing; the caller, which knows
+    /// how the file was opened, refuses the write first. The small error
+    /// lets the result travel in registers.
+    fn set_one(&mut self, i: i64, text: &[u8]) -> Result<bool, Bad>;
 
     /// Parses `n` values of `texts`, then appends them, with `hold` to the
     /// tail where there is room (see `MappedVec::settle`). All or nothing.
@@ -185,6 +188,13 @@ impl<T: Summed> Typed<T> {
         }
         Ok(())
     }
+
+    /// `set_one` of a text the quick parser left: the kind's full rules.
+    #[inline(never)]
+    fn set_one_parsed(&mut self, i: i64, text: &[u8]) -> Result<bool, Bad> {
+        let v = T::parse(text)?;
+        Ok(self.vec.set(i as usize, v))
+    }
 }
 
 impl<T: Summed> Column for Typed<T> {
@@ -243,10 +253,12 @@ impl<T: Summed> Column for Typed<T> {
         Ok(n)
     }
 
-    fn set_one(&mut self, i: i64, text: &[u8]) -> Result<bool, Rejected> {
-        self.vec.check_writable()?;
-        let v = T::parse(text).map_err(|why| Rejected::Value { at: 0, why })?;
-        Ok(usize::try_from(i).is_ok_and(|i| self.vec.set(i, v)))
+    fn set_one(&mut self, i: i64, text: &[u8]) -> Result<bool, Bad> {
+        let Some(v) = T::parse_quick(text) else {
+            return self.set_one_parsed(i, text);
+        };
+        // A negative index wraps past every length: one range test.
+        Ok(self.vec.set(i as usize, v))
     }
 
     fn extend(&mut self, n: usize, texts: Texts, hold: bool) -> Result<(), Rejected> {

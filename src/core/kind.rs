@@ -222,6 +222,13 @@ pub trait Number: Element {
     /// kind, `inf`, or a NaN.
     fn parse(text: &[u8]) -> Result<Self, Bad>;
 
+    /// The kind's common texts, parsed inline; `None` leaves the text to
+    /// `parse`, called out of line so that this path saves no registers.
+    #[inline]
+    fn parse_quick(_text: &[u8]) -> Option<Self> {
+        None
+    }
+
     fn value(self) -> Value;
 }
 
@@ -309,6 +316,11 @@ impl Number for f64 {
             Some(v) => Ok(v),
             None => parse_f64_general(text),
         }
+    }
+
+    #[inline]
+    fn parse_quick(text: &[u8]) -> Option<f64> {
+        parse_plain(text)
     }
 
     fn value(self) -> Value {

@@ -17,8 +17,12 @@ const SIGN: u64 = 1 << 63;
 /// call would cost a tenth of the parse.
 #[inline(always)]
 pub fn parse_index(s: &[u8]) -> Option<i64> {
+    // One digit first: the length test alone decides the common case.
+    if let [c] = *s {
+        let d = u64::from(c).wrapping_sub(u64::from(b'0'));
+        return if d <= 9 { Some(d as i64) } else { None };
+    }
     match *s {
-        [c] if c.is_ascii_digit() => Some(i64::from(c - b'0')),
         [b'1'..=b'9', ..] if s.len() <= 8 => {
             if s.len() >= 4 {
                 return eight_digits(s).map(|n| n as i64);
@@ -162,56 +166,57 @@ const POW10: [f64; 16] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
 
-/// The common text of a value, a plain decimal (`1.25`, `-3`, `0.5`) of
-/// at most 15 digits, without the general parser: its digits make an
-/// integer below 2^53 and its decimals a power of ten, both exact, so one
-/// correctly rounded division gives the value the text names. `None` for
-/// anything else (exponents, more digits, words, `1.`, `.5`), which the
-/// general parser then takes.
-#[inline]
+/// The common text of a value, a plain decimal (`1.25`, `-3`, `0.5`, `.5`,
+/// `1.`) of one to 15 digits, without the general parser: its digits make
+/// an integer below 2^53 and its decimals a power of ten, both exact, so
+/// one correctly rounded division gives the value the text names. `None`
+/// for anything else (exponents, more digits, words), which the general
+/// parser then takes.
+#[inline(always)]
 pub fn parse_plain(s: &[u8]) -> Option<f64> {
-    let (neg, body) = match s {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, s),
-    };
-    // 15 digits and a point at most: `m` cannot overflow below.
+    // One test for an unsigned text: both signs sort below '0'. Each sign
+    // has its own copy of the digit loops, so none carries a sign along.
+    match *s.first()? {
+        c if c >= b'0' => plain_digits(s),
+        b'.' => plain_digits(s),
+        b'-' => plain_digits(&s[1..]).map(|v| -v),
+        b'+' => plain_digits(&s[1..]),
+        _ => None,
+    }
+}
+
+/// `parse_plain` of a text without its sign.
+#[inline(always)]
+fn plain_digits(body: &[u8]) -> Option<f64> {
+    // 16 bytes at most: with a point, 15 digits, so `m` cannot overflow
+    // and the decimals index POW10.
     if body.len() > 16 {
         return None;
     }
     // The whole part, then the decimals: no test for the point per digit.
+    // Digits widened before the subtraction: one instruction fewer a digit.
+    let digit = |c: u8| Some(u64::from(c).wrapping_sub(u64::from(b'0'))).filter(|&d| d <= 9);
     let mut m = 0u64;
-    let mut i = 0;
-    while let Some(d) = body.get(i).map(|c| c.wrapping_sub(b'0')).filter(|&d| d <= 9) {
-        m = m * 10 + u64::from(d);
-        i += 1;
+    let mut rest = body;
+    while let Some(d) = rest.first().and_then(|&c| digit(c)) {
+        m = m * 10 + d;
+        rest = &rest[1..];
     }
-    let whole = i;
-    let mut decimals = 0;
-    if i < body.len() {
-        if body[i] != b'.' {
-            return None;
-        }
-        for &c in &body[i + 1..] {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                return None;
+    let decimals = match *rest {
+        [] if body.is_empty() || body.len() > 15 => return None, // no digit, or 16
+        [] => 0,
+        // A point and at least one digit: `.` alone is no number.
+        [b'.', ref tail @ ..] if body.len() >= 2 => {
+            for &c in tail {
+                m = m * 10 + digit(c)?;
             }
-            m = m * 10 + u64::from(d);
+            tail.len()
         }
-        decimals = body.len() - i - 1;
-        // Refused here, and left to the general parser: `1.`.
-        if decimals == 0 {
-            return None;
-        }
-    }
-    // Refused here, and left to the general parser: `.5`, 16 digits.
-    if whole == 0 || whole + decimals > 15 {
-        return None;
-    }
-    // Below 2^53 as a signed integer: one conversion instruction.
-    let v = m as i64 as f64 / POW10[decimals];
-    Some(if neg { -v } else { v })
+        _ => return None,
+    };
+    // Below 2^53 as a signed integer: one conversion instruction. The
+    // mask changes nothing (decimals < 16) but spares a bounds check.
+    Some(m as i64 as f64 / POW10[decimals & 15])
 }
 
 /// Parses an integer by Redis's rules (an optional `-`, digits with no
@@ -521,8 +526,8 @@ mod tests {
             let want: f64 = text.parse().unwrap();
             match parse_plain(text.as_bytes()) {
                 Some(v) => assert_eq!(v.to_bits(), want.to_bits(), "{text}"),
-                // Only a point at the end, or 16 digits, is left to the general parser.
-                None => assert!(text.ends_with('.') || digits > 15, "{text}"),
+                // Only 16 digits are left to the general parser.
+                None => assert!(digits > 15, "{text}"),
             }
             assert_eq!(parse_number(text.as_bytes()), Some(Parsed::Finite(want)), "{text}");
         }
@@ -535,6 +540,13 @@ mod tests {
             "999999999999999",
             "0.00000000000001",
             "123456.5",
+            ".5",
+            "-.5",
+            "+.25",
+            "1.",
+            "-7.",
+            "999999999999999.",
+            ".999999999999999",
         ] {
             let want: f64 = text.parse().unwrap();
             assert_eq!(
@@ -548,9 +560,11 @@ mod tests {
             "-",
             "+",
             ".",
-            "1.",
-            ".5",
+            "-.",
+            "+.",
             "1..2",
+            "..5",
+            ".5.",
             "1.2.3",
             "1e3",
             "1 ",
@@ -559,11 +573,21 @@ mod tests {
             "1_0",
             "--1",
             "+-1",
+            "/5",
+            ",5",
+            "*1.5",
             "1.-2",
             "12345678901234567",
             "9999999999999999",
+            "9999999999999999.",
+            ".9999999999999999",
         ] {
             assert_eq!(parse_plain(text.as_bytes()), None, "{text}");
+        }
+        // What the plain parser takes, the general one reads alike.
+        for text in [".5", "-.5", "1.", "-7.", "+.25", "1.25", "-0"] {
+            let plain = parse_plain(text.as_bytes()).map(Parsed::Finite);
+            assert_eq!(plain, parse_general(text.as_bytes()), "{text}");
         }
     }
 
@@ -583,6 +607,9 @@ mod tests {
         for bad in [
             &b""[..],
             b"-",
+            b"/",
+            b":",
+            b"a",
             b"abc",
             b"1.5",
             b"+1",

@@ -87,23 +87,23 @@ pub fn run(
     cmd: &'static Command,
     alias: bool,
 ) -> c_int {
-    let ctx = Ctx { ptr: ctx };
-    let argv: &[*mut raw::RedisModuleString] = if argv.is_null() || argc <= 0 {
-        &[]
-    } else {
-        // SAFETY: Redis passes argc valid strings that live for the whole call.
-        unsafe { std::slice::from_raw_parts(argv, argc as usize) }
-    };
+    // SAFETY: Redis passes the command's live context.
+    let ctx = unsafe { Ctx::from_raw(ctx) };
+    // Every server calls a command with its name in argv[0] at least.
+    debug_assert!(!argv.is_null() && argc > 0);
+    // SAFETY: Redis passes argc (at least one) valid strings that live for
+    // the whole call.
+    let argv = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
     let args = Args { argv, cmd, alias };
     // Redis checks arity itself where COMMAND DOCS exist; this covers the rest.
     if !cmd.fits(args.len()) {
         ctx.wrong_arity();
         return raw::Status::Ok as c_int;
     }
-    match catch_unwind(AssertUnwindSafe(|| (cmd.run)(&ctx, &args))) {
+    match catch_unwind(AssertUnwindSafe(|| (cmd.run)(ctx, &args))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => ctx.reply_error(&e),
-        Err(payload) => panicked(&ctx, &args, payload),
+        Err(payload) => panicked(ctx, &args, payload),
     }
     raw::Status::Ok as c_int
 }
@@ -170,51 +170,63 @@ impl<'a> Args<'a> {
     }
 }
 
-pub struct Ctx {
-    ptr: *mut raw::RedisModuleCtx,
-}
+/// The server's context of the running callback. A reference to it is the
+/// context pointer itself, so handlers pass it in a register and read no
+/// memory to reach it.
+#[repr(transparent)]
+pub struct Ctx(raw::RedisModuleCtx);
+
+// What makes `from_raw` sound: no bytes behind the pointer are Rust's.
+const _: () = assert!(std::mem::size_of::<raw::RedisModuleCtx>() == 0);
 
 impl Ctx {
     /// # Safety
-    /// `ptr` must be a context Redis passed to the running callback.
-    pub unsafe fn from_raw(ptr: *mut raw::RedisModuleCtx) -> Ctx {
-        Ctx { ptr }
+    /// `ptr` must be a context Redis passed to the running callback, live
+    /// for `'a`.
+    pub unsafe fn from_raw<'a>(ptr: *mut raw::RedisModuleCtx) -> &'a Ctx {
+        // SAFETY: the server's context type is opaque and of size 0 to
+        // Rust, so the reference reads and claims no bytes of it.
+        unsafe { &*ptr.cast::<Ctx>() }
+    }
+
+    fn ptr(&self) -> *mut raw::RedisModuleCtx {
+        (self as *const Ctx).cast_mut().cast()
     }
 
     pub fn flags(&self) -> c_int {
         // SAFETY: a live context.
-        unsafe { hot!(RedisModule_GetContextFlags)(self.ptr) }
+        unsafe { hot!(RedisModule_GetContextFlags)(self.ptr()) }
     }
 
     pub fn wrong_arity(&self) {
         // SAFETY: a live command context.
-        unsafe { api!(RedisModule_WrongArity)(self.ptr) };
+        unsafe { api!(RedisModule_WrongArity)(self.ptr()) };
     }
 
     pub fn reply_null(&self) {
         // SAFETY: a live command context.
-        unsafe { hot!(RedisModule_ReplyWithNull)(self.ptr) };
+        unsafe { hot!(RedisModule_ReplyWithNull)(self.ptr()) };
     }
 
     pub fn reply_int(&self, n: i64) {
         // SAFETY: a live command context.
-        unsafe { hot!(RedisModule_ReplyWithLongLong)(self.ptr, n) };
+        unsafe { hot!(RedisModule_ReplyWithLongLong)(self.ptr(), n) };
     }
 
     pub fn reply_array(&self, n: usize) {
         // SAFETY: a live command context.
-        unsafe { api!(RedisModule_ReplyWithArray)(self.ptr, n as _) };
+        unsafe { api!(RedisModule_ReplyWithArray)(self.ptr(), n as _) };
     }
 
     /// A map of `n` pairs (a flat array of `2n` for RESP2 clients).
     pub fn reply_map(&self, n: usize) {
         // SAFETY: a live command context.
-        unsafe { api!(RedisModule_ReplyWithMap)(self.ptr, n as _) };
+        unsafe { api!(RedisModule_ReplyWithMap)(self.ptr(), n as _) };
     }
 
     pub fn reply_str(&self, s: &str) {
         // SAFETY: a live command context; Redis copies the buffer.
-        unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
+        unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr(), s.as_ptr().cast::<c_char>(), s.len()) };
     }
 
     /// The value of a server option (`CONFIG GET name`), if it has one.
@@ -222,7 +234,7 @@ impl Ctx {
         // SAFETY: a live context on the main thread; the reply is freed below.
         unsafe {
             let reply = api!(RedisModule_Call)(
-                self.ptr,
+                self.ptr(),
                 c"CONFIG".as_ptr(),
                 c"cc".as_ptr(),
                 c"GET".as_ptr(),
@@ -255,13 +267,13 @@ impl Ctx {
                 raw::RedisModule_ServerInfoGetFieldC?,
                 raw::RedisModule_FreeServerInfo?,
             );
-            let info = get(self.ptr, section.as_ptr());
+            let info = get(self.ptr(), section.as_ptr());
             if info.is_null() {
                 return None;
             }
             let value = value_of(info, field.as_ptr());
             let out = (!value.is_null()).then(|| CStr::from_ptr(value).to_string_lossy().into_owned());
-            free(self.ptr, info);
+            free(self.ptr(), info);
             out
         }
     }
@@ -276,11 +288,11 @@ impl Ctx {
     pub fn reply_value(&self, v: Value, resp3: bool, buf: &mut ValueBuf) {
         let text = |s: &[u8]| {
             // SAFETY: a live command context; Redis copies the buffer.
-            unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
+            unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr(), s.as_ptr().cast::<c_char>(), s.len()) };
         };
         let double = |x: f64| {
             // SAFETY: a live command context.
-            unsafe { hot!(RedisModule_ReplyWithDouble)(self.ptr, x) };
+            unsafe { hot!(RedisModule_ReplyWithDouble)(self.ptr(), x) };
         };
         match v {
             // float64 first: the common case, as it was before there were kinds.
@@ -288,12 +300,12 @@ impl Ctx {
             Value::F64(x) => text(buf.format(x)),
             // SAFETY: a live command context.
             Value::Int(n) => unsafe {
-                hot!(RedisModule_ReplyWithLongLong)(self.ptr, n);
+                hot!(RedisModule_ReplyWithLongLong)(self.ptr(), n);
             },
             Value::Big(_) => {
                 let s = buf.value(v);
                 // SAFETY: a live command context; Redis copies the buffer.
-                unsafe { api!(RedisModule_ReplyWithBigNumber)(self.ptr, s.as_ptr().cast::<c_char>(), s.len()) };
+                unsafe { api!(RedisModule_ReplyWithBigNumber)(self.ptr(), s.as_ptr().cast::<c_char>(), s.len()) };
             }
             _ => match v.as_f64() {
                 Some(x) if resp3 && (!x.is_nan() || v.is_plain_nan()) => double(x),
@@ -306,7 +318,7 @@ impl Ctx {
     pub fn reply_span(&self, span: &Span) {
         // SAFETY: a live command context; the span borrows the vector, so
         // its bytes stay mapped while Redis copies them.
-        unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr, span.as_ptr().cast::<c_char>(), span.bytes()) };
+        unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr(), span.as_ptr().cast::<c_char>(), span.bytes()) };
     }
 
     /// A map's value that may be missing: a string, or nil.
@@ -320,19 +332,19 @@ impl Ctx {
     /// A boolean: `#t`/`#f` for RESP3 clients, 1 or 0 for RESP2 ones.
     pub fn reply_bool(&self, b: bool) {
         // SAFETY: a live command context.
-        unsafe { api!(RedisModule_ReplyWithBool)(self.ptr, b as c_int) };
+        unsafe { api!(RedisModule_ReplyWithBool)(self.ptr(), b as c_int) };
     }
 
     /// The selected database.
     pub fn db(&self) -> i32 {
         // SAFETY: a live context.
-        unsafe { api!(RedisModule_GetSelectedDb)(self.ptr) }
+        unsafe { api!(RedisModule_GetSelectedDb)(self.ptr()) }
     }
 
     /// Selects database `db` for this context; false if there is none.
     fn select(&self, db: i32) -> bool {
         // SAFETY: a live context.
-        unsafe { api!(RedisModule_SelectDb)(self.ptr, db) == raw::Status::Ok as c_int }
+        unsafe { api!(RedisModule_SelectDb)(self.ptr(), db) == raw::Status::Ok as c_int }
     }
 
     /// The database where a key named `key` holds the claim `token`,
@@ -373,7 +385,7 @@ impl Ctx {
         stats::count_error();
         let msg = CString::new(e.to_string().replace('\0', "?")).expect("no NUL");
         // SAFETY: a live command context and a NUL-terminated message.
-        unsafe { api!(RedisModule_ReplyWithError)(self.ptr, msg.as_ptr()) };
+        unsafe { api!(RedisModule_ReplyWithError)(self.ptr(), msg.as_ptr()) };
     }
 
     pub fn open(&self, name: *mut raw::RedisModuleString, write: bool) -> Key {
@@ -385,7 +397,7 @@ impl Ctx {
 
     fn open_with(&self, name: *mut raw::RedisModuleString, mode: u32) -> Key {
         // SAFETY: a live context and key name; the key is closed on drop.
-        let ptr = unsafe { hot!(RedisModule_OpenKey)(self.ptr, name, mode as c_int) };
+        let ptr = unsafe { hot!(RedisModule_OpenKey)(self.ptr(), name, mode as c_int) };
         Key { ptr }
     }
 
@@ -393,7 +405,7 @@ impl Ctx {
     pub fn notify(&self, event: &CStr, key: *mut raw::RedisModuleString) {
         // SAFETY: a live context, a NUL-terminated event name and a live key name.
         unsafe {
-            hot!(RedisModule_NotifyKeyspaceEvent)(self.ptr, raw::NotifyEvent::MODULE.bits(), event.as_ptr(), key)
+            hot!(RedisModule_NotifyKeyspaceEvent)(self.ptr(), raw::NotifyEvent::MODULE.bits(), event.as_ptr(), key)
         };
     }
 
@@ -413,20 +425,22 @@ impl Ctx {
             self.replicate_args(args.cmd.name, args.raw(1), &args.argv[2..]);
         } else {
             // SAFETY: a live command context.
-            unsafe { hot!(RedisModule_ReplicateVerbatim)(self.ptr) };
+            unsafe { hot!(RedisModule_ReplicateVerbatim)(self.ptr()) };
         }
     }
 
     /// A command of the module's own in place of, or before, the running one.
     pub fn replicate(&self, key: *mut raw::RedisModuleString, cmd: Logged) {
         // SAFETY: a live command context and key name.
-        unsafe { log_command!(api!(RedisModule_Replicate), self.ptr, key, cmd) };
+        unsafe { log_command!(api!(RedisModule_Replicate), self.ptr(), key, cmd) };
     }
 
     /// `cmd key args...`, with arguments taken from the running command.
     pub fn replicate_args(&self, cmd: &CStr, key: *mut raw::RedisModuleString, args: &[*mut raw::RedisModuleString]) {
         // SAFETY: "sv" takes a Redis string, then an array of them and its length.
-        unsafe { api!(RedisModule_Replicate)(self.ptr, cmd.as_ptr(), c"sv".as_ptr(), key, args.as_ptr(), args.len()) };
+        unsafe {
+            api!(RedisModule_Replicate)(self.ptr(), cmd.as_ptr(), c"sv".as_ptr(), key, args.as_ptr(), args.len())
+        };
     }
 }
 
@@ -444,14 +458,19 @@ impl Key {
         if self.ptr.is_null() {
             return Ok(None);
         }
-        // SAFETY: ptr is an open key (NULL only when opened read-only on a missing key).
+        // SAFETY: ptr is an open key (NULL only when opened read-only on a
+        // missing key); a value of our type is a live, boxed Binding that the
+        // server keeps until our free callback.
         unsafe {
             if hot!(RedisModule_ModuleTypeGetType)(self.ptr) != data_type() {
                 self.not_ours()?;
                 return Ok(None);
             }
+            // Never NULL: every value of the type is a boxed Binding, set by
+            // `set` or returned by the RDB loader (whose NULL fails the load).
             let v = hot!(RedisModule_ModuleTypeGetValue)(self.ptr).cast::<Binding>();
-            Ok(v.as_mut())
+            debug_assert!(!v.is_null());
+            Ok(Some(&mut *v))
         }
     }
 

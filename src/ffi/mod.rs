@@ -115,13 +115,15 @@ pub fn log(level: &str, msg: &str) {
 /// `s` must be a live `RedisModuleString` that outlives `'a`.
 #[inline(always)]
 pub unsafe fn bytes<'a>(s: *const raw::RedisModuleString) -> &'a [u8] {
-    let mut len = 0usize;
-    let p = hot!(RedisModule_StringPtrLen)(s, &mut len);
+    // Left unset: every server writes the length whenever it is asked for
+    // one, even for a NULL string (whose text is an error message).
+    let mut len = std::mem::MaybeUninit::<usize>::uninit();
+    let p = hot!(RedisModule_StringPtrLen)(s, len.as_mut_ptr());
     // Never NULL: Redis and Valkey answer a NULL string with an error text.
     debug_assert!(!p.is_null());
-    // SAFETY: `p` points at the string's `len` bytes, which live as long
-    // as the string does.
-    std::slice::from_raw_parts(p.cast(), len)
+    // SAFETY: the call above wrote the length; `p` points at the string's
+    // `len` bytes, which live as long as the string does.
+    std::slice::from_raw_parts(p.cast(), len.assume_init())
 }
 
 /// A new Redis string holding `b`; the caller frees it.
