@@ -683,7 +683,7 @@ impl Binding {
         self.settle_tail()?;
         match &self.state {
             State::Open(o) => Ok(&*o.vec),
-            State::Broken(b) => Err(self.broken_error(key(), &b.cause).into()),
+            State::Broken(b) => Err(Binding::not_open(&self.path, b, key())),
         }
     }
 
@@ -704,23 +704,18 @@ impl Binding {
         }
     }
 
-    /// The error of a write to a binding whose file is not open.
+    /// The error of a command on a binding whose file is not open. Takes
+    /// the path apart from the binding, so that a write holding its state
+    /// can call it.
     #[cold]
     #[inline(never)]
-    fn not_open(&self, key: Name) -> Box<Error> {
-        let cause = match &self.state {
-            State::Broken(b) => b.cause.as_str(),
-            State::Open(_) => "the file is open",
-        };
-        self.broken_error(key(), cause).into()
-    }
-
-    fn broken_error(&self, key: &[u8], cause: &str) -> Error {
+    fn not_open(path: &Path, b: &Broken, key: &[u8]) -> Box<Error> {
         Error::Broken {
             key: shown(key),
-            path: self.path.display().to_string(),
-            cause: cause.to_owned(),
+            path: path.display().to_string(),
+            cause: b.cause.clone(),
         }
+        .into()
     }
 
     /// `MMAP` on a key that is already bound: the count if the target's
@@ -784,8 +779,9 @@ impl Binding {
             return Err(Error::ReadOnly(shown(key())).into());
         }
         let addr = self as *mut Binding as usize;
-        let State::Open(opened) = &mut self.state else {
-            return Err(self.not_open(key));
+        let opened = match &mut self.state {
+            State::Open(o) => o,
+            State::Broken(b) => return Err(Binding::not_open(&self.path, b, key())),
         };
         if opened.held && !hold {
             settle_opened(opened, &self.path)?;

@@ -106,10 +106,7 @@ fn set(ctx: &Ctx, args: &Args) -> Result<()> {
 /// One pair, the common case: no buffers to fill.
 fn set_one(ctx: &Ctx, args: &Args) -> Result<()> {
     let i = index(args, 2)?;
-    // Read before the key is opened, so that no call separates the
-    // binding's state tests and the compiler merges them.
-    let text = args.bytes(3);
-    let stored = on_bound(ctx, args, |b, key| b.set_one(key, i, text))?;
+    let stored = on_bound(ctx, args, |b, key| b.set_one(key, i, args.bytes(3)))?;
     if stored {
         written(ctx, args, c"vset", Propagate::AsSent);
     }
