@@ -11,11 +11,12 @@ alone (callgrind_control zeroes the counters before it and dumps them
 after), less the server's timer (`serverCron`, see `costs`). Each server
 is started five times (--starts) and each count is the median over the
 starts: Redis seeds its hash tables anew at every start, so whether a
-command's name or a key's name shares a bucket with another, which costs up
-to about 100 instructions a lookup, changes from start to start. For each of run.py's cases: the module command, its native
-counterpart and the floor of its sort (MMAP.FLK, or MMAP.FLW for
-a write, with the same arguments); native ÷ module and native ÷ floor as
-instruction ratios, and the module command's instructions in the module's
+command's name or a key's name shares a bucket with another, which costs
+60 to 150 instructions a lookup, changes from start to start. For each of
+run.py's cases: the module command, its native counterpart and the floor of
+its sort (MMAP.FLK, or MMAP.FLW for a write, with the same arguments);
+native ÷ module as a ratio of medians and, per start, its lowest and
+highest; native ÷ floor; and the module command's instructions in the module's
 own code and in the server's module API (the command dispatcher, the context
 set up for each call, the RedisModule_* functions). Writes
 bench/instructions.md. The kernel's share (TCP) is not counted: it is about
@@ -97,7 +98,7 @@ def count(server, starts):
         # Each start's own ratio too: which starts were lucky differs
         # between the two commands, so their spread shows what the medians
         # can tell apart.
-        ratios = [run[k][3] / run[k][2] for run in runs]
+        ratios = [native_count / module for _, _, module, native_count, *_ in (run[k] for run in runs)]
         rows.append((label, native, *(med(run[k][j] for run in runs) for j in range(2, 7)), min(ratios), max(ratios)))
     return rows
 

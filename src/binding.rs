@@ -690,17 +690,9 @@ impl Binding {
     /// Writes the tail, if any, to the file.
     #[inline]
     pub fn settle_tail(&mut self) -> Result<()> {
-        match &self.state {
-            State::Open(o) if o.held => self.settle_held(),
-            _ => Ok(()),
-        }
-    }
-
-    #[cold]
-    fn settle_held(&mut self) -> Result<()> {
         match &mut self.state {
-            State::Open(o) => settle_opened(o, &self.path),
-            State::Broken(_) => Ok(()),
+            State::Open(o) if o.held => settle_opened(o, &self.path),
+            _ => Ok(()),
         }
     }
 

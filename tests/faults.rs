@@ -120,15 +120,22 @@ fn a_failed_fdatasync_is_counted_and_logged_and_the_write_stands() {
     assert_eq!(mmap_stat(&mut c, "flush_errors"), 2);
 }
 
-#[test]
-fn held_appends_that_cannot_be_written_stay_in_memory_and_say_so() {
+/// `v` bound, with one value appended and in its file; from then on, held
+/// appends cannot be written.
+fn one_value_then_settle_fails() -> (Server, redis::Connection) {
     let s = with_faults(Opts::default());
     let mut c = s.conn();
     int(&mut c, &["MMAP", "v", "v.f64"]);
     assert_eq!(int(&mut c, &["MMAP.ADD", "v", "1"]), 1);
-    let path = s.data().join("v.f64");
-    assert_eq!(file_values(&path), vec![1.0]);
+    assert_eq!(file_values(&s.data().join("v.f64")), vec![1.0]);
     fault(&mut c, "settle", "on");
+    (s, c)
+}
+
+#[test]
+fn held_appends_that_cannot_be_written_stay_in_memory_and_say_so() {
+    let (s, mut c) = one_value_then_settle_fails();
+    let path = s.data().join("v.f64");
     assert_eq!(int(&mut c, &["MMAP.ADD", "v", "2", "3"]), 2);
     // Written at the end of the pass, and retried at the end of each one.
     assert!(mmap_stat(&mut c, "held_write_errors") >= 1);
@@ -155,11 +162,7 @@ fn held_appends_that_cannot_be_written_stay_in_memory_and_say_so() {
 /// goes, the loss is logged, and the next passes do not touch it.
 #[test]
 fn a_key_deleted_while_its_held_appends_cannot_be_written_logs_the_loss() {
-    let s = with_faults(Opts::default());
-    let mut c = s.conn();
-    int(&mut c, &["MMAP", "v", "v.f64"]);
-    assert_eq!(int(&mut c, &["MMAP.ADD", "v", "1"]), 1);
-    fault(&mut c, "settle", "on");
+    let (s, mut c) = one_value_then_settle_fails();
     assert_eq!(int(&mut c, &["MMAP.ADD", "v", "2"]), 1);
     assert_eq!(int(&mut c, &["DEL", "v"]), 1);
     assert!(
