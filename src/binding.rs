@@ -28,14 +28,17 @@ pub type Vector = dyn Column;
 /// successful write never asks the server for it.
 pub type Name<'k> = &'k dyn Fn() -> &'k [u8];
 
-/// Who holds a bound file: the key (as last seen), the database it was
-/// last seen in (where a lookup of it starts; SWAPDB is not followed, a
-/// lookup finds the key in any database), the file (whose descriptor
-/// carries the lock), whether the key may write it, and a token telling
-/// claims apart.
+/// Who holds a bound file. The claim belongs to the value: its token lives
+/// in the value's `Opened`, and the claim ends when the value is freed or
+/// when a look at the keyspace finds no key holding that token any more.
+/// Nothing here says where the value is: SWAPDB, MOVE, flushes and lazy
+/// frees move or drop values without telling modules alike, so the
+/// database is always looked up, never remembered. The key's name is kept
+/// (renames are the one change of name, and each is notified) to look the
+/// value up by and to name it in errors. Beside it: the file (whose
+/// descriptor carries the lock) and whether the key may write it.
 struct Holder {
     key: Vec<u8>,
-    db: i32,
     sync: Arc<Synced>,
     writable: bool,
     token: u64,
@@ -167,27 +170,30 @@ pub fn hold_registry(ms: u64) {
 /// server cuts the content alike for the digest.
 const CHUNK: usize = 512;
 
-/// Finds the key that holds a claim: given the key's name, the database it
-/// was last seen in and the claim's token, the database where that key
-/// holds that claim now, or `None` if no key does (it was deleted, flushed
-/// or has expired, and its value may not be freed yet).
-pub type Finder<'a> = &'a dyn Fn(&[u8], i32, u64) -> Option<i32>;
+/// Finds the key that holds a claim: given the key's name and the claim's
+/// token, the database where a key of that name holds that claim now
+/// (looked for in every database), or `None` if no key does (it was
+/// deleted, flushed or has expired, and its value may not be freed yet).
+pub type Finder<'a> = &'a dyn Fn(&[u8], u64) -> Option<i32>;
 
-/// A finder for where no key can be looked up (loading an RDB): every
-/// claim is taken to be held where it was last seen.
-pub fn trusted(_: &[u8], db: i32, _: u64) -> Option<i32> {
-    Some(db)
+/// What `trusted` answers: held, in a database it cannot tell.
+pub const SOMEWHERE: i32 = -1;
+
+/// A finder for a full sync's load, whose keys may go to a database no
+/// lookup reaches (a diskless load beside the old data): every claim is
+/// taken to be held.
+pub fn trusted(_: &[u8], _: u64) -> Option<i32> {
+    Some(SOMEWHERE)
 }
 
 /// Checks every claim against the keyspace and releases those no key holds
 /// any more. Run after a flush: the flushed values may be freed later on a
 /// lazy-free thread, and a key loaded or bound right after the flush must
-/// find their files free. Looking the keys up, rather than trusting the
-/// database each claim was last seen in, keeps a key that moved unseen
-/// (a MOVE inside MULTI on Valkey) bound.
+/// find their files free. Every database is looked in: a key that moved
+/// (MOVE, SWAPDB, in MULTI or a script alike) stays bound.
 pub fn verify_all(find: Finder) -> usize {
     let claims: Vec<Seen> = bound(|map| map.iter().map(|(&id, h)| Seen::of(id, h)).collect());
-    claims.into_iter().filter(|c| !verify(c, find)).count()
+    claims.into_iter().filter(|c| verify(c, find).is_none()).count()
 }
 
 /// A claim as seen in the registry, copied out so that the lock is not
@@ -195,7 +201,6 @@ pub fn verify_all(find: Finder) -> usize {
 struct Seen {
     id: (u64, u64),
     key: Vec<u8>,
-    db: i32,
     token: u64,
 }
 
@@ -204,30 +209,26 @@ impl Seen {
         Seen {
             id,
             key: h.key.clone(),
-            db: h.db,
             token: h.token,
         }
     }
 }
 
-/// Whether the claim `token` on `id` is still held by a key; releases it if
-/// not. Called with the registry unlocked: the lookup may delete an expired
+/// The database of the key that still holds the claim `token` on `id`
+/// (`SOMEWHERE` for `trusted`); releases the claim if no key holds it.
+/// Called with the registry unlocked: the lookup may delete an expired
 /// key, whose free callback takes the lock.
-fn verify(claim: &Seen, find: Finder) -> bool {
-    let found = find(&claim.key, claim.db, claim.token);
-    bound(|map| match map.get_mut(&claim.id).filter(|h| h.token == claim.token) {
-        Some(h) => match found {
-            Some(db) => {
-                h.db = db;
-                true
-            }
-            None => {
+fn verify(claim: &Seen, find: Finder) -> Option<i32> {
+    let found = find(&claim.key, claim.token);
+    bound(|map| match map.get(&claim.id).filter(|h| h.token == claim.token) {
+        Some(h) => {
+            if found.is_none() {
                 unlock(h.sync.file());
                 map.remove(&claim.id);
-                false
             }
-        },
-        None => false,
+            found
+        }
+        None => None,
     })
 }
 
@@ -248,7 +249,7 @@ impl Opened {
     /// checked with `find` first, and taken over if no key holds it.
     /// A writable file is locked exclusively, a read-only one shared, so
     /// that any number of readers (in any process) exclude every writer.
-    fn claim(vec: Box<Vector>, key: &[u8], db: i32, path: &Path, find: Finder) -> Result<Opened> {
+    fn claim(vec: Box<Vector>, key: &[u8], path: &Path, find: Finder) -> Result<Opened> {
         let id = identity(vec.file()).map_err(|e| Error::Broken {
             key: shown(key),
             path: path.display().to_string(),
@@ -257,7 +258,7 @@ impl Opened {
         let token = TOKENS.fetch_add(1, Ordering::Relaxed);
         let sync = Synced::new(vec.file().clone());
         if let Some(other) = bound(|map| map.get(&id).map(|h| Seen::of(id, h))) {
-            if verify(&other, find) {
+            if verify(&other, find).is_some() {
                 return Err(Error::AlreadyBound {
                     path: path.display().to_string(),
                     key: shown(&other.key),
@@ -284,7 +285,6 @@ impl Opened {
                 id,
                 Holder {
                     key: key.to_vec(),
-                    db,
                     sync: sync.clone(),
                     writable: vec.writable(),
                     token,
@@ -466,10 +466,12 @@ impl Binding {
     /// renamed over `rel`: a failure at any step leaves `rel` as it was.
     /// Refused while another key holds `rel` or another process has it
     /// locked; the key being replaced (`RESTORE ... REPLACE` of a key onto
-    /// its own file) may hold it.
+    /// its own file) may hold it: `find` tells whether the holder is the
+    /// key of the target's name in the target's database now.
     pub fn replace(
         sandbox: &Sandbox,
         t: &Target,
+        find: Finder,
         fill: impl FnOnce(&File) -> std::result::Result<(), String>,
     ) -> Result<Binding> {
         let path = || t.path();
@@ -482,12 +484,14 @@ impl Binding {
                     path: path(),
                     cause: e.into(),
                 })?;
-                match bound(|m| m.get(&id).map(|h| (h.key.clone(), h.db))) {
-                    Some((k, d)) if k == t.key && d == t.db => {}
-                    Some((k, _)) => {
+                let holder = bound(|m| m.get(&id).map(|h| Seen::of(id, h)));
+                let held_at = holder.as_ref().and_then(|h| verify(h, find).map(|db| (h, db)));
+                match held_at {
+                    Some((h, db)) if h.key == t.key && db == t.db => {}
+                    Some((h, _)) => {
                         return Err(Error::AlreadyBound {
                             path: path(),
-                            key: shown(&k),
+                            key: shown(&h.key),
                         }
                         .into())
                     }
@@ -515,6 +519,7 @@ impl Binding {
         } else {
             file
         };
+        // The old claim, if any, was checked above; the staged file is new.
         let opened = map_and_claim(file, &limits, t, &trusted)?;
         staged.commit().map_err(|cause| Error::Write { path: path(), cause })?;
         Ok(Binding {
@@ -584,15 +589,13 @@ impl Binding {
         }
     }
 
-    /// Records the key's new name and database after RENAME or MOVE, so
-    /// that errors name the key that holds the file now and flushes of its
-    /// database release it.
-    pub fn renamed(&self, key: &[u8], db: i32) {
+    /// Records the key's new name after RENAME, so that the value is
+    /// looked up by it and errors name the key that holds the file now.
+    pub fn renamed(&self, key: &[u8]) {
         if let State::Open(o) = &self.state {
             bound(|map| {
                 if let Some(h) = map.get_mut(&o.id).filter(|h| h.token == o.token) {
                     h.key = key.to_vec();
-                    h.db = db;
                 }
             });
         }
@@ -825,6 +828,12 @@ impl Binding {
         hold: bool,
         f: impl FnOnce(&mut Vector) -> std::result::Result<R, Rejected>,
     ) -> Result<R> {
+        // Held appends are written (and counted, by `settle`) before the
+        // sizes are taken: counted again here, a POP or CLEAR that takes
+        // them back in the same pass would leave them counted for good.
+        if !hold {
+            self.settle_tail()?;
+        }
         let now = |b: &Binding| b.opened().map_or((0, 0), sizes);
         let before = now(self);
         let out = self.write(key, texts, hold, f);
@@ -983,7 +992,7 @@ fn map_and_claim(file: File, limits: &Limits, t: &Target, find: Finder) -> Resul
         },
     })?;
     let vec = column::open(t.spec.kind, file, !t.spec.readonly).map_err(|cause| Error::Open { path: path(), cause })?;
-    Opened::claim(vec, t.key, t.db, t.rel, find)
+    Opened::claim(vec, t.key, t.rel, find)
 }
 
 /// Opens, maps and claims a file; says whether it was created. A file it

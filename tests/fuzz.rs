@@ -1,9 +1,11 @@
 //! `make fuzz`: random valid and malformed commands against a model of
-//! every key and file, every reply checked (values bit for bit), keys
-//! dumped and restored, some commands sent as pipelines (appends held
-//! within one pass of the event loop), with restarts of every kind in
-//! between (and `mmap.rdb-content` switched at random). Not part of
-//! `make test`:
+//! every key (in two databases, swapped by SWAPDB and crossed by MOVE) and
+//! file, every reply checked (values bit for bit) and `INFO mmap`'s key and
+//! byte counters after every batch; keys dumped, and payloads, old and new,
+//! restored with and without REPLACE; some commands sent as pipelines or
+//! MULTI/EXEC (appends held within one pass of the event loop), with
+//! restarts of every kind in between, AOF replays among them (and
+//! `mmap.rdb-content` switched at random). Not part of `make test`:
 //!
 //!     FUZZ_OPS=1000000 FUZZ_SEED=7 cargo test --test fuzz -- --nocapture
 //!
@@ -38,33 +40,52 @@ enum Held {
     Str,
 }
 
+/// A `DUMP` payload kept for a later `RESTORE`: its file and the content
+/// the file had then.
+struct Payload {
+    bytes: Vec<u8>,
+    file: String,
+    content: Vec<u64>,
+}
+
 /// Every key and every file, as the server and the disk must have them.
 #[derive(Default)]
 struct Model {
-    keys: HashMap<String, Held>,
+    /// The connection's database 0, where every command runs, then
+    /// database 1, reached by SWAPDB and MOVE.
+    dbs: [HashMap<String, Held>; 2],
     files: HashMap<String, Vec<u64>>,
+    payloads: Vec<Payload>,
 }
 
 impl Model {
-    fn holder(&self, file: &str) -> Option<&String> {
-        self.keys
-            .iter()
-            .find(|(_, h)| **h == Held::Bound(file.to_string()))
-            .map(|(k, _)| k)
+    /// The key, in either database, that holds `file`.
+    fn holder(&self, file: &str) -> Option<(usize, &String)> {
+        let want = Held::Bound(file.to_string());
+        (0..2).find_map(|db| self.dbs[db].iter().find(|(_, h)| **h == want).map(|(k, _)| (db, k)))
     }
 
     fn bound(&self, key: &str) -> Option<&Vec<u64>> {
-        match self.keys.get(key) {
+        match self.dbs[0].get(key) {
             Some(Held::Bound(f)) => self.files.get(f),
             _ => None,
         }
     }
 
     fn bound_mut(&mut self, key: &str) -> Option<&mut Vec<u64>> {
-        match self.keys.get(key) {
+        match self.dbs[0].get(key) {
             Some(Held::Bound(f)) => self.files.get_mut(&f.clone()),
             _ => None,
         }
+    }
+
+    /// What `INFO mmap` must count: bound keys, and their files' bytes.
+    fn counters(&self) -> (i64, i64) {
+        let files = self.dbs.iter().flat_map(|db| db.values()).filter_map(|h| match h {
+            Held::Bound(f) => Some(self.files[f].len() as i64 * 8),
+            Held::Str => None,
+        });
+        files.fold((0, 0), |(n, bytes), b| (n + 1, bytes + b))
     }
 }
 
@@ -190,7 +211,7 @@ impl Fuzz {
         } else {
             format!("k{}", rng.below(KEYS as u64))
         };
-        let held = self.model.keys.get(&key).cloned();
+        let held = self.model.dbs[0].get(&key).cloned();
         let len = self.model.bound(&key).map_or(0, Vec::len);
         let mut args: Vec<Vec<u8>>;
         let name = |n: &str, rng: &mut Rng| -> Vec<u8> {
@@ -207,7 +228,7 @@ impl Fuzz {
             };
             if rng.chance(30) { short } else { n }.as_bytes().to_vec()
         };
-        let want = match rng.below(100) {
+        let want = match rng.below(104) {
             // MMAP
             0..=11 => {
                 let file = format!("f{}", rng.below(FILES as u64));
@@ -238,12 +259,12 @@ impl Fuzz {
                             Want::Err(format!("ERR key '{key}' is bound to '{f}', not to '{file}'"))
                         }
                         None => match self.model.holder(&file) {
-                            Some(other) => Want::Err(format!(
+                            Some((_, other)) => Want::Err(format!(
                                 "ERR cannot map '{file}': the file is already bound to key '{other}'"
                             )),
                             None => {
                                 let n = self.model.files.entry(file.clone()).or_default().len();
-                                self.model.keys.insert(key.clone(), Held::Bound(file));
+                                self.model.dbs[0].insert(key.clone(), Held::Bound(file));
                                 Want::Int(n as i64)
                             }
                         },
@@ -431,7 +452,7 @@ impl Fuzz {
             // DEL, RENAME, a string key
             85..=89 => {
                 args = vec![b"DEL".to_vec(), key.clone().into_bytes()];
-                Want::Int(i64::from(self.model.keys.remove(&key).is_some()))
+                Want::Int(i64::from(self.model.dbs[0].remove(&key).is_some()))
             }
             90..=92 => {
                 let to = format!("k{}", rng.below(KEYS as u64));
@@ -439,15 +460,15 @@ impl Fuzz {
                 match held {
                     None => Want::Err("ERR no such key".into()),
                     Some(h) => {
-                        self.model.keys.remove(&key);
-                        self.model.keys.insert(to, h);
+                        self.model.dbs[0].remove(&key);
+                        self.model.dbs[0].insert(to, h);
                         Want::Ok
                     }
                 }
             }
             93 => {
                 args = vec![b"SET".to_vec(), b"s".to_vec(), b"text".to_vec()];
-                self.model.keys.insert("s".into(), Held::Str);
+                self.model.dbs[0].insert("s".into(), Held::Str);
                 Want::Ok
             }
             // Wrong arity
@@ -478,10 +499,34 @@ impl Fuzz {
                 }
                 Want::Err(format!("ERR wrong number of arguments for '{lower}' command"))
             }
-            _ => {
+            99 => {
                 args = vec![b"FLUSHDB".to_vec()];
-                self.model.keys.clear();
+                self.model.dbs[0].clear();
                 Want::Ok
+            }
+            // SWAPDB, plainly or from a script (and inside MULTI/EXEC when
+            // a batch is sent as one); MOVE to database 1.
+            100..=102 => {
+                args = if rng.chance(50) {
+                    vec![b"SWAPDB".to_vec(), b"0".to_vec(), b"1".to_vec()]
+                } else {
+                    ["EVAL", "return redis.call('SWAPDB', '0', '1')", "0"]
+                        .map(|a| a.as_bytes().to_vec())
+                        .to_vec()
+                };
+                self.model.dbs.swap(0, 1);
+                Want::Ok
+            }
+            _ => {
+                args = vec![b"MOVE".to_vec(), key.clone().into_bytes(), b"1".to_vec()];
+                match held {
+                    Some(h) if !self.model.dbs[1].contains_key(&key) => {
+                        self.model.dbs[0].remove(&key);
+                        self.model.dbs[1].insert(key, h);
+                        Want::Int(1)
+                    }
+                    _ => Want::Int(0),
+                }
             }
         };
         (args, want)
@@ -489,46 +534,93 @@ impl Fuzz {
 }
 
 impl Fuzz {
-    /// `DUMP` of a bound key, then `RESTORE` of the payload: onto the key
-    /// itself (`REPLACE`), onto another key while this one holds the file
-    /// (refused, nothing changes), or after `DEL`, under a free name.
+    /// `DUMP` of a bound key, kept, or `RESTORE` of a payload kept earlier
+    /// (its file may have moved on since, and be held by any key in either
+    /// database, or by none), with or without `REPLACE`, onto any key.
     fn moved(&mut self, c: &mut redis::Connection, seed: u64) {
-        let key = format!("k{}", self.rng.below(KEYS as u64));
-        let Some(Held::Bound(file)) = self.model.keys.get(&key).cloned() else {
+        let rng = &mut self.rng;
+        let key = format!("k{}", rng.below(KEYS as u64));
+        if self.model.payloads.is_empty() || rng.chance(40) {
+            let Some(Held::Bound(file)) = self.model.dbs[0].get(&key).cloned() else {
+                return;
+            };
+            let bytes = match raw(c, &["DUMP", &key]).unwrap() {
+                Value::BulkString(b) => b,
+                other => panic!("DUMP {key} (seed {seed}): {other:?}"),
+            };
+            let content = self.model.files[&file].clone();
+            let p = Payload { bytes, file, content };
+            if self.model.payloads.len() < 8 {
+                self.model.payloads.push(p);
+            } else {
+                let at = rng.below(8) as usize;
+                self.model.payloads[at] = p;
+            }
+            self.checked += 1;
             return;
+        }
+        let p = rng.pick(&self.model.payloads);
+        let replace = rng.chance(50);
+        let mut args: Vec<&[u8]> = vec![b"RESTORE", key.as_bytes(), b"0", &p.bytes];
+        if replace {
+            args.push(b"REPLACE");
+        }
+        let exists = self.model.dbs[0].contains_key(&key);
+        let want = match self.model.holder(&p.file) {
+            _ if exists && !replace => Want::Err("BUSYKEY".into()),
+            // A key replaced onto its own file.
+            Some((0, h)) if *h == key => Want::Ok,
+            // One file, one key: wherever the holder is.
+            Some(_) => Want::Err("ERR Bad data format".into()),
+            None => Want::Ok,
         };
-        let payload = match raw(c, &["DUMP", &key]).unwrap() {
-            Value::BulkString(b) => b,
-            other => panic!("DUMP {key} (seed {seed}): {other:?}"),
-        };
-        let restore = |c: &mut redis::Connection, to: &str, replace: bool| {
-            let mut args: Vec<&[u8]> = vec![b"RESTORE", to.as_bytes(), b"0", &payload];
-            if replace {
-                args.push(b"REPLACE");
-            }
-            raw_bytes(c, &args)
-        };
-        let other = format!("k{}", self.rng.below(KEYS as u64));
-        match self.rng.below(3) {
-            0 => assert_eq!(restore(c, &key, true), Ok(Value::Okay), "seed {seed}"),
-            1 if other != key => {
-                let e = restore(c, &other, true).unwrap_err();
-                assert!(e.contains("Bad data format"), "{e} (seed {seed})");
-            }
-            _ => {
-                int(c, &["DEL", &key]);
-                self.model.keys.remove(&key);
-                let to = if self.model.keys.contains_key(&other) {
-                    key
-                } else {
-                    other
-                };
-                assert_eq!(restore(c, &to, false), Ok(Value::Okay), "RESTORE {to} (seed {seed})");
-                self.model.keys.insert(to, Held::Bound(file));
-            }
+        let got = raw_bytes(c, &args);
+        assert!(
+            matches(&got, &want),
+            "RESTORE {key} of a payload of {} ({} values), REPLACE {replace} (seed {seed}):\n  got  {got:?}\n  want {want:?}",
+            p.file,
+            p.content.len()
+        );
+        if let Want::Ok = want {
+            let (file, content) = (p.file.clone(), p.content.clone());
+            self.model.files.insert(file.clone(), content);
+            self.model.dbs[0].insert(key, Held::Bound(file));
         }
         self.checked += 1;
     }
+}
+
+/// A reply inside EXEC's array, as `raw_bytes` gives a reply.
+fn in_exec(v: Value) -> Result<Value, String> {
+    match v {
+        Value::ServerError(e) => Err(match e.details() {
+            Some(d) => format!("{} {d}", e.code()),
+            None => e.code().to_string(),
+        }),
+        v => Ok(v),
+    }
+}
+
+/// Whether the server refuses the command when it is queued, which
+/// aborts a whole MULTI: a wrong number of arguments.
+fn refused_when_queued(want: &Want) -> bool {
+    matches!(want, Want::Err(e) if e.starts_with("ERR wrong number of arguments"))
+}
+
+/// `INFO mmap`'s counters against the model's.
+fn check_counters(c: &mut redis::Connection, model: &Model, what: &str) {
+    let info = match raw(c, &["INFO", "mmap"]).unwrap() {
+        Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        Value::VerbatimString { text, .. } => text,
+        other => panic!("INFO mmap: {other:?}"),
+    };
+    let got = |name: &str| -> i64 { line_field(&info, name).and_then(|v| v.parse().ok()).unwrap() };
+    let (keys, bytes) = model.counters();
+    assert_eq!(
+        (got("mmap_keys"), got("mmap_file_bytes"), got("mmap_broken_keys")),
+        (keys, bytes, 0),
+        "INFO mmap's keys, file bytes and broken keys {what}"
+    );
 }
 
 fn matches(got: &Result<Value, String>, want: &Want) -> bool {
@@ -592,31 +684,52 @@ fn fuzz() {
         model: Model::default(),
         checked: 0,
     };
-    let restart_every = (ops / 20).max(1000);
-    let (mut errors, mut restarts) = (0u64, [0u64; 4]);
+    let restart_every = (ops / 40).max(1000);
+    let (mut errors, mut restarts) = (0u64, [0u64; 5]);
     let started = Instant::now();
-    let (mut n, mut batches) = (0u64, 0u64);
+    let (mut n, mut batches, mut multis) = (0u64, 0u64, 0u64);
     while n < ops {
-        if f.rng.chance(1) {
+        if f.rng.chance(2) {
             f.moved(&mut c, seed);
         }
         // Now and then a pipeline, so that appends held within one pass of
-        // the event loop meet the reads and writes after them.
+        // the event loop meet the reads and writes after them; some of them
+        // one MULTI/EXEC, which leaves out what would abort it when queued.
         let k = if f.rng.chance(10) { 2 + f.rng.below(31) } else { 1 }.min(ops - n);
-        let steps: Vec<_> = (0..k).map(|_| f.step()).collect();
-        let replies = if k == 1 {
+        let multi = k > 1 && f.rng.chance(30);
+        let steps: Vec<_> = (0..k)
+            .map(|_| f.step())
+            .filter(|(_, want)| !(multi && refused_when_queued(want)))
+            .collect();
+        let k = steps.len() as u64;
+        let replies = if k == 1 && !multi {
             vec![raw_bytes(&mut c, &steps[0].0)]
         } else {
             batches += 1;
             let mut p = redis::pipe();
+            if multi {
+                multis += 1;
+                p.cmd("MULTI");
+            }
             for (args, _) in &steps {
                 p.cmd(std::str::from_utf8(&args[0]).unwrap());
                 for a in &args[1..] {
                     p.arg(&a[..]);
                 }
             }
+            if multi {
+                p.cmd("EXEC");
+            }
             let got: Vec<redis::RedisResult<Value>> = p.ignore_errors().query(&mut c).unwrap();
-            got.into_iter().map(|r| r.map_err(|e| error_text(&e))).collect()
+            let got = got.into_iter().map(|r| r.map_err(|e| error_text(&e)));
+            if multi {
+                match got.last() {
+                    Some(Ok(Value::Array(items))) => items.into_iter().map(in_exec).collect(),
+                    other => panic!("EXEC (seed {seed}): {other:?}"),
+                }
+            } else {
+                got.collect()
+            }
         };
         let crossed = (n + k) / restart_every > n / restart_every;
         for ((args, want), got) in steps.iter().zip(&replies) {
@@ -626,23 +739,25 @@ fn fuzz() {
             }
             assert!(
                 matches(got, want),
-                "operation {n} (seed {seed}): {:?}\n  got  {got:?}\n  want {want:?}",
+                "operation {n} (seed {seed}){}: {:?}\n  got  {got:?}\n  want {want:?}",
+                if multi { " in MULTI" } else { "" },
                 args.iter()
                     .map(|a| String::from_utf8_lossy(a).into_owned())
                     .collect::<Vec<_>>()
             );
             f.checked += 1;
         }
+        check_counters(&mut c, &f.model, &format!("after operation {n} (seed {seed})"));
         if crossed {
             check_files(&s, &f.model);
-            let kind = (n / restart_every) % 4; // the restart's number picks its kind
+            let kind = (n / restart_every) % 5; // the restart's number picks its kind
             match kind {
                 0 => s.restart(),
                 1 => s.kill_and_restart(),
                 2 => {
                     raw(&mut c, &["DEBUG", "RELOAD"]).unwrap();
                 }
-                _ => {
+                3 => {
                     let content = if f.rng.chance(50) { "yes" } else { "no" };
                     raw(&mut c, &["CONFIG", "SET", "mmap.rdb-content", content]).unwrap();
                     let preamble = if f.rng.chance(50) { "yes" } else { "no" };
@@ -650,38 +765,47 @@ fn fuzz() {
                     rewrite_aof(&mut c);
                     s.kill_and_restart();
                 }
+                _ => {
+                    // The whole AOF replayed in place, RESTOREs and all.
+                    raw(&mut c, &["DEBUG", "LOADAOF"]).unwrap();
+                }
             }
             restarts[kind as usize] += 1;
             c = s.conn();
             check_files(&s, &f.model);
-            for key in (0..KEYS).map(|k| format!("k{k}")).chain(["s".to_string()]) {
-                let ty = match raw(&mut c, &["TYPE", &key]).unwrap() {
-                    Value::SimpleString(t) => t,
-                    Value::Okay => "OK".into(),
-                    other => panic!("{other:?}"),
-                };
-                match f.model.keys.get(&key) {
-                    Some(Held::Bound(_)) => {
-                        let want = f.model.bound(&key).map_or(0, Vec::len) as i64;
-                        assert_eq!(
-                            int(&mut c, &["MMAP.COUNT", &key]),
-                            want,
-                            "{key} after a restart (seed {seed})"
-                        );
+            for db in 0..2 {
+                raw(&mut c, &["SELECT", &db.to_string()]).unwrap();
+                for key in (0..KEYS).map(|k| format!("k{k}")).chain(["s".to_string()]) {
+                    let ty = match raw(&mut c, &["TYPE", &key]).unwrap() {
+                        Value::SimpleString(t) => t,
+                        Value::Okay => "OK".into(),
+                        other => panic!("{other:?}"),
+                    };
+                    match f.model.dbs[db].get(&key) {
+                        Some(Held::Bound(file)) => {
+                            let want = f.model.files[file].len() as i64;
+                            assert_eq!(
+                                int(&mut c, &["MMAP.COUNT", &key]),
+                                want,
+                                "{key} in db {db} after a restart (seed {seed})"
+                            );
+                        }
+                        Some(Held::Str) => assert_eq!(ty, "string", "{key} in db {db} (seed {seed})"),
+                        None => assert_eq!(ty, "none", "{key} in db {db} (seed {seed})"),
                     }
-                    Some(Held::Str) => assert_eq!(ty, "string", "{key} (seed {seed})"),
-                    None => assert_eq!(ty, "none", "{key} (seed {seed})"),
                 }
             }
+            raw(&mut c, &["SELECT", "0"]).unwrap();
             assert_eq!(mmap_stat(&mut c, "panics"), 0);
-            assert_eq!(mmap_stat(&mut c, "broken_keys"), 0);
+            check_counters(&mut c, &f.model, &format!("after a restart (seed {seed})"));
         }
     }
     check_files(&s, &f.model);
     assert_eq!(mmap_stat(&mut c, "panics"), 0);
     eprintln!(
         "fuzz: {} operations checked against {version} in {:.0} s ({errors} expected error replies, \
-         {batches} pipelines), restarts: {} SHUTDOWN SAVE, {} SIGKILL + AOF replay, {} DEBUG RELOAD, {} BGREWRITEAOF + SIGKILL; \
+         {batches} pipelines, {multis} of them MULTI/EXEC), restarts: {} SHUTDOWN SAVE, {} SIGKILL + AOF replay, \
+         {} DEBUG RELOAD, {} BGREWRITEAOF + SIGKILL, {} DEBUG LOADAOF; \
          {} files, {} values in the model; nothing found",
         f.checked,
         started.elapsed().as_secs_f64(),
@@ -689,6 +813,7 @@ fn fuzz() {
         restarts[1],
         restarts[2],
         restarts[3],
+        restarts[4],
         f.model.files.len(),
         f.model.files.values().map(Vec::len).sum::<usize>()
     );

@@ -223,3 +223,41 @@ fn memory_usage_counts_the_binding_not_the_file() {
     let m = int(&mut c, &["MEMORY", "USAGE", &name]);
     assert!(m >= n + 200 + 300, "{m} vs {n}");
 }
+
+#[test]
+fn appends_taken_back_in_the_same_pass_leave_the_byte_counters_exact() {
+    let s = Server::start();
+    let mut c = s.conn();
+    assert_eq!(int(&mut c, &["MMAP", "k", "a.f64"]), 0);
+    let takes_back: [&[&str]; 3] = [&["MMAP.POP", "k"], &["MMAP.CLEAR", "k"], &["MMAP.RESIZE", "k", "0"]];
+    for (atomic, undo) in [true, false]
+        .into_iter()
+        .flat_map(|a| takes_back.iter().map(move |u| (a, u)))
+    {
+        let mut p = redis::pipe();
+        if atomic {
+            p.atomic();
+        }
+        p.cmd("MMAP.ADD").arg("k").arg("1");
+        p.cmd(undo[0]).arg(&undo[1..]);
+        let _: Vec<Value> = p.query(&mut c).unwrap();
+        let what = format!("ADD then {undo:?}, atomic {atomic}");
+        assert_eq!(int(&mut c, &["MMAP.COUNT", "k"]), 0, "{what}");
+        assert_eq!(file_len(&s.data().join("a.f64")), 0, "{what}");
+        assert_eq!(mmap_stat(&mut c, "file_bytes"), 0, "{what}");
+    }
+    // Held appends that stay are counted once.
+    let mut p = redis::pipe();
+    p.cmd("MMAP.ADD")
+        .arg("k")
+        .arg("1")
+        .cmd("MMAP.ADD")
+        .arg("k")
+        .arg("2")
+        .cmd("MMAP.POP")
+        .arg("k");
+    let _: Vec<Value> = p.query(&mut c).unwrap();
+    assert_eq!(mmap_stat(&mut c, "file_bytes"), 8);
+    assert_eq!(int(&mut c, &["DEL", "k"]), 1);
+    assert_eq!(mmap_stat(&mut c, "file_bytes"), 0);
+}

@@ -625,3 +625,147 @@ fn a_payload_whose_content_is_malformed_is_refused() {
     assert!(!b.data().join("k.f64").exists(), "nothing was created");
     assert_eq!(fs::read_dir(b.data()).unwrap().count(), 0, "no hidden file is left");
 }
+
+/// `MMAP a p.f64`, values 1 2 3, `DUMP a`, then the file moves on (9 2 3)
+/// before `a` is deleted and the payload restored as `b`: the file is the
+/// payload's 1 2 3 again, and `MMAP.SET b 1 5` makes it 1 5 3.
+fn restore_an_older_payload(c: &mut redis::Connection) {
+    assert_eq!(int(c, &["MMAP", "a", "p.f64"]), 0);
+    assert_eq!(int(c, &["MMAP.ADD", "a", "1", "2", "3"]), 3);
+    let payload = dump(c, "a");
+    assert_eq!(int(c, &["MMAP.SET", "a", "0", "9"]), 1);
+    assert_eq!(int(c, &["DEL", "a"]), 1);
+    assert_eq!(restore(c, "b", &payload, false).unwrap(), Value::Okay);
+    assert_eq!(int(c, &["MMAP.SET", "b", "1", "5"]), 1);
+    assert_eq!(
+        bulks(c, &["MMAP.MGET", "b", "0", "1", "2"]),
+        ["1", "5", "3"].map(|v| Some(v.into()))
+    );
+}
+
+#[test]
+fn a_restore_replayed_from_the_aof_does_what_the_restore_did() {
+    for how in ["SIGKILL", "SHUTDOWN NOSAVE", "DEBUG LOADAOF", "rewrite then SIGKILL"] {
+        let mut s = Server::with(aof_opts("yes"));
+        let mut c = s.conn();
+        restore_an_older_payload(&mut c);
+        match how {
+            "SIGKILL" => s.kill_and_restart(),
+            "SHUTDOWN NOSAVE" => {
+                assert!(raw(&mut c, &["SHUTDOWN", "NOSAVE"]).is_err(), "the connection closes");
+                s.kill();
+                s.start_again();
+            }
+            "DEBUG LOADAOF" => assert_eq!(raw(&mut c, &["DEBUG", "LOADAOF"]).unwrap(), Value::Okay),
+            _ => {
+                rewrite_aof(&mut c);
+                // Writes after the rewrite are replayed over its preamble.
+                assert_eq!(int(&mut c, &["MMAP.SET", "b", "2", "4"]), 1);
+                s.kill_and_restart();
+            }
+        }
+        let mut c = s.conn();
+        let want = if how.starts_with("rewrite") { "4" } else { "3" };
+        assert_eq!(
+            bulks(&mut c, &["MMAP.MGET", "b", "0", "1", "2"]),
+            ["1", "5", want].map(|v| Some(v.into())),
+            "{how}"
+        );
+        assert_eq!(
+            file_values(&s.data().join("p.f64")),
+            [1.0, 5.0, want.parse().unwrap()],
+            "{how}"
+        );
+        assert_eq!(mmap_stat(&mut c, "keys"), 1, "{how}");
+        assert_eq!(mmap_stat(&mut c, "broken_keys"), 0, "{how}");
+    }
+}
+
+#[test]
+fn a_snapshot_still_leaves_a_newer_file_alone() {
+    // The payload's mark is what makes a replayed RESTORE win; a snapshot
+    // with content has none, and the file, written after it, wins.
+    let mut s = Server::with(Opts {
+        module_args: vec!["rdb-content".into(), "yes".into()],
+        ..Opts::default()
+    });
+    let mut c = s.conn();
+    assert_eq!(int(&mut c, &["MMAP", "k", "k.f64"]), 0);
+    assert_eq!(int(&mut c, &["MMAP.ADD", "k", "1", "2"]), 2);
+    raw(&mut c, &["SAVE"]).unwrap();
+    assert_eq!(int(&mut c, &["MMAP.SET", "k", "0", "7"]), 1);
+    s.kill_and_restart();
+    let mut c = s.conn();
+    assert_eq!(
+        bulks(&mut c, &["MMAP.MGET", "k", "0", "1"]),
+        ["7", "2"].map(|v| Some(v.into()))
+    );
+}
+
+/// `MMAP key file`, values 1 2 (and 3), `DUMP key`: the payload.
+fn bound_and_dumped(c: &mut redis::Connection, key: &str, file: &str) -> Vec<u8> {
+    assert_eq!(int(c, &["MMAP", key, file]), 0);
+    assert_eq!(int(c, &["MMAP.ADD", key, "1", "2", "3"]), 3);
+    dump(c, key)
+}
+
+/// SWAPDB 0 1 sent plainly, inside MULTI, or from a Lua script.
+fn swapdb(c: &mut redis::Connection, how: &str) {
+    match how {
+        "plain" => assert_eq!(raw(c, &["SWAPDB", "0", "1"]).unwrap(), Value::Okay),
+        "multi" => {
+            let _: Vec<Value> = redis::pipe().atomic().cmd("SWAPDB").arg(0).arg(1).query(c).unwrap();
+        }
+        _ => {
+            raw(c, &["EVAL", "return redis.call('SWAPDB', '0', '1')", "0"]).unwrap();
+        }
+    }
+}
+
+#[test]
+fn after_swapdb_restore_replace_finds_the_key_where_it_is_now() {
+    for how in ["plain", "multi", "lua"] {
+        let s = Server::start();
+        let mut c = s.conn();
+        let payload = bound_and_dumped(&mut c, "s1", "a.f64");
+        assert_eq!(int(&mut c, &["MMAP.SET", "s1", "0", "9"]), 1);
+        swapdb(&mut c, how);
+        raw(&mut c, &["SELECT", "1"]).unwrap();
+        assert_eq!(restore(&mut c, "s1", &payload, true).unwrap(), Value::Okay, "{how}");
+        assert_eq!(bulk(&mut c, &["MMAP.GET", "s1", "0"]).as_deref(), Some("1"), "{how}");
+        assert_eq!(file_values(&s.data().join("a.f64")), [1.0, 2.0, 3.0], "{how}");
+        assert_eq!(mmap_stat(&mut c, "keys"), 1, "{how}");
+    }
+}
+
+#[test]
+fn after_swapdb_a_file_keeps_one_key() {
+    for how in ["plain", "multi", "lua"] {
+        let s = Server::start();
+        let mut c = s.conn();
+        let payload = bound_and_dumped(&mut c, "k", "a.f64");
+        swapdb(&mut c, how);
+        // k is in db 1 now; db 0 has no k, but its file is held.
+        let e = restore(&mut c, "k", &payload, false).unwrap_err();
+        assert!(e.contains("Bad data format"), "{how}: {e}");
+        assert!(s.log().contains("already bound to key 'k'"), "{how}: {}", s.log());
+        assert_eq!(int(&mut c, &["EXISTS", "k"]), 0, "{how}");
+        assert_eq!(mmap_stat(&mut c, "keys"), 1, "{how}");
+        let mut db1 = s.conn();
+        raw(&mut db1, &["SELECT", "1"]).unwrap();
+        assert_eq!(int(&mut db1, &["MMAP.SET", "k", "1", "200"]), 1, "{how}");
+        assert_eq!(file_values(&s.data().join("a.f64")), [1.0, 200.0, 3.0], "{how}");
+        // A flush of db 0 (k is in db 1) leaves the file held...
+        raw(&mut c, &["FLUSHDB"]).unwrap();
+        assert!(err(&mut c, &["MMAP", "other", "a.f64"]).contains("already bound to key 'k'"));
+        // ...and after a reload db 1's k still holds it, with the 200.
+        raw(&mut c, &["DEBUG", "RELOAD"]).unwrap();
+        assert_eq!(bulk(&mut db1, &["MMAP.GET", "k", "1"]).as_deref(), Some("200"), "{how}");
+        assert_eq!(mmap_stat(&mut c, "broken_keys"), 0, "{how}");
+        // A flush of db 1 frees it; the payload then restores in db 0.
+        raw(&mut db1, &["FLUSHDB"]).unwrap();
+        assert_eq!(restore(&mut c, "k", &payload, false).unwrap(), Value::Okay, "{how}");
+        assert_eq!(file_values(&s.data().join("a.f64")), [1.0, 2.0, 3.0], "{how}");
+        assert_eq!(mmap_stat(&mut c, "keys"), 1, "{how}");
+    }
+}

@@ -93,7 +93,7 @@ fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
         path: shown(path),
         cause,
     })?;
-    let find = |k: &[u8], db, token| ctx.find_claim(k, db, token);
+    let find = |k: &[u8], token| ctx.find_claim(k, token);
     let target = Target {
         rel: &rel,
         spec,

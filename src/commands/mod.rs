@@ -159,7 +159,7 @@ fn bound<'k>(ctx: &Ctx, args: &Args, key: &'k mut Key) -> Result<Option<&'k mut 
 #[cold]
 #[inline(never)]
 fn heal(ctx: &Ctx, args: &Args, b: &mut Binding) {
-    let find = |k: &[u8], db, token| ctx.find_claim(k, db, token);
+    let find = |k: &[u8], token| ctx.find_claim(k, token);
     if b.heal(sandbox(), args.bytes(1), ctx.db(), &find) {
         log(
             "notice",

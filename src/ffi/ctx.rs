@@ -348,10 +348,11 @@ impl Ctx {
     }
 
     /// The database where a key named `key` holds the claim `token`,
-    /// looked for in `db` first and then in every other database; see
-    /// `binding::Finder`. Reading the key deletes it if it has expired (on a
-    /// master), which frees its file. The selected database is restored.
-    pub fn find_claim(&self, key: &[u8], db: i32, token: u64) -> Option<i32> {
+    /// looked for in the selected database first and then in every other;
+    /// see `binding::Finder`. Reading the key deletes it if it has expired
+    /// (on a master), which frees its file. The selected database is
+    /// restored.
+    pub fn find_claim(&self, key: &[u8], token: u64) -> Option<i32> {
         let here = self.db();
         // SAFETY: inside redis-server; freed below.
         let name = unsafe { super::new_string(key) };
@@ -360,8 +361,8 @@ impl Ctx {
             let mut k = self.open_with(name, raw::REDISMODULE_READ | raw::REDISMODULE_OPEN_KEY_NOTOUCH);
             matches!(k.binding(), Ok(Some(b)) if b.token() == Some(token))
         };
-        let found = std::iter::once(db)
-            .chain((0..).filter(|&d| d != db))
+        let found = std::iter::once(here)
+            .chain((0..).filter(|&d| d != here))
             .take_while(|&d| self.select(d))
             .find(|_| holds());
         self.select(here);

@@ -31,7 +31,7 @@ redis_module! {
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
     super::ctx::set_type(*MMAP_TYPE.raw_type.borrow());
     // SAFETY: the live load context.
-    unsafe { super::keep_log_context(ctx.ctx) };
+    unsafe { super::keep_contexts(ctx.ctx) };
     std::panic::set_hook(Box::new(|p| log("warning", &format!("{p}"))));
     if let Some(name) = super::hot_api::missing() {
         log("warning", &format!("module not loaded: the server lacks {name}"));

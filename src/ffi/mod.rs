@@ -85,14 +85,30 @@ mod register;
 /// reads only the module's name from it, so any thread may use it.
 static LOG_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(ptr::null_mut());
 
-/// Keeps a detached context for `log`, once, at load.
+/// A detached context with a client of its own: what the data type's
+/// callbacks, which get no context that can open keys, look keys up with.
+/// Used on the main thread only, where the server's data is ours to read.
+static LOOKUP_CTX: AtomicPtr<raw::RedisModuleCtx> = AtomicPtr::new(ptr::null_mut());
+
+/// Keeps the detached contexts for `log` and `find_claim`, once, at load.
 ///
 /// # Safety
 /// `ctx` must be the live load context.
-pub unsafe fn keep_log_context(ctx: *mut raw::RedisModuleCtx) {
+pub unsafe fn keep_contexts(ctx: *mut raw::RedisModuleCtx) {
     if let Some(detach) = raw::RedisModule_GetDetachedThreadSafeContext {
         LOG_CTX.store(detach(ctx), Ordering::Relaxed);
+        LOOKUP_CTX.store(detach(ctx), Ordering::Relaxed);
     }
+}
+
+/// A context to look keys up with, for code that has no command context
+/// (a `RESTORE`'s load of its payload); on the main thread only. `None` on
+/// a server without detached contexts.
+pub fn lookup() -> Option<&'static ctx::Ctx> {
+    let ctx = LOOKUP_CTX.load(Ordering::Relaxed);
+    // SAFETY: a detached context kept for the module's life; the caller
+    // is on the main thread.
+    (!ctx.is_null()).then(|| unsafe { ctx::Ctx::from_raw(ctx) })
 }
 
 /// Writes to the Redis log. Safe from any thread.

@@ -12,7 +12,9 @@ use crate::ffi::ctx::{guard, Ctx};
 use crate::ffi::log;
 use crate::persist::fsync;
 
-/// Follows renames: `rename_to` and `move_to` carry the key's new name.
+/// Follows renames: `rename_to` carries the key's new name. Nothing else
+/// is followed: where a key is, is looked up when it matters (see
+/// `binding::Holder`).
 ///
 /// # Safety
 /// Called by Redis on the main thread with a live context, event name and key.
@@ -23,11 +25,11 @@ pub unsafe extern "C" fn on_generic_event(
     key: *mut raw::RedisModuleString,
 ) -> c_int {
     let event = std::ffi::CStr::from_ptr(event).to_bytes();
-    if event == b"rename_to" || event == b"move_to" {
+    if event == b"rename_to" {
         let ctx = Ctx::from_raw(ctx);
         guard("rename", (), || {
             if let Ok(Some(b)) = ctx.open(key, false).binding() {
-                b.renamed(bytes(key), ctx.db());
+                b.renamed(bytes(key));
             }
         });
     }
@@ -197,7 +199,7 @@ pub unsafe extern "C" fn on_flush(
     if sub == raw::REDISMODULE_SUBEVENT_FLUSHDB_END {
         let ctx = Ctx::from_raw(ctx);
         guard("flush", (), || {
-            crate::binding::verify_all(&|key, db, token| ctx.find_claim(key, db, token));
+            crate::binding::verify_all(&|key, token| ctx.find_claim(key, token));
         });
     }
 }

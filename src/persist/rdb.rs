@@ -13,7 +13,10 @@
 //! - 2, broken: the key's file could not be opened; nothing follows.
 //!
 //! Version 2: as version 1, with the kind any of `Kind::code`, and flags
-//! (unsigned; bit 0: read-only) between the path and the form.
+//! (unsigned) between the path and the form: bit 0, read-only; bit 1, a
+//! `DUMP` or `MIGRATE` payload rather than a snapshot, whose content is the
+//! truth wherever it is loaded (a `RESTORE` replayed from an AOF too). A
+//! module that predates bit 1 refuses such a payload for its unknown flag.
 
 use std::fs::File;
 use std::io;
@@ -28,6 +31,7 @@ pub const ENCODING: i32 = 2;
 
 /// Flag bits, from version 2.
 const READONLY: u64 = 1;
+const PAYLOAD: u64 = 2;
 
 const PATH_ONLY: u64 = 0;
 const CONTENT: u64 = 1;
@@ -57,14 +61,15 @@ pub struct Saved {
     pub form: Form,
 }
 
-/// Saves the binding; with `content`, the file's bytes too. Returns the
-/// error that stopped the content being read, after marking it so in the
-/// stream.
-pub fn save(io: &Rdb, b: &Binding, content: bool) -> io::Result<()> {
+/// Saves the binding; with `content`, the file's bytes too; `payload`
+/// marks a `DUMP` or `MIGRATE` payload. Returns the error that stopped the
+/// content being read, after marking it so in the stream.
+pub fn save(io: &Rdb, b: &Binding, content: bool, payload: bool) -> io::Result<()> {
     let spec = b.spec();
     io.save_unsigned(spec.kind.code());
     io.save_bytes(b.path().as_os_str().as_encoded_bytes());
-    io.save_unsigned(if spec.readonly { READONLY } else { 0 });
+    let flags = if spec.readonly { READONLY } else { 0 } | if payload { PAYLOAD } else { 0 };
+    io.save_unsigned(flags);
     let Some(vec) = b.opened() else {
         io.save_unsigned(BROKEN);
         return Ok(());
@@ -170,12 +175,17 @@ impl Saved {
     /// The saved kind and mode; `Err` names what this module does not know.
     pub fn spec(&self) -> Result<Spec, String> {
         let kind = Kind::from_code(self.kind).ok_or_else(|| format!("unknown element kind {}", self.kind))?;
-        if self.flags & !READONLY != 0 {
+        if self.flags & !(READONLY | PAYLOAD) != 0 {
             return Err(format!("unknown flags {:#x}", self.flags));
         }
         Ok(Spec {
             kind,
             readonly: self.flags & READONLY != 0,
         })
+    }
+
+    /// Whether `DUMP` or `MIGRATE` wrote it (not a snapshot).
+    pub fn payload(&self) -> bool {
+        self.flags & PAYLOAD != 0
     }
 }

@@ -11,7 +11,7 @@ use redis_module::raw;
 
 use super::events;
 use super::rdb::{self, ContentError, Form};
-use crate::binding::{trusted, Binding, Stale, Target};
+use crate::binding::{trusted, Binding, Finder, Stale, Target};
 use crate::core::kind::Spec;
 use crate::error::shown;
 use crate::ffi::config::{rdb_content, sandbox};
@@ -54,8 +54,9 @@ const METHODS: raw::RedisModuleTypeMethods = raw::RedisModuleTypeMethods {
 unsafe extern "C" fn rdb_save(io: *mut raw::RedisModuleIO, value: *mut c_void) {
     let b = &*value.cast::<Binding>();
     let io = Rdb::new(io);
-    let content = !events::in_snapshot() || rdb_content();
-    let read = guard("rdb_save", true, || match rdb::save(&io, b, content) {
+    let payload = !events::in_snapshot();
+    let content = payload || rdb_content();
+    let read = guard("rdb_save", true, || match rdb::save(&io, b, content, payload) {
         Ok(()) => true,
         Err(e) => {
             crate::stats::count_read_error();
@@ -94,11 +95,14 @@ enum Failed {
 /// What a load is for, which decides whether a file or a content wins.
 #[derive(Clone, Copy, PartialEq)]
 enum Purpose {
-    /// `RESTORE` (and the target of `MIGRATE`): the payload is the truth.
+    /// `RESTORE` (and the target of `MIGRATE`), run or replayed from an AOF:
+    /// the payload is the truth. A replayed `RESTORE` must do what it did,
+    /// since the writes logged after it were made to what it wrote.
     Restore,
-    /// A startup's RDB or AOF (its preamble, and `RESTORE`s it replays): a
-    /// usable file holds writes made after the snapshot, so it wins; content
-    /// recreates a file that is missing or cannot be used.
+    /// A startup's RDB or AOF preamble (and a payload from before payloads
+    /// were marked, replayed from an AOF): a usable file holds writes made
+    /// after the snapshot, so it wins; content recreates a file that is
+    /// missing or cannot be used.
     Startup,
     /// A full sync: the master's content is the truth; without content, a
     /// file of another length than the master's is refused.
@@ -120,10 +124,10 @@ fn load(io: &Rdb, encver: c_int) -> Option<Binding> {
             return None;
         }
     };
-    let purpose = match (io.loading(), events::in_full_sync()) {
-        (false, _) => Purpose::Restore,
-        (true, false) => Purpose::Startup,
-        (true, true) => Purpose::Sync,
+    let purpose = match (saved.payload() || !io.loading(), events::in_full_sync()) {
+        (true, _) => Purpose::Restore,
+        (false, false) => Purpose::Startup,
+        (false, true) => Purpose::Sync,
     };
     let rel = Path::new(OsStr::from_bytes(&saved.path));
     match bind(io, &saved, purpose, &key) {
@@ -165,6 +169,12 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
         db,
     };
     let existing = || Binding::open(sb, &target, false, &trusted).map(|(b, _)| b);
+    // A full sync's keys may be loaded where no lookup reaches them; every
+    // other load looks a file's holder up in the keyspace.
+    let find = |k: &[u8], token| match (purpose, crate::ffi::lookup()) {
+        (Purpose::Sync, _) | (_, None) => trusted(k, token),
+        (_, Some(ctx)) => ctx.find_claim(k, token),
+    };
     match (purpose, &saved.form) {
         // Any other failure is left to `replace`, which refuses what must
         // not be replaced: a file another key holds or another process has
@@ -173,9 +183,9 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
         // content, and the writes logged after it, rebuild the file.
         (Purpose::Startup, Form::Content(_)) => match existing() {
             Ok(b) => skip(io).map(|()| b),
-            Err(_) => replace(io, &target),
+            Err(_) => replace(io, &target, &find),
         },
-        (_, Form::Content(_)) => replace(io, &target),
+        (_, Form::Content(_)) => replace(io, &target, &find),
         (Purpose::Sync, &Form::Length(expect)) => {
             let b = existing().map_err(|e| Failed::File(e.cause()))?;
             let (expect, len) = (expect as usize, b.opened().map_or(0, |v| v.len()));
@@ -199,9 +209,9 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
 }
 
 /// Writes the content in the stream over the file and binds it.
-fn replace(io: &Rdb, t: &Target) -> Result<Binding, Failed> {
+fn replace(io: &Rdb, t: &Target, find: Finder) -> Result<Binding, Failed> {
     let mut read = None;
-    let bound = Binding::replace(sandbox(), t, |file| {
+    let bound = Binding::replace(sandbox(), t, find, |file| {
         let got = rdb::content(io, Some(file), t.spec.kind.size());
         let msg = got.as_ref().err().map(ToString::to_string);
         read = Some(got);
