@@ -14,7 +14,8 @@ use crate::core::column::{self, Column, Rejected, Texts};
 use crate::core::kind::{Spec, Value};
 use crate::core::limits::{self, Limits};
 use crate::core::sandbox::{PathError, Sandbox};
-use crate::core::vector::{identity, read_bytes_at};
+use crate::core::sigbus;
+use crate::core::vector::{identity, is_shrank, read_bytes_at};
 use crate::error::{shown, Error, Result};
 use crate::fault::{self, Fault};
 use crate::persist::fsync::{self, Mode, Synced};
@@ -242,6 +243,8 @@ pub struct Opened {
     /// held, cleared when the tail is written. Reads and writes test it
     /// instead of asking the column for its tail.
     held: bool,
+    /// When a read-only key next looks whether its path names another file.
+    look_at: Instant,
 }
 
 impl Opened {
@@ -299,6 +302,7 @@ impl Opened {
             token,
             sync,
             held: false,
+            look_at: Instant::now() + LOOK,
         })
     }
 
@@ -390,6 +394,14 @@ fn fingerprint(file: &File) -> Option<(u64, u64, u64, i64, i64)> {
 
 /// How often a broken key tries its file again.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// How often a read-only key looks whether its path names another file
+/// (one replaced by rename, the way careful programs save).
+const LOOK: Duration = Duration::from_millis(250);
+
+/// How many times a read of a read-only key is tried while its file keeps
+/// changing under it.
+const TRIES: usize = 4;
 
 /// What to bind: a file (relative to `mmap.dir`, normalised), its kind
 /// and mode, and the key, in database `db`, that binds it.
@@ -690,6 +702,160 @@ impl Binding {
         }
     }
 
+    /// What `f` reads through the mapping, once the reads are known to be
+    /// sound: for a writable key, that no fault was taken meanwhile (the
+    /// key is broken if one was, and the read fails); for a read-only key,
+    /// also that every value read was in the file as it is now (see
+    /// `read_following`). The key's name is fetched only for an error.
+    #[inline(always)]
+    pub fn read<'k, R>(&mut self, key: &dyn Fn() -> &'k [u8], mut f: impl FnMut(&Vector) -> R) -> Result<R> {
+        if self.spec.readonly {
+            return self.read_following(key, &mut f);
+        }
+        let r = f(self.vector(key)?);
+        if sigbus::pending() {
+            self.check_fault(key(), false)?;
+        }
+        Ok(r)
+    }
+
+    /// `read` of a read-only key, which follows its file: before the read
+    /// the length is taken from the file, and after it the file must still
+    /// be as long, or the read is made again (values past a new end would
+    /// be zeros). A fault (the file shrank past a whole page) maps the file
+    /// afresh and reads again.
+    #[inline(never)]
+    fn read_following<'k, R>(&mut self, key: &dyn Fn() -> &'k [u8], f: &mut dyn FnMut(&Vector) -> R) -> Result<R> {
+        for _ in 0..TRIES {
+            let State::Open(o) = &mut self.state else {
+                return Err(self.broken_error(key()));
+            };
+            let before = sizes(&*o.vec);
+            let followed = o.vec.follow();
+            count_growth(before, sizes(&*o.vec));
+            let len = followed.map_err(|cause| Error::Read {
+                key: shown(key()),
+                path: self.path.display().to_string(),
+                cause: cause.to_string(),
+            })?;
+            let r = f(&*o.vec);
+            if sigbus::pending() {
+                if let Some(at) = o.vec.fault() {
+                    // Past the end, the file was cut: followed by the next
+                    // try. Inside it, the disk failed: the key breaks.
+                    if o.vec.file().metadata().is_ok_and(|m| m.len() as usize > at) {
+                        self.check_fault(key(), false)?;
+                    }
+                    continue;
+                }
+            }
+            let now = o
+                .vec
+                .file()
+                .metadata()
+                .map(|m| m.len() as usize / self.spec.kind.size());
+            if now.is_ok_and(|n| n >= len) {
+                return Ok(r);
+            }
+        }
+        Err(Error::Read {
+            key: shown(key()),
+            path: self.path.display().to_string(),
+            cause: "the file kept changing during the read; try again".into(),
+        }
+        .into())
+    }
+
+    /// After a write, or a read whose fault may be this key's: if the
+    /// mapping took a fault, the key is broken with its cause and the
+    /// command fails. A write's error says from which index values may
+    /// have been lost: the faulting page's first (its stores went to the
+    /// zero page).
+    #[cold]
+    #[inline(never)]
+    fn check_fault(&mut self, key: &[u8], writing: bool) -> Result<()> {
+        let State::Open(o) = &self.state else {
+            return Ok(());
+        };
+        let Some(at) = o.vec.fault() else {
+            return Ok(());
+        };
+        let path = self.path.display().to_string();
+        let cause = fault_cause(o, at, writing, &path);
+        let lost = writing.then(|| sigbus::page_start(at) / self.spec.kind.size());
+        crate::ffi::log(
+            "warning",
+            &format!(
+                "key '{}': file '{path}' faulted: {cause}{}; the key is broken until the file can be used",
+                shown(key),
+                lost.map_or(String::new(), |i| format!(
+                    "; values from index {i} on may not have been written"
+                ))
+            ),
+        );
+        self.break_with(cause.clone());
+        Err(Error::Fault {
+            key: shown(key),
+            path,
+            cause,
+            lost: lost.map_or(String::new(), |i| {
+                format!("; values from index {i} on may not have been written, and the write was not propagated")
+            }),
+        }
+        .into())
+    }
+
+    /// Drops the open file (its claim and mapping go with it) and leaves
+    /// the key broken with `cause`: it heals as any broken key does.
+    fn break_with(&mut self, cause: String) {
+        stats::broken_delta(1);
+        broken_paths(|m| *m.entry(self.path.clone()).or_default() += 1);
+        self.state = State::Broken(Broken {
+            cause,
+            retry_at: Instant::now() + RETRY,
+            stale: None,
+        });
+    }
+
+    /// The error of a command on this binding when it is broken.
+    #[cold]
+    fn broken_error(&self, key: &[u8]) -> Box<Error> {
+        match &self.state {
+            State::Broken(b) => Binding::not_open(&self.path, b, key),
+            State::Open(_) => Error::Panic("a bound key seen as broken".into()).into(),
+        }
+    }
+
+    /// A read-only key whose path now names another file (replaced by
+    /// rename) binds that file, at most once per `LOOK`; says whether it
+    /// did. A path that names no file keeps the key on the file it has.
+    pub fn follow_path(&mut self, sandbox: &Sandbox, key: &[u8], db: i32, find: Finder) -> Result<bool> {
+        let State::Open(o) = &mut self.state else {
+            return Ok(false);
+        };
+        let now = Instant::now();
+        if !self.spec.readonly || now < o.look_at {
+            return Ok(false);
+        }
+        o.look_at = now + LOOK;
+        let named = sandbox
+            .open(&self.path, false, false)
+            .ok()
+            .and_then(|(f, _)| identity(&f).ok());
+        if named.is_none_or(|id| id == o.id) {
+            return Ok(false);
+        }
+        let t = Target {
+            rel: &self.path,
+            spec: self.spec,
+            key,
+            db,
+        };
+        let (opened, _) = open_file(sandbox, &t, false, find)?;
+        self.state = State::Open(opened);
+        Ok(true)
+    }
+
     /// Writes the tail, if any, to the file.
     #[inline]
     pub fn settle_tail(&mut self) -> Result<()> {
@@ -799,12 +965,31 @@ impl Binding {
                     kind: vec.kind(),
                 },
                 Rejected::Outside { at, n, len } => Error::Outside { at, n, len },
+                Rejected::Io(cause) if is_shrank(&cause) => Error::Fault {
+                    key: shown(key()),
+                    path: self.path.display().to_string(),
+                    cause: cause.to_string(),
+                    lost: "; nothing was written".into(),
+                },
                 Rejected::Io(cause) => Error::Write {
                     path: self.path.display().to_string(),
                     cause,
                 },
             })
         });
+        if let Err(e) = &out {
+            if let Error::Fault { cause, .. } = &**e {
+                // Another program cut the file: the key stops serving it.
+                let cause = cause.clone();
+                crate::ffi::log("warning", &format!("{e}"));
+                self.break_with(cause);
+                return out;
+            }
+        }
+        if sigbus::pending() && vec.fault().is_some() {
+            // A store landed on a zero page, not in the file.
+            return self.check_fault(key(), true).map(|()| unreachable!("a fault was seen"));
+        }
         if !hold || vec.tail().is_empty() {
             if out.is_ok() {
                 fsync::wrote(&opened.sync);
@@ -837,7 +1022,11 @@ impl Binding {
         let now = |b: &Binding| b.opened().map_or((0, 0), sizes);
         let before = now(self);
         let out = self.write(key, texts, hold, f);
-        count_growth(before, now(self));
+        // A write that broke the key (the file was cut under it) dropped
+        // the open file, and its sizes with it.
+        if !self.is_broken() {
+            count_growth(before, now(self));
+        }
         out
     }
 
@@ -881,7 +1070,14 @@ impl Binding {
 
     /// The last value, removed, and the length after.
     pub fn pop(&mut self, key: Name) -> Result<Option<(Value, usize)>> {
-        self.write_sized(key, None, false, |v| Ok(v.pop()?.map(|x| (x, v.len()))))
+        let out = self.write_sized(key, None, false, |v| Ok(v.pop()?.map(|x| (x, v.len()))));
+        // A POP only reads through the mapping: a fault loses no write.
+        out.map_err(|mut e| {
+            if let Error::Fault { lost, .. } = &mut *e {
+                *lost = "; nothing was removed".into();
+            }
+            e
+        })
     }
 
     /// Cuts or zero-extends the file to `len` values; returns how many it held.
@@ -1011,5 +1207,32 @@ fn open_file(sandbox: &Sandbox, t: &Target, create: bool, find: Finder) -> Resul
             }
             Err(e)
         }
+    }
+}
+
+/// Why a mapping faulted at offset `at`, as far as can be told: a page wholly
+/// past the end of the file (another program cut it), a store into a hole
+/// that found no disk space, or a failed read of the disk.
+fn fault_cause(o: &Opened, at: usize, writing: bool, path: &str) -> String {
+    let fd = o.vec.file().as_raw_fd();
+    match o.vec.file().metadata() {
+        Ok(m) if (m.len() as usize) <= at => format!("the file shrank to {} bytes under the key", m.len()),
+        Err(e) => format!("I/O error on '{path}': {e}"),
+        // A hole needs a page even to be read, on tmpfs.
+        Ok(_) if no_space(fd) => "no space left on device".into(),
+        Ok(_) if writing => format!("I/O error writing '{path}'"),
+        Ok(_) => format!("I/O error reading '{path}'"),
+    }
+}
+
+/// Whether the file system of `fd` has no room for another page.
+fn no_space(fd: i32) -> bool {
+    // SAFETY: a zeroed statvfs is a valid value for the call to fill.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a live descriptor and a place for the answer.
+    // A file system that reports no blocks at all (many FUSE ones) says
+    // nothing about its space.
+    unsafe {
+        libc::fstatvfs(fd, &mut st) == 0 && st.f_blocks > 0 && (st.f_bavail as u64) * (st.f_frsize as u64) < 2 * 4096
     }
 }

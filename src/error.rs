@@ -59,6 +59,15 @@ pub enum Error {
     Broken { key: String, path: String, cause: String },
     #[error("ERR cannot write '{path}': {cause}; nothing was changed")]
     Content { path: String, cause: String },
+    #[error("IOERR key '{key}': file '{path}': {cause}{lost}; the key is broken until the file can be used again (MMAP {key} {path} binds it at once)")]
+    Fault {
+        key: String,
+        path: String,
+        cause: String,
+        lost: String,
+    },
+    #[error("IOERR key '{key}': file '{path}': {cause}")]
+    Read { key: String, path: String, cause: String },
     #[error("ERR writing '{path}' failed: {cause}; nothing was changed")]
     Write { path: String, cause: std::io::Error },
     #[error("ERR cannot list the files under mmap.dir: {0}")]

@@ -74,7 +74,7 @@ pub fn count_flush_error() {
 }
 
 /// Every counter, by its `INFO` field name (after the `mmap_` prefix).
-pub fn all() -> [(&'static str, i64); 12] {
+pub fn all() -> [(&'static str, i64); 13] {
     [
         ("keys", KEYS.load(Relaxed)),
         ("broken_keys", BROKEN.load(Relaxed)),
@@ -88,5 +88,6 @@ pub fn all() -> [(&'static str, i64); 12] {
         ("keys_refused", REFUSED.load(Relaxed) as i64),
         ("held_writes", HELD_WRITES.load(Relaxed) as i64),
         ("held_write_errors", HELD_ERRORS.load(Relaxed) as i64),
+        ("faults", crate::core::sigbus::survived() as i64),
     ]
 }

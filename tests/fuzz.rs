@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::time::Instant;
 
@@ -32,6 +32,8 @@ enum Want {
     /// An error reply starting with this.
     Err(String),
     Ok,
+    /// Any reply: a key whose file another program changed.
+    Any,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +58,10 @@ struct Model {
     dbs: [HashMap<String, Held>; 2],
     files: HashMap<String, Vec<u64>>,
     payloads: Vec<Payload>,
+    /// Files another program changed under their keys: what those keys
+    /// answer is not predicted (only that they answer), until the file is
+    /// restored.
+    disturbed: HashSet<String>,
 }
 
 impl Model {
@@ -213,6 +219,13 @@ impl Fuzz {
         };
         let held = self.model.dbs[0].get(&key).cloned();
         let len = self.model.bound(&key).map_or(0, Vec::len);
+        // A key whose file another program changed: the command is sent,
+        // its reply is not predicted, and the model keeps the content.
+        let wild = match &held {
+            Some(Held::Bound(f)) if self.model.disturbed.contains(f) => Some((f.clone(), self.model.files[f].clone())),
+            _ => None,
+        };
+        let op = rng.below(104);
         let mut args: Vec<Vec<u8>>;
         let name = |n: &str, rng: &mut Rng| -> Vec<u8> {
             // The short names where the server has them: both must behave alike.
@@ -228,10 +241,15 @@ impl Fuzz {
             };
             if rng.chance(30) { short } else { n }.as_bytes().to_vec()
         };
-        let want = match rng.below(104) {
+        let want = match op {
             // MMAP
             0..=11 => {
-                let file = format!("f{}", rng.below(FILES as u64));
+                // Never a file another program is changing: who holds it
+                // (a file renamed over it is another file) is not predicted.
+                let mut file = format!("f{}", rng.below(FILES as u64));
+                while self.model.disturbed.contains(&file) {
+                    file = format!("f{}", rng.below(FILES as u64));
+                }
                 let bad_path = rng.chance(10);
                 let path = if bad_path {
                     rng.pick(&["../x", "/etc/hostname", "d/", "x/.", "", "a/../../b"])
@@ -529,6 +547,13 @@ impl Fuzz {
                 }
             }
         };
+        if let Some((file, content)) = wild {
+            // A wrong number of arguments is refused whatever the file.
+            if op <= 84 && !refused_when_queued(&want) {
+                self.model.files.insert(file, content);
+                return (args, Want::Any);
+            }
+        }
         (args, want)
     }
 }
@@ -544,6 +569,9 @@ impl Fuzz {
             let Some(Held::Bound(file)) = self.model.dbs[0].get(&key).cloned() else {
                 return;
             };
+            if self.model.disturbed.contains(&file) {
+                return;
+            }
             let bytes = match raw(c, &["DUMP", &key]).unwrap() {
                 Value::BulkString(b) => b,
                 other => panic!("DUMP {key} (seed {seed}): {other:?}"),
@@ -560,6 +588,11 @@ impl Fuzz {
             return;
         }
         let p = rng.pick(&self.model.payloads);
+        let wild =
+            |k: &str| matches!(self.model.dbs[0].get(k), Some(Held::Bound(f)) if self.model.disturbed.contains(f));
+        if self.model.disturbed.contains(&p.file) || wild(&key) {
+            return;
+        }
         let replace = rng.chance(50);
         let mut args: Vec<&[u8]> = vec![b"RESTORE", key.as_bytes(), b"0", &p.bytes];
         if replace {
@@ -590,6 +623,138 @@ impl Fuzz {
     }
 }
 
+/// What another program does to a bound file.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    /// Cut to nothing, to the middle of a page, or by a few values.
+    Cut,
+    /// Cut, then written anew, shorter or longer (numpy's `tofile`).
+    Rewrite,
+    /// Values added at the end.
+    Append,
+    /// A new file renamed over it, the way careful programs save.
+    Replace,
+}
+
+impl Fuzz {
+    /// Another program (this one, as far as the server can tell) changes
+    /// a bound file, or puts back one it changed: the keys holding it are
+    /// deleted, the model's content is written, and the AOF is rewritten,
+    /// so that no replay writes the old commands over it.
+    fn actor(&mut self, s: &Server, c: &mut redis::Connection, seed: u64) -> Option<Change> {
+        let rng = &mut self.rng;
+        if !self.model.disturbed.is_empty() && rng.chance(50) {
+            let file = rng
+                .pick(&self.model.disturbed.iter().cloned().collect::<Vec<_>>())
+                .clone();
+            self.put_back(s, c, &file, seed);
+            return None;
+        }
+        let mut held: Vec<String> = self
+            .model
+            .dbs
+            .iter()
+            .flat_map(|db| db.values())
+            .filter_map(|h| match h {
+                Held::Bound(f) if !self.model.disturbed.contains(f) => Some(f.clone()),
+                _ => None,
+            })
+            .collect();
+        held.sort();
+        if held.is_empty() {
+            return None;
+        }
+        let file = rng.pick(&held).clone();
+        let path = s.data().join(&file);
+        let len = fs::metadata(&path).map_or(0, |m| m.len());
+        let change = *rng.pick(&[Change::Cut, Change::Rewrite, Change::Append, Change::Replace]);
+        let values =
+            |rng: &mut Rng, n: u64| -> Vec<u8> { (0..n).flat_map(|_| value_bits(rng).to_le_bytes()).collect() };
+        match change {
+            Change::Cut => {
+                let (mid_page, few) = (4096 + 8 * rng.below(100), len.saturating_sub(8 * (1 + rng.below(4))));
+                let to = *rng.pick(&[0, mid_page, few]);
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(to.min(len))
+                    .unwrap();
+            }
+            Change::Rewrite => {
+                let n = rng.below(1500);
+                fs::write(&path, values(rng, n)).unwrap();
+            }
+            Change::Append => {
+                let n = 1 + rng.below(600);
+                let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+                std::io::Write::write_all(&mut f, &values(rng, n)).unwrap();
+            }
+            Change::Replace => {
+                let staged = s.data().join(format!(".{file}.new"));
+                let n = rng.below(1500);
+                fs::write(&staged, values(rng, n)).unwrap();
+                fs::rename(&staged, &path).unwrap();
+            }
+        }
+        // Meets the change at once: reads and writes of every value the key
+        // had, any reply but a dropped connection.
+        let known = self.model.files[&file].len().max(1).to_string();
+        let keys: Vec<String> = self.model.dbs[0]
+            .iter()
+            .filter(|(_, h)| **h == Held::Bound(file.clone()))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            let last = (known.parse::<u64>().unwrap() - 1).to_string();
+            for args in [
+                vec!["MMAP.GET", &k, &last],
+                vec!["MMAP.RANGE", &k, "0", "-1", "BLOB"],
+                vec!["MMAP.STATS", &k],
+                vec!["MMAP.SET", &k, &last, "1.5"],
+                vec!["MMAP.POP", &k],
+            ] {
+                let _ = raw(c, &args);
+                self.checked += 1;
+            }
+        }
+        self.model.disturbed.insert(file);
+        self.checked += 1;
+        Some(change)
+    }
+
+    /// Puts back a file another program changed (see `actor`).
+    fn put_back(&mut self, s: &Server, c: &mut redis::Connection, file: &str, seed: u64) {
+        let want = Held::Bound(file.to_string());
+        for db in 0..2 {
+            let keys: Vec<String> = self.model.dbs[db]
+                .iter()
+                .filter(|(_, h)| **h == want)
+                .map(|(k, _)| k.clone())
+                .collect();
+            raw(c, &["SELECT", &db.to_string()]).unwrap();
+            for k in keys {
+                assert_eq!(int(c, &["DEL", &k]), 1, "DEL {k} in db {db} (seed {seed})");
+                self.model.dbs[db].remove(&k);
+            }
+        }
+        raw(c, &["SELECT", "0"]).unwrap();
+        let bytes: Vec<u8> = self.model.files[file].iter().flat_map(|b| b.to_le_bytes()).collect();
+        fs::write(s.data().join(file), bytes).unwrap();
+        rewrite_aof(c);
+        self.model.disturbed.remove(file);
+        self.checked += 1;
+    }
+
+    /// Puts back every changed file: before a restart, which checks them all.
+    fn put_all_back(&mut self, s: &Server, c: &mut redis::Connection, seed: u64) {
+        let files: Vec<String> = self.model.disturbed.iter().cloned().collect();
+        for f in files {
+            self.put_back(s, c, &f, seed);
+        }
+    }
+}
+
 /// A reply inside EXEC's array, as `raw_bytes` gives a reply.
 fn in_exec(v: Value) -> Result<Value, String> {
     match v {
@@ -607,12 +772,23 @@ fn refused_when_queued(want: &Want) -> bool {
     matches!(want, Want::Err(e) if e.starts_with("ERR wrong number of arguments"))
 }
 
-/// `INFO mmap`'s counters against the model's.
+/// `INFO mmap`'s counters against the model's, once no value waits to
+/// be freed: a key flushed asynchronously (Valkey's default) is counted
+/// until the lazy-free thread frees its value.
 fn check_counters(c: &mut redis::Connection, model: &Model, what: &str) {
-    let info = match raw(c, &["INFO", "mmap"]).unwrap() {
-        Value::BulkString(b) => String::from_utf8(b).unwrap(),
-        Value::VerbatimString { text, .. } => text,
-        other => panic!("INFO mmap: {other:?}"),
+    if !model.disturbed.is_empty() {
+        return; // keys of changed files may be broken, and their sizes are not the model's
+    }
+    let info = loop {
+        let info = match raw(c, &["INFO", "mmap", "memory"]).unwrap() {
+            Value::BulkString(b) => String::from_utf8(b).unwrap(),
+            Value::VerbatimString { text, .. } => text,
+            other => panic!("INFO mmap: {other:?}"),
+        };
+        if line_field(&info, "lazyfree_pending_objects").as_deref() == Some("0") {
+            break info;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     };
     let got = |name: &str| -> i64 { line_field(&info, name).and_then(|v| v.parse().ok()).unwrap() };
     let (keys, bytes) = model.counters();
@@ -625,6 +801,7 @@ fn check_counters(c: &mut redis::Connection, model: &Model, what: &str) {
 
 fn matches(got: &Result<Value, String>, want: &Want) -> bool {
     let got = match (want, got) {
+        (Want::Any, _) => return true,
         (Want::Err(prefix), Err(text)) => return text.starts_with(prefix.as_str()),
         (_, Err(_)) => return false,
         (_, Ok(v)) => v,
@@ -646,9 +823,10 @@ fn matches(got: &Result<Value, String>, want: &Want) -> bool {
     }
 }
 
-/// Every file on disk against the model, byte for byte.
+/// Every file on disk against the model, byte for byte, but those another
+/// program is changing.
 fn check_files(s: &Server, model: &Model) {
-    for (name, bits) in &model.files {
+    for (name, bits) in model.files.iter().filter(|(f, _)| !model.disturbed.contains(*f)) {
         let want: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
         let got = fs::read(s.data().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(
@@ -688,9 +866,18 @@ fn fuzz() {
     let (mut errors, mut restarts) = (0u64, [0u64; 5]);
     let started = Instant::now();
     let (mut n, mut batches, mut multis) = (0u64, 0u64, 0u64);
+    let mut changes: HashMap<String, u64> = HashMap::new();
+    let mut faults = 0; // survived, over every server start
     while n < ops {
         if f.rng.chance(2) {
             f.moved(&mut c, seed);
+        }
+        // One pass in 250: another program changes a bound file, or puts
+        // one back.
+        if f.rng.below(250) == 0 {
+            if let Some(change) = f.actor(&s, &mut c, seed) {
+                *changes.entry(format!("{change:?}").to_lowercase()).or_default() += 1;
+            }
         }
         // Now and then a pipeline, so that appends held within one pass of
         // the event loop meet the reads and writes after them; some of them
@@ -749,6 +936,8 @@ fn fuzz() {
         }
         check_counters(&mut c, &f.model, &format!("after operation {n} (seed {seed})"));
         if crossed {
+            f.put_all_back(&s, &mut c, seed);
+            faults += mmap_stat(&mut c, "faults");
             check_files(&s, &f.model);
             let kind = (n / restart_every) % 5; // the restart's number picks its kind
             match kind {
@@ -800,8 +989,13 @@ fn fuzz() {
             check_counters(&mut c, &f.model, &format!("after a restart (seed {seed})"));
         }
     }
+    f.put_all_back(&s, &mut c, seed);
     check_files(&s, &f.model);
     assert_eq!(mmap_stat(&mut c, "panics"), 0);
+    faults += mmap_stat(&mut c, "faults");
+    let mut changes: Vec<_> = changes.into_iter().collect();
+    changes.sort();
+    eprintln!("fuzz: files changed under their keys by another program: {changes:?}; faults survived: {faults}");
     eprintln!(
         "fuzz: {} operations checked against {version} in {:.0} s ({errors} expected error replies, \
          {batches} pipelines, {multis} of them MULTI/EXEC), restarts: {} SHUTDOWN SAVE, {} SIGKILL + AOF replay, \

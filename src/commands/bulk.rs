@@ -87,20 +87,35 @@ fn range(ctx: &Ctx, args: &Args) -> Result<()> {
         }
     };
     let mut key = ctx.open(args.raw(1), false);
-    let vec = match bound(ctx, args, &mut key)? {
-        Some(b) => Some(b.vector(|| args.bytes(1))?),
-        None => None,
-    };
-    let span = clip(start, stop, vec.map_or(0, |v| v.len()));
-    match vec {
-        Some(v) if blob => ctx.reply_span(&v.span(span.start, span.end)),
-        None if blob => ctx.reply_str(""),
-        Some(v) => {
-            let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
-            ctx.reply_array(span.len());
-            v.each(span.start, span.end, &mut |x| ctx.reply_value(x, resp3, &mut buf));
+    let Some(b) = bound(ctx, args, &mut key)? else {
+        match blob {
+            true => ctx.reply_str(""),
+            false => ctx.reply_array(0),
         }
-        None => ctx.reply_array(0),
+        return Ok(());
+    };
+    // Copied out before anything is sent: a fault meanwhile fails the
+    // command instead of sending zeros.
+    if blob {
+        let bytes = b.read(&|| args.bytes(1), |v| {
+            let span = clip(start, stop, v.len());
+            let mut out = Vec::new();
+            v.span(span.start, span.end).copy_into(&mut out);
+            out
+        })?;
+        ctx.reply_bytes(&bytes);
+    } else {
+        let values = b.read(&|| args.bytes(1), |v| {
+            let span = clip(start, stop, v.len());
+            let mut out = Vec::with_capacity(span.len());
+            v.each(span.start, span.end, &mut |x| out.push(x));
+            out
+        })?;
+        let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
+        ctx.reply_array(values.len());
+        for x in values {
+            ctx.reply_value(x, resp3, &mut buf);
+        }
     }
     Ok(())
 }
@@ -135,11 +150,10 @@ fn stats(ctx: &Ctx, args: &Args) -> Result<()> {
     };
     let mut key = ctx.open(args.raw(1), false);
     let summary = match bound(ctx, args, &mut key)? {
-        Some(b) => {
-            let v = b.vector(|| args.bytes(1))?;
+        Some(b) => b.read(&|| args.bytes(1), |v| {
             let span = clip(start, stop, v.len());
             v.summary(span.start, span.end)
-        }
+        })?,
         None => Summary::EMPTY,
     };
     reply_summary(ctx, &summary);

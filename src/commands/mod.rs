@@ -152,6 +152,8 @@ fn bound<'k>(ctx: &Ctx, args: &Args, key: &'k mut Key) -> Result<Option<&'k mut 
     };
     if b.is_broken() {
         heal(ctx, args, b);
+    } else if b.spec().readonly {
+        follow(ctx, args, b)?;
     }
     Ok(Some(b))
 }
@@ -167,6 +169,26 @@ fn heal(ctx: &Ctx, args: &Args, b: &mut Binding) {
         );
         ctx.notify(c"mmap", args.raw(1));
     }
+}
+
+/// A read-only key whose path now names another file binds it, logged and
+/// notified (see `Binding::follow_path`).
+#[cold]
+#[inline(never)]
+fn follow(ctx: &Ctx, args: &Args, b: &mut Binding) -> Result<()> {
+    let find = |k: &[u8], token| ctx.find_claim(k, token);
+    if b.follow_path(sandbox(), args.bytes(1), ctx.db(), &find)? {
+        log(
+            "notice",
+            &format!(
+                "key '{}': file '{}' was replaced; the key follows it",
+                shown(args.bytes(1)),
+                b.path().display()
+            ),
+        );
+        ctx.notify(c"mmap", args.raw(1));
+    }
+    Ok(())
 }
 
 /// Inlined: every single-value command parses one index.
@@ -329,6 +351,7 @@ fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
         b"read" => set(Fault::Read, on()?),
         b"fsync" => set(Fault::Fsync, on()?),
         b"settle" => set(Fault::Settle, on()?),
+        b"sigbus" => crate::core::sigbus::fault_elsewhere(setting.eq_ignore_ascii_case(b"thread")),
         b"registry" => {
             let ms = parse_index(setting)
                 .filter(|&n| n >= 0)
@@ -339,7 +362,7 @@ fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
             return Err(Error::BadOption {
                 command: args.name().to_owned(),
                 option: shown(&what),
-                known: "read, fsync, settle or registry",
+                known: "read, fsync, settle, sigbus or registry",
             }
             .into())
         }

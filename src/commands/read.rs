@@ -48,10 +48,7 @@ fn get(ctx: &Ctx, args: &Args) -> Result<()> {
     let i = index(args, 2)?;
     let mut key = ctx.open(args.raw(1), false);
     let found = match bound(ctx, args, &mut key)? {
-        Some(b) => {
-            let v = b.vector(|| args.bytes(1))?;
-            usize::try_from(i).ok().and_then(|i| v.get(i))
-        }
+        Some(b) => b.read(&|| args.bytes(1), |v| usize::try_from(i).ok().and_then(|i| v.get(i)))?,
         None => None,
     };
     match found {
@@ -67,15 +64,14 @@ fn mget(ctx: &Ctx, args: &Args) -> Result<()> {
             s.indices.push(index(args, i)?);
         }
         let mut key = ctx.open(args.raw(1), false);
-        let vec = match bound(ctx, args, &mut key)? {
-            Some(b) => Some(b.vector(|| args.bytes(1))?),
-            None => None,
-        };
-        let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
-        match vec {
-            Some(v) => v.gather(&s.indices, &mut s.found),
+        match bound(ctx, args, &mut key)? {
+            Some(b) => b.read(&|| args.bytes(1), |v| {
+                s.found.clear();
+                v.gather(&s.indices, &mut s.found)
+            })?,
             None => s.found.resize(s.indices.len(), None),
         }
+        let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
         ctx.reply_array(s.found.len());
         for &found in &s.found {
             match found {
@@ -90,7 +86,7 @@ fn mget(ctx: &Ctx, args: &Args) -> Result<()> {
 fn count(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), false);
     let n = match bound(ctx, args, &mut key)? {
-        Some(b) => b.vector(|| args.bytes(1))?.len(),
+        Some(b) => b.read(&|| args.bytes(1), |v| v.len())?,
         None => 0,
     };
     ctx.reply_int(n as i64);

@@ -7,5 +7,6 @@ pub mod kind;
 pub mod limits;
 pub mod num;
 pub mod sandbox;
+pub mod sigbus;
 pub mod summary;
 pub mod vector;

@@ -23,6 +23,8 @@ use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
+use super::sigbus::Guard;
+
 /// Smallest reservation: a small file can grow to half a million values
 /// before its first remap, while a million bound keys still fit easily in
 /// the address space.
@@ -93,6 +95,35 @@ fn file_size_limit() -> usize {
     usize::try_from(r.rlim_cur).unwrap_or(usize::MAX)
 }
 
+/// The error of a change to a file that another program cut below the
+/// length the vector knows; `is_shrank` tells it apart.
+pub fn shrank(size: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the file shrank to {size} bytes under the key"),
+    )
+}
+
+/// Whether `e` is `shrank`'s error.
+pub fn is_shrank(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::UnexpectedEof
+}
+
+/// Extends `file` from `old` to `new` bytes with disk space allocated, or,
+/// where the file system cannot allocate ahead, as a sparse hole.
+fn set_aside(file: &File, old: u64, new: u64) -> io::Result<()> {
+    // SAFETY: a live descriptor, owned by `file`; no memory is passed.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, old as libc::off_t, (new - old) as libc::off_t) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => file.set_len(new),
+        _ => Err(e),
+    }
+}
+
 /// Names a file type, from its `st_mode`, for error messages.
 pub fn kind_name(mode: u32) -> &'static str {
     match mode & libc::S_IFMT {
@@ -139,13 +170,13 @@ pub struct Span<'a> {
 }
 
 impl Span<'_> {
-    pub fn as_ptr(&self) -> *const u8 {
-        self.ptr
-    }
-
-    /// How many bytes the span covers.
-    pub fn bytes(&self) -> usize {
-        self.len
+    /// Appends the span's bytes to `out`: a copy taken before anything is
+    /// sent, so that a fault meanwhile (see `sigbus`) can still fail the
+    /// command.
+    pub fn copy_into(&self, out: &mut Vec<u8>) {
+        // SAFETY: the span borrows the vector, so its `len` bytes from `ptr`
+        // lie inside the file and stay mapped for the copy.
+        out.extend_from_slice(unsafe { std::slice::from_raw_parts(self.ptr, self.len) });
     }
 }
 
@@ -156,6 +187,8 @@ pub struct MappedVec<T: Element> {
     /// Shared with whoever flushes it to disk off the main thread.
     file: Arc<File>,
     map: MmapRaw,
+    /// The mapping's registration with the SIGBUS handler (see `sigbus`).
+    guard: Option<Guard>,
     /// Elements in the file.
     len: usize,
     /// False when mapped `PROT_READ`: every change is refused.
@@ -211,6 +244,7 @@ impl<T: Element> MappedVec<T> {
         let map = map(&file, bytes, writable)?;
         Ok(MappedVec {
             file: Arc::new(file),
+            guard: Guard::new(map.as_ptr(), map.len()),
             map,
             len: bytes / T::SIZE,
             writable,
@@ -288,6 +322,7 @@ impl<T: Element> MappedVec<T> {
             return Ok(());
         }
         self.settle()?;
+        self.check_size()?;
         let len = self.len.checked_add(values.len()).ok_or_else(too_large)?;
         self.grow(len, |file, old| {
             // Small appends (the common case) are encoded on the stack.
@@ -369,6 +404,7 @@ impl<T: Element> MappedVec<T> {
             return Ok(());
         }
         self.check_writable()?;
+        self.check_size()?;
         self.file.set_len((len * T::SIZE) as u64)?;
         self.len = len;
         self.room = 0; // a cut frees the space set aside past the end
@@ -376,13 +412,35 @@ impl<T: Element> MappedVec<T> {
     }
 
     /// Makes the file exactly `len` elements long: cut, or extended with
-    /// zeros (a sparse hole, so growing costs no writes). All or nothing.
+    /// zeros, with disk space set aside for them (so that no store into
+    /// the new part can find the disk full), except on a file system that
+    /// cannot set space aside, where the new part is a sparse hole. All or
+    /// nothing: a disk without the space refuses the growth.
     pub fn resize(&mut self, len: usize) -> io::Result<()> {
         self.settle()?;
         if len <= self.len {
             return self.truncate(len);
         }
-        self.grow(len, |file, _| file.set_len((len * T::SIZE) as u64))
+        self.check_size()?;
+        self.grow(len, |file, old| set_aside(file, old, (len * T::SIZE) as u64))
+    }
+
+    /// Refuses to change a file that another program cut below the length
+    /// this vector knows: an append would leave a hole of zeros where
+    /// values were, and a cut to one less might lengthen it. Held appends
+    /// skip it (a `stat` per pass would tax every append): acknowledged,
+    /// they are written where they were acknowledged.
+    fn check_size(&self) -> io::Result<()> {
+        // SAFETY: a zeroed stat is a valid value for the call to fill.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a live descriptor, owned by `self.file`, and a place for the answer.
+        if unsafe { libc::fstat(self.file.as_raw_fd(), &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        match usize::try_from(st.st_size) {
+            Ok(size) if size >= self.file_bytes() => Ok(()),
+            _ => Err(shrank(st.st_size as u64)),
+        }
     }
 
     /// Makes the file `len` elements long through `write` (given the file
@@ -396,7 +454,7 @@ impl<T: Element> MappedVec<T> {
             .filter(|&n| n <= MAX_BYTES)
             .ok_or_else(too_large)?;
         if new > self.map.len() {
-            self.map = map(&self.file, new, true)?;
+            self.remap(new)?;
         }
         let old = self.file_bytes() as u64;
         if let Err(e) = write(&self.file, old) {
@@ -406,6 +464,39 @@ impl<T: Element> MappedVec<T> {
         self.room = self.room.saturating_sub(new - old as usize);
         self.len = len;
         Ok(())
+    }
+
+    /// Maps the file afresh, with room for `bytes`: a fault's zero page
+    /// goes with the old mapping.
+    fn remap(&mut self, bytes: usize) -> io::Result<()> {
+        self.map = map(&self.file, bytes, self.writable)?;
+        match &self.guard {
+            Some(g) => g.moved(self.map.as_ptr(), self.map.len()),
+            None => self.guard = Guard::new(self.map.as_ptr(), self.map.len()),
+        }
+        Ok(())
+    }
+
+    /// The offset into the mapping of a fault taken in it and not yet
+    /// handled (see `sigbus`).
+    #[inline]
+    pub fn fault(&self) -> Option<usize> {
+        self.guard.as_ref().and_then(Guard::fault)
+    }
+
+    /// Follows the file as another program changed it, for a read-only
+    /// mapping: takes its length as the file has it now (whole elements),
+    /// and maps it afresh if it outgrew the mapping or a fault was taken.
+    /// Returns the length.
+    pub fn follow(&mut self) -> io::Result<usize> {
+        let size = usize::try_from(self.file.metadata()?.len()).map_err(|_| too_large())?;
+        let bytes = size / T::SIZE * T::SIZE;
+        let faulted = self.guard.as_ref().and_then(Guard::take).is_some();
+        if faulted || bytes > self.map.len() {
+            self.remap(bytes)?;
+        }
+        self.len = bytes / T::SIZE;
+        Ok(self.len)
     }
 
     /// The bytes of elements `from..to`, for a reply to copy out whole.
@@ -469,6 +560,7 @@ impl<T: Element> MappedVec<T> {
             return Ok(());
         }
         self.settle()?;
+        self.check_size()?;
         let len = self.len.checked_add(bytes.len() / T::SIZE).ok_or_else(too_large)?;
         self.grow(len, |file, old| file.write_all_at(bytes, old))
     }
@@ -492,6 +584,12 @@ impl<T: Element> MappedVec<T> {
         let Some(last) = self.len.checked_sub(1).and_then(|i| self.get(i)) else {
             return Ok(None);
         };
+        if super::sigbus::pending() && self.fault().is_some() {
+            // The value read is a zero page's, not the file's: the file is
+            // shorter than this vector, and cutting it to one less would
+            // lengthen it.
+            return Err(io::Error::other("the mapping faulted"));
+        }
         self.truncate(self.len - 1)?;
         Ok(Some(last))
     }

@@ -13,7 +13,6 @@ use crate::binding::Binding;
 use crate::commands::Command;
 use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
-use crate::core::vector::Span;
 use crate::error::{Error, Result};
 use crate::persist::Logged;
 use crate::stats;
@@ -314,11 +313,10 @@ impl Ctx {
         }
     }
 
-    /// One bulk string of a mapping's bytes, copied into the reply.
-    pub fn reply_span(&self, span: &Span) {
-        // SAFETY: a live command context; the span borrows the vector, so
-        // its bytes stay mapped while Redis copies them.
-        unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr(), span.as_ptr().cast::<c_char>(), span.bytes()) };
+    /// One bulk string of bytes, copied into the reply.
+    pub fn reply_bytes(&self, b: &[u8]) {
+        // SAFETY: a live command context; Redis copies the buffer.
+        unsafe { hot!(RedisModule_ReplyWithStringBuffer)(self.ptr(), b.as_ptr().cast::<c_char>(), b.len()) };
     }
 
     /// A map's value that may be missing: a string, or nil.

@@ -62,6 +62,15 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         declare_options(ctx.ctx);
     }
     crate::persist::fsync::start();
+    // Before any key is bound: a fault in a bound file's mapping becomes
+    // an error reply instead of a crash.
+    if let Err(e) = crate::core::sigbus::install() {
+        log(
+            "warning",
+            &format!("module not loaded: cannot install the SIGBUS handler: {e}"),
+        );
+        return Status::Err;
+    }
     Status::Ok
 }
 

@@ -85,6 +85,16 @@ pub unsafe extern "C" fn on_config(
     if data.is_null() {
         return;
     }
+    // The server reinstalls its crash handler on `CONFIG SET
+    // crash-log-enabled`, over ours: put ours back, chaining to it.
+    match crate::core::sigbus::install() {
+        Ok(true) => log(
+            "notice",
+            "the SIGBUS handler for bound files is back in force after CONFIG SET",
+        ),
+        Ok(false) => {}
+        Err(e) => log("warning", &format!("cannot reinstall the SIGBUS handler: {e}")),
+    }
     let change = &*data.cast::<ConfigChange>();
     let names = std::slice::from_raw_parts(change.config_names, change.num_changes as usize);
     if names.iter().any(|&n| CStr::from_ptr(n).to_bytes() == b"maxclients") {
