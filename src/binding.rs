@@ -708,9 +708,9 @@ impl Binding {
     /// also that every value read was in the file as it is now (see
     /// `read_following`). The key's name is fetched only for an error.
     #[inline(always)]
-    pub fn read<'k, R>(&mut self, key: &dyn Fn() -> &'k [u8], mut f: impl FnMut(&Vector) -> R) -> Result<R> {
+    pub fn read<'k, R>(&mut self, key: impl Fn() -> &'k [u8] + Copy, mut f: impl FnMut(&Vector) -> R) -> Result<R> {
         if self.spec.readonly {
-            return self.read_following(key, &mut f);
+            return self.read_following(&key, &mut f);
         }
         let r = f(self.vector(key)?);
         if sigbus::pending() {

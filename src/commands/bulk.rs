@@ -97,20 +97,26 @@ fn range(ctx: &Ctx, args: &Args) -> Result<()> {
     // Copied out before anything is sent: a fault meanwhile fails the
     // command instead of sending zeros.
     if blob {
-        let bytes = b.read(&|| args.bytes(1), |v| {
-            let span = clip(start, stop, v.len());
-            let mut out = Vec::new();
-            v.span(span.start, span.end).copy_into(&mut out);
-            out
-        })?;
+        let bytes = b.read(
+            || args.bytes(1),
+            |v| {
+                let span = clip(start, stop, v.len());
+                let mut out = Vec::new();
+                v.span(span.start, span.end).copy_into(&mut out);
+                out
+            },
+        )?;
         ctx.reply_bytes(&bytes);
     } else {
-        let values = b.read(&|| args.bytes(1), |v| {
-            let span = clip(start, stop, v.len());
-            let mut out = Vec::with_capacity(span.len());
-            v.each(span.start, span.end, &mut |x| out.push(x));
-            out
-        })?;
+        let values = b.read(
+            || args.bytes(1),
+            |v| {
+                let span = clip(start, stop, v.len());
+                let mut out = Vec::with_capacity(span.len());
+                v.each(span.start, span.end, &mut |x| out.push(x));
+                out
+            },
+        )?;
         let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
         ctx.reply_array(values.len());
         for x in values {
@@ -150,10 +156,13 @@ fn stats(ctx: &Ctx, args: &Args) -> Result<()> {
     };
     let mut key = ctx.open(args.raw(1), false);
     let summary = match bound(ctx, args, &mut key)? {
-        Some(b) => b.read(&|| args.bytes(1), |v| {
-            let span = clip(start, stop, v.len());
-            v.summary(span.start, span.end)
-        })?,
+        Some(b) => b.read(
+            || args.bytes(1),
+            |v| {
+                let span = clip(start, stop, v.len());
+                v.summary(span.start, span.end)
+            },
+        )?,
         None => Summary::EMPTY,
     };
     reply_summary(ctx, &summary);

@@ -153,7 +153,7 @@ fn bound<'k>(ctx: &Ctx, args: &Args, key: &'k mut Key) -> Result<Option<&'k mut 
     if b.is_broken() {
         heal(ctx, args, b);
     } else if b.spec().readonly {
-        follow(ctx, args, b)?;
+        follow(ctx, args, b);
     }
     Ok(Some(b))
 }
@@ -172,23 +172,24 @@ fn heal(ctx: &Ctx, args: &Args, b: &mut Binding) {
 }
 
 /// A read-only key whose path now names another file binds it, logged and
-/// notified (see `Binding::follow_path`).
+/// notified (see `Binding::follow_path`). A file it cannot bind (another
+/// key holds it) is logged, and the key serves the file it has.
 #[cold]
 #[inline(never)]
-fn follow(ctx: &Ctx, args: &Args, b: &mut Binding) -> Result<()> {
+fn follow(ctx: &Ctx, args: &Args, b: &mut Binding) {
     let find = |k: &[u8], token| ctx.find_claim(k, token);
-    if b.follow_path(sandbox(), args.bytes(1), ctx.db(), &find)? {
-        log(
-            "notice",
-            &format!(
-                "key '{}': file '{}' was replaced; the key follows it",
-                shown(args.bytes(1)),
-                b.path().display()
-            ),
-        );
-        ctx.notify(c"mmap", args.raw(1));
+    let (key, path) = (shown(args.bytes(1)), b.path().display().to_string());
+    match b.follow_path(sandbox(), args.bytes(1), ctx.db(), &find) {
+        Ok(true) => {
+            log("notice", &format!("key '{key}': file '{path}' was replaced; the key follows it"));
+            ctx.notify(c"mmap", args.raw(1));
+        }
+        Ok(false) => {}
+        Err(e) => log(
+            "warning",
+            &format!("key '{key}': file '{path}' was replaced, but the new file cannot be bound ({}); the key serves the old one", e.cause()),
+        ),
     }
-    Ok(())
 }
 
 /// Inlined: every single-value command parses one index.

@@ -48,7 +48,7 @@ fn get(ctx: &Ctx, args: &Args) -> Result<()> {
     let i = index(args, 2)?;
     let mut key = ctx.open(args.raw(1), false);
     let found = match bound(ctx, args, &mut key)? {
-        Some(b) => b.read(&|| args.bytes(1), |v| usize::try_from(i).ok().and_then(|i| v.get(i)))?,
+        Some(b) => b.read(|| args.bytes(1), |v| usize::try_from(i).ok().and_then(|i| v.get(i)))?,
         None => None,
     };
     match found {
@@ -65,10 +65,13 @@ fn mget(ctx: &Ctx, args: &Args) -> Result<()> {
         }
         let mut key = ctx.open(args.raw(1), false);
         match bound(ctx, args, &mut key)? {
-            Some(b) => b.read(&|| args.bytes(1), |v| {
-                s.found.clear();
-                v.gather(&s.indices, &mut s.found)
-            })?,
+            Some(b) => b.read(
+                || args.bytes(1),
+                |v| {
+                    s.found.clear();
+                    v.gather(&s.indices, &mut s.found)
+                },
+            )?,
             None => s.found.resize(s.indices.len(), None),
         }
         let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
@@ -86,7 +89,7 @@ fn mget(ctx: &Ctx, args: &Args) -> Result<()> {
 fn count(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), false);
     let n = match bound(ctx, args, &mut key)? {
-        Some(b) => b.read(&|| args.bytes(1), |v| v.len())?,
+        Some(b) => b.read(|| args.bytes(1), |v| v.len())?,
         None => 0,
     };
     ctx.reply_int(n as i64);
