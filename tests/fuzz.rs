@@ -643,7 +643,8 @@ impl Fuzz {
     /// so that no replay writes the old commands over it.
     fn actor(&mut self, s: &Server, c: &mut redis::Connection, seed: u64) -> Option<Change> {
         let rng = &mut self.rng;
-        if !self.model.disturbed.is_empty() && rng.chance(50) {
+        // At most four files changed at once: MMAP picks among the others.
+        if !self.model.disturbed.is_empty() && (rng.chance(50) || self.model.disturbed.len() >= 4) {
             let file = rng
                 .pick(&self.model.disturbed.iter().cloned().collect::<Vec<_>>())
                 .clone();
