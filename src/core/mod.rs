@@ -1,6 +1,7 @@
 //! The Redis-free core: the mapped vector, element kinds and their text,
-//! the sandbox that confines paths, and the limit on bound keys. Nothing
-//! here calls the module API, so all of it is tested with plain `cargo test`.
+//! the sandbox that confines paths, the limit on bound keys, and the
+//! SIGBUS handler that guards the mappings. Nothing here calls the module
+//! API, so all of it is tested with plain `cargo test`.
 
 pub mod column;
 pub mod kind;
