@@ -4,7 +4,7 @@
 
 use super::propagate::{written, Propagate};
 use super::write::on_bound;
-use super::{arg, bound, index, ArgKind, Command};
+use super::{arg, bound, index, scratch, ArgKind, Command};
 use crate::core::column::clip;
 use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
@@ -97,16 +97,19 @@ fn range(ctx: &Ctx, args: &Args) -> Result<()> {
     // Copied out before anything is sent: a fault meanwhile fails the
     // command instead of sending zeros.
     if blob {
-        let bytes = b.read(
-            || args.bytes(1),
-            |v| {
-                let span = clip(start, stop, v.len());
-                let mut out = Vec::new();
-                v.span(span.start, span.end).copy_into(&mut out);
-                out
-            },
-        )?;
-        ctx.reply_bytes(&bytes);
+        // Into a buffer kept between commands: no allocation per reply.
+        return scratch(|s| {
+            b.read(
+                || args.bytes(1),
+                |v| {
+                    let span = clip(start, stop, v.len());
+                    s.bytes.clear();
+                    v.span(span.start, span.end).copy_into(&mut s.bytes);
+                },
+            )?;
+            ctx.reply_bytes(&s.bytes);
+            Ok(())
+        });
     } else {
         let values = b.read(
             || args.bytes(1),

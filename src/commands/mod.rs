@@ -213,6 +213,8 @@ fn bad_index(s: &[u8]) -> Box<Error> {
 struct Scratch {
     indices: Vec<i64>,
     found: Vec<Option<Value>>,
+    /// A `MMAP.RANGE ... BLOB`'s bytes, copied out before the reply.
+    bytes: Vec<u8>,
 }
 
 thread_local!(static SCRATCH: RefCell<Scratch> = RefCell::default());
@@ -225,8 +227,10 @@ fn scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     SCRATCH.with_borrow_mut(|s| {
         s.indices.clear();
         s.found.clear();
+        s.bytes.clear();
         s.indices.shrink_to(KEEP);
         s.found.shrink_to(KEEP);
+        s.bytes.shrink_to(KEEP * 16);
         f(s)
     })
 }

@@ -176,7 +176,9 @@ impl Span<'_> {
     pub fn copy_into(&self, out: &mut Vec<u8>) {
         // SAFETY: the span borrows the vector, so its `len` bytes from `ptr`
         // lie inside the file and stay mapped for the copy.
-        out.extend_from_slice(unsafe { std::slice::from_raw_parts(self.ptr, self.len) });
+        let bytes = unsafe { std::slice::from_raw_parts(self.ptr, self.len) };
+        out.reserve_exact(bytes.len());
+        out.extend_from_slice(bytes);
     }
 }
 

@@ -738,8 +738,11 @@ pub fn digest(c: &mut redis::Connection, key: &str) -> String {
     }
 }
 
-/// A value of `INFO mmap` as a number.
+/// A value of `INFO mmap` as a number, once no value waits for a
+/// lazy-free thread: a key flushed asynchronously (Valkey's default) is
+/// counted until its value is freed.
 pub fn mmap_stat(c: &mut redis::Connection, name: &str) -> i64 {
+    wait_for("lazy frees", || field(c, "memory", "lazyfree_pending_objects") == "0");
     field(c, "mmap", &format!("mmap_{name}")).parse().unwrap()
 }
 
