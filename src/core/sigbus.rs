@@ -314,16 +314,28 @@ mod tests {
         assert_eq!(c.slot, freed, "a freed slot is used again first");
     }
 
+    /// A file of `pages` pages of 7s, mapped whole (kept open in the
+    /// result), then cut by another handle to `cut` bytes.
+    fn mapped_then_cut(pages: usize, cut: u64) -> (tempfile::TempDir, std::fs::File, memmap2::MmapRaw) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![7u8; pages * 4096]).unwrap();
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let map = memmap2::MmapOptions::new().len(pages * 4096).map_raw(&file).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        (dir, file, map)
+    }
+
     #[test]
     fn a_fault_past_the_end_of_a_mapped_file_is_survived_and_reported() {
         install().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        std::fs::write(&path, vec![7u8; 3 * 4096]).unwrap();
-        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
-        let map = memmap2::MmapOptions::new().len(3 * 4096).map_raw(&file).unwrap();
+        let (_dir, _file, map) = mapped_then_cut(3, 4096);
         let g = Guard::new(map.as_ptr(), 3 * 4096).unwrap();
-        file.set_len(4096).unwrap();
         // SAFETY: inside the mapping; the page past the end faults.
         let v = unsafe { std::ptr::read_volatile(map.as_ptr().add(2 * 4096 + 5)) };
         assert!(pending());
@@ -340,21 +352,8 @@ mod tests {
     #[test]
     fn a_fault_on_another_thread_is_survived_too() {
         install().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        std::fs::write(&path, vec![7u8; 2 * 4096]).unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        let map = memmap2::MmapOptions::new()
-            .len(2 * 4096)
-            .map_raw_read_only(&file)
-            .unwrap();
+        let (_dir, _file, map) = mapped_then_cut(2, 0);
         let g = Guard::new(map.as_ptr(), 2 * 4096).unwrap();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
         let at = map.as_ptr() as usize + 4096;
         // SAFETY: inside the mapping, wholly past the file's end.
         let v = std::thread::spawn(move || unsafe { std::ptr::read_volatile(at as *const u8) })
