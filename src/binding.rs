@@ -358,8 +358,23 @@ impl Drop for Opened {
 
 enum State {
     Open(Opened),
-    /// The file could not be opened when the key was loaded.
+    /// The file could not be opened when the key was loaded, or could not
+    /// be used since.
     Broken(Broken),
+}
+
+impl State {
+    /// A broken state for the file at `rel`, counted (`INFO mmap`, and the
+    /// paths `MMAP.UNBOUND` leaves out); it tries the file again after `RETRY`.
+    fn broken(rel: &Path, cause: String, stale: Option<Stale>) -> State {
+        stats::broken_delta(1);
+        broken_paths(|m| *m.entry(rel.to_path_buf()).or_default() += 1);
+        State::Broken(Broken {
+            cause,
+            retry_at: Instant::now() + RETRY,
+            stale,
+        })
+    }
 }
 
 /// Why a key has no file open, and when to try again.
@@ -460,16 +475,10 @@ impl Binding {
 
     /// A broken binding whose file was refused as stale.
     pub fn stale(rel: &Path, spec: Spec, cause: String, stale: Option<Stale>) -> Binding {
-        stats::broken_delta(1);
-        broken_paths(|m| *m.entry(rel.to_path_buf()).or_default() += 1);
         Binding {
             path: rel.to_path_buf(),
             spec,
-            state: State::Broken(Broken {
-                cause,
-                retry_at: Instant::now() + RETRY,
-                stale,
-            }),
+            state: State::broken(rel, cause, stale),
         }
     }
 
@@ -714,7 +723,9 @@ impl Binding {
         }
         let r = f(self.vector(key)?);
         if sigbus::pending() {
-            self.check_fault(key(), false)?;
+            if let Some(e) = self.fault_error(key(), false) {
+                return Err(e);
+            }
         }
         Ok(r)
     }
@@ -727,8 +738,9 @@ impl Binding {
     #[inline(never)]
     fn read_following<'k, R>(&mut self, key: &dyn Fn() -> &'k [u8], f: &mut dyn FnMut(&Vector) -> R) -> Result<R> {
         for _ in 0..TRIES {
-            let State::Open(o) = &mut self.state else {
-                return Err(self.broken_error(key()));
+            let o = match &mut self.state {
+                State::Open(o) => o,
+                State::Broken(b) => return Err(Binding::not_open(&self.path, b, key())),
             };
             let before = sizes(&*o.vec);
             let followed = o.vec.follow();
@@ -739,22 +751,20 @@ impl Binding {
                 cause: cause.to_string(),
             })?;
             let r = f(&*o.vec);
+            let size = o.vec.file().metadata().map_or(0, |m| m.len() as usize);
             if sigbus::pending() {
                 if let Some(at) = o.vec.fault() {
-                    // Past the end, the file was cut: followed by the next
-                    // try. Inside it, the disk failed: the key breaks.
-                    if o.vec.file().metadata().is_ok_and(|m| m.len() as usize > at) {
-                        self.check_fault(key(), false)?;
+                    // Inside the file, the disk failed: the key breaks.
+                    // Past its end, the file was cut: the next try follows.
+                    if size > at {
+                        if let Some(e) = self.fault_error(key(), false) {
+                            return Err(e);
+                        }
                     }
                     continue;
                 }
             }
-            let now = o
-                .vec
-                .file()
-                .metadata()
-                .map(|m| m.len() as usize / self.spec.kind.size());
-            if now.is_ok_and(|n| n >= len) {
+            if size / self.spec.kind.size() >= len {
                 return Ok(r);
             }
         }
@@ -767,74 +777,70 @@ impl Binding {
     }
 
     /// After a write, or a read whose fault may be this key's: if the
-    /// mapping took a fault, the key is broken with its cause and the
-    /// command fails. A write's error says from which index values may
-    /// have been lost: the faulting page's first (its stores went to the
-    /// zero page).
+    /// mapping took a fault, the key is broken with its cause, and this is
+    /// the command's error. A write's error says from which index values
+    /// may have been lost: the faulting page's first (its stores went to
+    /// the zero page).
     #[cold]
     #[inline(never)]
-    fn check_fault(&mut self, key: &[u8], writing: bool) -> Result<()> {
+    fn fault_error(&mut self, key: &[u8], writing: bool) -> Option<Box<Error>> {
+        let at = self.opened()?.fault()?;
+        Some(self.faulted(key, at, writing))
+    }
+
+    /// `fault_error` of a fault known to be at offset `at`.
+    #[cold]
+    #[inline(never)]
+    fn faulted(&mut self, key: &[u8], at: usize, writing: bool) -> Box<Error> {
         let State::Open(o) = &self.state else {
-            return Ok(());
+            unreachable!("only an open file faults");
         };
-        let Some(at) = o.vec.fault() else {
-            return Ok(());
+        let cause = fault_cause(o, at, writing, &self.path.display().to_string());
+        let lost = match writing {
+            true => format!(
+                "; values from index {} on may not have been written, and the write was not propagated",
+                sigbus::page_start(at) / self.spec.kind.size()
+            ),
+            false => String::new(),
         };
+        self.fail_broken(key, "faulted", cause, lost)
+    }
+
+    /// Leaves the key broken with `cause` (its open file, claim and
+    /// mapping go), logged as `what` happened to the file, and returns the
+    /// error of the command that found it so; `lost` says what the command
+    /// may have lost. The key heals as any broken key does.
+    #[cold]
+    #[inline(never)]
+    fn fail_broken(&mut self, key: &[u8], what: &str, cause: String, lost: String) -> Box<Error> {
         let path = self.path.display().to_string();
-        let cause = fault_cause(o, at, writing, &path);
-        let lost = writing.then(|| sigbus::page_start(at) / self.spec.kind.size());
         crate::ffi::log(
             "warning",
             &format!(
-                "key '{}': file '{path}' faulted: {cause}{}; the key is broken until the file can be used",
-                shown(key),
-                lost.map_or(String::new(), |i| format!(
-                    "; values from index {i} on may not have been written"
-                ))
+                "key '{}': file '{path}' {what}: {cause}{lost}; the key is broken until the file can be used",
+                shown(key)
             ),
         );
-        self.break_with(cause.clone());
-        Err(Error::Fault {
+        self.state = State::broken(&self.path, cause.clone(), None);
+        Error::Fault {
             key: shown(key),
             path,
             cause,
-            lost: lost.map_or(String::new(), |i| {
-                format!("; values from index {i} on may not have been written, and the write was not propagated")
-            }),
+            lost,
         }
-        .into())
+        .into()
     }
 
-    /// Drops the open file (its claim and mapping go with it) and leaves
-    /// the key broken with `cause`: it heals as any broken key does.
-    fn break_with(&mut self, cause: String) {
-        stats::broken_delta(1);
-        broken_paths(|m| *m.entry(self.path.clone()).or_default() += 1);
-        self.state = State::Broken(Broken {
-            cause,
-            retry_at: Instant::now() + RETRY,
-            stale: None,
-        });
-    }
-
-    /// The error of a command on this binding when it is broken.
-    #[cold]
-    fn broken_error(&self, key: &[u8]) -> Box<Error> {
-        match &self.state {
-            State::Broken(b) => Binding::not_open(&self.path, b, key),
-            State::Open(_) => Error::Panic("a bound key seen as broken".into()).into(),
-        }
-    }
-
-    /// A read-only key whose path now names another file (replaced by
-    /// rename) binds that file, at most once per `LOOK`; says whether it
-    /// did. A path that names no file keeps the key on the file it has.
+    /// For a read-only key (the caller tells): if its path now names another
+    /// file (replaced by rename), binds that file, at most once per `LOOK`;
+    /// says whether it did. A path that names no file keeps the key on the
+    /// file it has.
     pub fn follow_path(&mut self, sandbox: &Sandbox, key: &[u8], db: i32, find: Finder) -> Result<bool> {
         let State::Open(o) = &mut self.state else {
             return Ok(false);
         };
         let now = Instant::now();
-        if !self.spec.readonly || now < o.look_at {
+        if now < o.look_at {
             return Ok(false);
         }
         o.look_at = now + LOOK;
@@ -952,7 +958,22 @@ impl Binding {
         // `held` set means the binding is in HELD already (only settle_all
         // takes it out, clearing `held` first).
         let was_held = hold && opened.held;
-        let out = f(vec).map_err(|r| -> Box<Error> {
+        let out = f(vec);
+        if sigbus::pending() {
+            if let Some(at) = vec.fault() {
+                // A store landed on a zero page, not in the file.
+                return Err(self.faulted(key(), at, true));
+            }
+        }
+        let out = match out {
+            // Another program cut the file: nothing was written, and the
+            // key stops serving it.
+            Err(Rejected::Io(cause)) if is_shrank(&cause) => {
+                return Err(self.fail_broken(key(), "changed", cause.to_string(), "; nothing was written".into()))
+            }
+            out => out,
+        };
+        let out = out.map_err(|r| -> Box<Error> {
             Box::new(match r {
                 Rejected::Value { at, why } => Error::BadValue {
                     value: shown(texts.map_or(&[][..], |t| t(at))),
@@ -965,31 +986,12 @@ impl Binding {
                     kind: vec.kind(),
                 },
                 Rejected::Outside { at, n, len } => Error::Outside { at, n, len },
-                Rejected::Io(cause) if is_shrank(&cause) => Error::Fault {
-                    key: shown(key()),
-                    path: self.path.display().to_string(),
-                    cause: cause.to_string(),
-                    lost: "; nothing was written".into(),
-                },
                 Rejected::Io(cause) => Error::Write {
                     path: self.path.display().to_string(),
                     cause,
                 },
             })
         });
-        if let Err(e) = &out {
-            if let Error::Fault { cause, .. } = &**e {
-                // Another program cut the file: the key stops serving it.
-                let cause = cause.clone();
-                crate::ffi::log("warning", &format!("{e}"));
-                self.break_with(cause);
-                return out;
-            }
-        }
-        if sigbus::pending() && vec.fault().is_some() {
-            // A store landed on a zero page, not in the file.
-            return self.check_fault(key(), true).map(|()| unreachable!("a fault was seen"));
-        }
         if !hold || vec.tail().is_empty() {
             if out.is_ok() {
                 fsync::wrote(&opened.sync);

@@ -722,50 +722,55 @@ fn swapdb(c: &mut redis::Connection, how: &str) {
     }
 }
 
-#[test]
-fn after_swapdb_restore_replace_finds_the_key_where_it_is_now() {
+/// For SWAPDB sent plainly, in MULTI and from Lua: a fresh server with
+/// `key` bound to `a.f64` (1 2 3) and dumped, then SWAPDB 0 1, then `body`
+/// with the server, a connection on db 0, how, and the payload.
+fn after_swapdb(key: &str, body: impl Fn(&Server, &mut redis::Connection, &str, &[u8])) {
     for how in ["plain", "multi", "lua"] {
         let s = Server::start();
         let mut c = s.conn();
-        let payload = bound_and_dumped(&mut c, "s1", "a.f64");
-        assert_eq!(int(&mut c, &["MMAP.SET", "s1", "0", "9"]), 1);
+        let payload = bound_and_dumped(&mut c, key, "a.f64");
         swapdb(&mut c, how);
-        raw(&mut c, &["SELECT", "1"]).unwrap();
-        assert_eq!(restore(&mut c, "s1", &payload, true).unwrap(), Value::Okay, "{how}");
-        assert_eq!(bulk(&mut c, &["MMAP.GET", "s1", "0"]).as_deref(), Some("1"), "{how}");
-        assert_eq!(file_values(&s.data().join("a.f64")), [1.0, 2.0, 3.0], "{how}");
-        assert_eq!(mmap_stat(&mut c, "keys"), 1, "{how}");
+        body(&s, &mut c, how, &payload);
     }
 }
 
 #[test]
+fn after_swapdb_restore_replace_finds_the_key_where_it_is_now() {
+    after_swapdb("s1", |s, c, how, payload| {
+        raw(c, &["SELECT", "1"]).unwrap();
+        assert_eq!(int(c, &["MMAP.SET", "s1", "0", "9"]), 1);
+        assert_eq!(restore(c, "s1", payload, true).unwrap(), Value::Okay, "{how}");
+        assert_eq!(bulk(c, &["MMAP.GET", "s1", "0"]).as_deref(), Some("1"), "{how}");
+        assert_eq!(file_values(&s.data().join("a.f64")), [1.0, 2.0, 3.0], "{how}");
+        assert_eq!(mmap_stat(c, "keys"), 1, "{how}");
+    });
+}
+
+#[test]
 fn after_swapdb_a_file_keeps_one_key() {
-    for how in ["plain", "multi", "lua"] {
-        let s = Server::start();
-        let mut c = s.conn();
-        let payload = bound_and_dumped(&mut c, "k", "a.f64");
-        swapdb(&mut c, how);
+    after_swapdb("k", |s, c, how, payload| {
         // k is in db 1 now; db 0 has no k, but its file is held.
-        let e = restore(&mut c, "k", &payload, false).unwrap_err();
+        let e = restore(c, "k", payload, false).unwrap_err();
         assert!(e.contains("Bad data format"), "{how}: {e}");
         assert!(s.log().contains("already bound to key 'k'"), "{how}: {}", s.log());
-        assert_eq!(int(&mut c, &["EXISTS", "k"]), 0, "{how}");
-        assert_eq!(mmap_stat(&mut c, "keys"), 1, "{how}");
+        assert_eq!(int(c, &["EXISTS", "k"]), 0, "{how}");
+        assert_eq!(mmap_stat(c, "keys"), 1, "{how}");
         let mut db1 = s.conn();
         raw(&mut db1, &["SELECT", "1"]).unwrap();
         assert_eq!(int(&mut db1, &["MMAP.SET", "k", "1", "200"]), 1, "{how}");
         assert_eq!(file_values(&s.data().join("a.f64")), [1.0, 200.0, 3.0], "{how}");
         // A flush of db 0 (k is in db 1) leaves the file held...
-        raw(&mut c, &["FLUSHDB"]).unwrap();
-        assert!(err(&mut c, &["MMAP", "other", "a.f64"]).contains("already bound to key 'k'"));
+        raw(c, &["FLUSHDB"]).unwrap();
+        assert!(err(c, &["MMAP", "other", "a.f64"]).contains("already bound to key 'k'"));
         // ...and after a reload db 1's k still holds it, with the 200.
-        raw(&mut c, &["DEBUG", "RELOAD"]).unwrap();
+        raw(c, &["DEBUG", "RELOAD"]).unwrap();
         assert_eq!(bulk(&mut db1, &["MMAP.GET", "k", "1"]).as_deref(), Some("200"), "{how}");
-        assert_eq!(mmap_stat(&mut c, "broken_keys"), 0, "{how}");
+        assert_eq!(mmap_stat(c, "broken_keys"), 0, "{how}");
         // A flush of db 1 frees it; the payload then restores in db 0.
         raw(&mut db1, &["FLUSHDB"]).unwrap();
-        assert_eq!(restore(&mut c, "k", &payload, false).unwrap(), Value::Okay, "{how}");
+        assert_eq!(restore(c, "k", payload, false).unwrap(), Value::Okay, "{how}");
         assert_eq!(file_values(&s.data().join("a.f64")), [1.0, 2.0, 3.0], "{how}");
-        assert_eq!(mmap_stat(&mut c, "keys"), 1, "{how}");
-    }
+        assert_eq!(mmap_stat(c, "keys"), 1, "{how}");
+    });
 }

@@ -554,3 +554,28 @@ fn a_read_only_key_follows_appends_cuts_and_a_replacement_of_its_file() {
     assert_eq!(mmap_stat(&mut c, "keys"), 2);
     others_served(&mut s, &mut c);
 }
+
+#[test]
+fn a_read_only_key_keeps_its_file_when_the_replacement_is_another_keys() {
+    let s = Server::start();
+    let mut c = s.conn();
+    fs::write(s.data().join("r.f64"), counting(3)).unwrap();
+    assert_eq!(int(&mut c, &["MMAP", "r", "r.f64", "READONLY"]), 3);
+    fs::write(s.data().join("w.f64"), blob(&[42.0])).unwrap();
+    assert_eq!(int(&mut c, &["MMAP", "w", "w.f64"]), 1);
+    // The path now names the file `w` holds: one file, one key.
+    fs::rename(s.data().join("w.f64"), s.data().join("r.f64")).unwrap();
+    let why = "key 'r': file 'r.f64' was replaced, but the new file cannot be bound \
+               (the file is already bound to key 'w'); the key serves the old one";
+    wait_for("the refusal to be logged", || {
+        assert_eq!(
+            bulk(&mut c, &["MMAP.GET", "r", "2"]).as_deref(),
+            Some("2"),
+            "the old file"
+        );
+        s.log().contains(why)
+    });
+    assert_eq!(int(&mut c, &["MMAP.COUNT", "r"]), 3);
+    assert_eq!(bulk(&mut c, &["MMAP.GET", "w", "0"]).as_deref(), Some("42"));
+    assert_eq!(mmap_stat(&mut c, "keys"), 2);
+}

@@ -433,15 +433,9 @@ impl<T: Element> MappedVec<T> {
     /// skip it (a `stat` per pass would tax every append): acknowledged,
     /// they are written where they were acknowledged.
     fn check_size(&self) -> io::Result<()> {
-        // SAFETY: a zeroed stat is a valid value for the call to fill.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: a live descriptor, owned by `self.file`, and a place for the answer.
-        if unsafe { libc::fstat(self.file.as_raw_fd(), &mut st) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        match usize::try_from(st.st_size) {
-            Ok(size) if size >= self.file_bytes() => Ok(()),
-            _ => Err(shrank(st.st_size as u64)),
+        match self.file.metadata()?.len() {
+            size if size >= self.file_bytes() as u64 => Ok(()),
+            size => Err(shrank(size)),
         }
     }
 
@@ -587,9 +581,9 @@ impl<T: Element> MappedVec<T> {
             return Ok(None);
         };
         if super::sigbus::pending() && self.fault().is_some() {
-            // The value read is a zero page's, not the file's: the file is
-            // shorter than this vector, and cutting it to one less would
-            // lengthen it.
+            // The value read is a zero page's, not the file's: a disk that
+            // failed the read would otherwise see the file cut all the same
+            // (a cut file is refused by `truncate`'s size check).
             return Err(io::Error::other("the mapping faulted"));
         }
         self.truncate(self.len - 1)?;
