@@ -1,18 +1,23 @@
 //! redis-mmap: a Redis module that binds a key to a file of raw
 //! little-endian `f64` values and reads and writes it in place through `mmap`.
 //!
-//! - `core`: the Redis-free part (mapped vector, number text, sandbox);
-//! - `ffi`: the unsafe module-API surface (entry point, context, keys, IO);
+//! The layers, each using only those above it in this list:
+//!
+//! - `core`: the Redis-free part (mapped vector, kinds, number text,
+//!   sandbox, statistics, counters, errors, option values);
+//! - `ffi`: the unsafe module-API surface (context, keys, arguments, IO
+//!   handles, blocked clients), knowing nothing of the commands;
+//! - `binding`: what a key holds, the registry of bound files, and when
+//!   files reach the disk;
+//! - `work`: the worker threads that run long reads, and how their
+//!   results reach the blocked client;
+//! - `persist`: type callbacks, encodings, server events;
 //! - `commands`: the command table and its handlers;
-//! - `persist`: type callbacks, encodings, server events, flushing;
-//! - `binding`: what a key holds, and the registry of bound files;
-//! - `fault`: failures that test builds can switch on.
+//! - `module`: the wiring (entry point, options, registration).
 
 mod binding;
 mod commands;
 mod core;
-mod error;
-mod fault;
 mod ffi;
+mod module;
 mod persist;
-mod stats;

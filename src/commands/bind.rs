@@ -2,13 +2,13 @@
 
 use super::propagate::{written, Propagate};
 use super::{arg, ArgKind, Command};
+use crate::binding::Logged;
 use crate::binding::{Binding, Target};
+use crate::core::error::{shown, Error, Result};
 use crate::core::kind::{Kind, Spec};
-use crate::error::{shown, Error, Result};
-use crate::ffi::config::sandbox;
+use crate::core::settings::sandbox;
 use crate::ffi::ctx::{Args, Ctx};
 use crate::ffi::log;
-use crate::persist::Logged;
 
 pub static MMAP: Command = Command {
     name: c"mmap",
@@ -93,7 +93,7 @@ fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
         path: shown(path),
         cause,
     })?;
-    let find = |k: &[u8], token| ctx.find_claim(k, token);
+    let find = |k: &[u8], token| crate::binding::find_claim(ctx, k, token);
     let target = Target {
         rel: &rel,
         spec,
@@ -102,7 +102,7 @@ fn mmap(ctx: &Ctx, args: &Args) -> Result<()> {
     };
     let mut key = ctx.open(args.raw(1), true);
     // The count, and whether the binding changed (and the file was created).
-    let (n, changed) = match key.binding()? {
+    let (n, changed) = match key.value::<Binding>()? {
         Some(b) => {
             let (n, reopened) = b.rebind(sb, &target, &find)?;
             (n, reopened.then_some(false))

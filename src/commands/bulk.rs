@@ -6,10 +6,10 @@ use super::propagate::{written, Propagate};
 use super::write::on_bound;
 use super::{arg, bound, index, scratch, ArgKind, Command};
 use crate::core::column::clip;
+use crate::core::error::{shown, Error, Result};
 use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
 use crate::core::summary::Summary;
-use crate::error::{shown, Error, Result};
 use crate::ffi::ctx::{Args, Ctx};
 use crate::persist::events;
 

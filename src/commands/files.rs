@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::Command;
 use crate::binding::claimed;
-use crate::error::{Error, Result};
-use crate::ffi::config::sandbox;
+use crate::core::error::{Error, Result};
+use crate::core::settings::sandbox;
 use crate::ffi::ctx::{Args, Ctx};
 
 pub static UNBOUND: Command = Command {

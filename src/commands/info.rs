@@ -1,7 +1,7 @@
 //! `MMAP.INFO`: what a key is bound to, and how.
 
 use super::{bound, Command};
-use crate::error::{shown, Error, Result};
+use crate::core::error::{shown, Error, Result};
 use crate::ffi::ctx::{Args, Ctx};
 
 pub static INFO: Command = Command {

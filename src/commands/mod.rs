@@ -13,10 +13,10 @@ use std::cell::RefCell;
 use std::ffi::CStr;
 
 use crate::binding::Binding;
+use crate::core::error::{shown, Error, Result};
 use crate::core::kind::Value;
 use crate::core::num::parse_index;
-use crate::error::{shown, Error, Result};
-use crate::ffi::config::sandbox;
+use crate::core::settings::sandbox;
 use crate::ffi::ctx::{Args, Ctx, Key};
 use crate::ffi::log;
 
@@ -27,9 +27,6 @@ mod info;
 mod propagate;
 mod read;
 mod write;
-
-pub use bind::MMAP;
-pub use write::{ADD, RESIZE};
 
 pub type Handler = fn(&Ctx, &Args) -> Result<()>;
 
@@ -147,7 +144,7 @@ impl Command {
 /// once a second), so that a file put back serves without `MMAP`.
 #[inline]
 fn bound<'k>(ctx: &Ctx, args: &Args, key: &'k mut Key) -> Result<Option<&'k mut Binding>> {
-    let Some(b) = key.binding()? else {
+    let Some(b) = key.value::<Binding>()? else {
         return Ok(None);
     };
     if b.is_broken() {
@@ -161,7 +158,7 @@ fn bound<'k>(ctx: &Ctx, args: &Args, key: &'k mut Key) -> Result<Option<&'k mut 
 #[cold]
 #[inline(never)]
 fn heal(ctx: &Ctx, args: &Args, b: &mut Binding) {
-    let find = |k: &[u8], token| ctx.find_claim(k, token);
+    let find = |k: &[u8], token| crate::binding::find_claim(ctx, k, token);
     if b.heal(sandbox(), args.bytes(1), ctx.db(), &find) {
         log(
             "notice",
@@ -177,7 +174,7 @@ fn heal(ctx: &Ctx, args: &Args, b: &mut Binding) {
 #[cold]
 #[inline(never)]
 fn follow(ctx: &Ctx, args: &Args, b: &mut Binding) {
-    let find = |k: &[u8], token| ctx.find_claim(k, token);
+    let find = |k: &[u8], token| crate::binding::find_claim(ctx, k, token);
     let (key, path) = (shown(args.bytes(1)), b.path().display().to_string());
     match b.follow_path(sandbox(), args.bytes(1), ctx.db(), &find) {
         Ok(true) => {
@@ -280,7 +277,7 @@ pub static FLOORKEY: Command = floor(
     "Benchmark builds only: opens and closes the key and replies 0.",
     |ctx, args| {
         let mut key = ctx.open(args.raw(1), false);
-        let _ = key.binding(); // of any type: the floor replies alike
+        let _ = key.value::<Binding>(); // of any type: the floor replies alike
         ctx.reply_int(0);
         Ok(())
     },
@@ -296,7 +293,7 @@ pub static FLOORWRITE: Command = floor(
     "Benchmark builds only: opens the key for writing, propagates the command and replies 0.",
     |ctx, args| {
         let mut key = ctx.open(args.raw(1), true);
-        let _ = key.binding();
+        let _ = key.value::<Binding>();
         drop(key);
         propagate::written(ctx, args, c"flw", propagate::Propagate::AsSent);
         ctx.reply_int(0);
@@ -341,7 +338,7 @@ pub static FAULT: Command = Command {
 
 #[cfg(feature = "fault-injection")]
 fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
-    use crate::fault::{set, Fault};
+    use crate::core::fault::{set, Fault};
     let (what, setting) = (args.bytes(1).to_ascii_lowercase(), args.bytes(2));
     let on = || match setting.to_ascii_lowercase().as_slice() {
         b"on" => Ok(true),
@@ -379,6 +376,7 @@ fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bind::MMAP;
 
     #[test]
     fn arity_is_exact_or_a_minimum() {
@@ -412,6 +410,14 @@ mod tests {
         assert_eq!(names.len(), n, "a name is used twice");
         let aliases = TABLE.iter().filter(|c| c.alias.is_some()).count();
         assert_eq!(aliases, 8, "the eight short names of the first version");
+    }
+
+    #[test]
+    fn logs_use_the_table_s_names() {
+        use crate::binding::logged;
+        assert_eq!(logged::MMAP, MMAP.name);
+        assert_eq!(logged::RESIZE, write::RESIZE.name);
+        assert_eq!(logged::ADD, write::ADD.name);
     }
 
     #[test]

@@ -6,8 +6,9 @@ use std::ffi::CStr;
 
 use redis_module::raw::RedisModuleString as RStr;
 
-use crate::ffi::ctx::{Args, Ctx};
-use crate::persist::Logged;
+use crate::binding::Logged;
+use crate::ffi::ctx::{Args, Ctx, Line};
+use crate::persist;
 
 /// Each form sets what it touches absolutely, as Redis turns INCRBYFLOAT
 /// into SET: replayed over a file that already holds its effects it changes
@@ -43,11 +44,11 @@ fn replicate(ctx: &Ctx, args: &Args, how: Propagate) {
     let key = args.raw(1);
     match how {
         Propagate::AsSent => ctx.replicate_as_sent(args),
-        Propagate::Instead(cmd) => ctx.replicate(key, cmd),
+        Propagate::Instead(cmd) => persist::replicate(ctx, key, cmd),
         Propagate::FromLength(len) => {
-            ctx.replicate(key, Logged::Resize(len));
+            persist::replicate(ctx, key, Logged::Resize(len));
             ctx.replicate_as_sent(args);
         }
-        Propagate::Pairs(pairs) => ctx.replicate_args(super::write::SET.name, key, pairs),
+        Propagate::Pairs(pairs) => ctx.replicate(super::write::SET.name, key, Line::Strings(pairs)),
     }
 }

@@ -1,8 +1,8 @@
 //! The commands that only read: GET, MGET, COUNT.
 
 use super::{arg, bound, index, scratch, ArgKind, Command};
+use crate::core::error::Result;
 use crate::core::num::ValueBuf;
-use crate::error::Result;
 use crate::ffi::ctx::{Args, Ctx};
 
 pub static GET: Command = Command {

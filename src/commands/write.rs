@@ -6,11 +6,12 @@ use redis_module::raw::RedisModuleString as RStr;
 
 use super::propagate::{written, Propagate};
 use super::{arg, bound, index, scratch, ArgKind, Command};
+use crate::binding::Logged;
 use crate::binding::{Binding, Name};
+use crate::core::error::{shown, Error, Result};
 use crate::core::num::{parse_index, ValueBuf};
-use crate::error::{shown, Error, Result};
 use crate::ffi::ctx::{Args, Ctx};
-use crate::persist::{events, Logged};
+use crate::persist::events;
 
 pub static SET: Command = Command {
     name: c"mmap.set",

@@ -4,10 +4,14 @@
 //! API, so all of it is tested with plain `cargo test`.
 
 pub mod column;
+pub mod counters;
+pub mod error;
+pub mod fault;
 pub mod kind;
 pub mod limits;
 pub mod num;
 pub mod sandbox;
+pub mod settings;
 pub mod sigbus;
 pub mod summary;
 pub mod vector;

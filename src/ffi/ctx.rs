@@ -2,6 +2,7 @@
 //! Raw pointers stay in here; commands see `Ctx`, `Args` and `Key`.
 
 use std::ffi::{c_char, c_int, CStr, CString};
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -9,112 +10,65 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use redis_module::raw;
 
 use super::{bytes, log};
-use crate::binding::Binding;
-use crate::commands::Command;
+use crate::core::counters;
+use crate::core::error::{Error, Result};
 use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
-use crate::error::{Error, Result};
-use crate::persist::Logged;
-use crate::stats;
 
-/// Writes a `Logged` command with `RedisModule_Replicate` or
-/// `RedisModule_EmitAOF`, which take the same variadic format after their
-/// first argument (a context, an AOF handle). The path is sent relative to
-/// `mmap.dir`, so that it names the same file on any server; values in the
-/// shortest text that parses back to the same bits.
-///
-/// Each format letter matches the arguments after it: "s" a Redis string,
-/// "b" a buffer and its length, "c" a C string, "l" a long long, "v" an array
-/// of Redis strings and its length. Arguments past the format are not read.
-macro_rules! log_command {
-    ($f:expr, $to:expr, $key:expr, $cmd:expr) => {{
-        let cmd: $crate::persist::Logged = $cmd;
-        let name = cmd.name().as_ptr();
-        match cmd {
-            $crate::persist::Logged::Mmap { rel, spec, create } => {
-                let path = rel.as_os_str().as_encoded_bytes();
-                let p = path.as_ptr().cast::<std::ffi::c_char>();
-                // The options present, in order; the format reads only those.
-                let options: Vec<&std::ffi::CStr> = [(spec.readonly, c"READONLY"), (create, c"CREATE")]
-                    .into_iter()
-                    .filter_map(|(on, o)| on.then_some(o))
-                    .collect();
-                let fmt = [c"sbcc", c"sbccc", c"sbcccc"][options.len()];
-                let [a, b] = [0, 1].map(|i| options.get(i).map_or(c"".as_ptr(), |o| o.as_ptr()));
-                let (type_, kind) = (c"TYPE".as_ptr(), spec.kind.cname().as_ptr());
-                $f($to, name, fmt.as_ptr(), $key, p, path.len(), type_, kind, a, b);
+/// A command the module writes into a log (the replication stream and the
+/// AOF, or a rewritten AOF), after its name and key: what the callers turn
+/// their own commands into, so that this layer knows none of them.
+pub enum Line<'a> {
+    /// One integer: `name key n`.
+    Int(i64),
+    /// Words given as bytes, each made a Redis string for the call.
+    Texts(&'a [&'a [u8]]),
+    /// Redis strings the caller holds (the running command's arguments).
+    Strings(&'a [*mut raw::RedisModuleString]),
+}
+
+/// Writes a `Line` with `RedisModule_Replicate` or `RedisModule_EmitAOF`,
+/// which take the same variadic format after their first argument (a
+/// context, an AOF handle). Each format letter matches the arguments
+/// after it: "s" a Redis string, "l" a long long, "v" an array of Redis
+/// strings and its length. Arguments past the format are not read.
+macro_rules! log_line {
+    ($f:expr, $to:expr, $name:expr, $key:expr, $line:expr) => {{
+        let name: &std::ffi::CStr = $name;
+        match $line {
+            $crate::ffi::ctx::Line::Int(n) => {
+                $f($to, name.as_ptr(), c"sl".as_ptr(), $key, n);
             }
-            $crate::persist::Logged::Resize(len) => {
-                $f($to, name, c"sl".as_ptr(), $key, len as i64);
+            $crate::ffi::ctx::Line::Strings(v) => {
+                $f($to, name.as_ptr(), c"sv".as_ptr(), $key, v.as_ptr(), v.len());
             }
-            $crate::persist::Logged::Add { kind, bytes } => {
-                let mut buf = $crate::core::num::ValueBuf::default();
-                let strings: Vec<*mut redis_module::raw::RedisModuleString> = bytes
-                    .chunks_exact(kind.size())
-                    .map(|b| $crate::ffi::new_string(buf.value($crate::core::column::decode(kind, b))))
-                    .collect();
-                $f($to, name, c"sv".as_ptr(), $key, strings.as_ptr(), strings.len());
-                for s in strings {
+            $crate::ffi::ctx::Line::Texts(words) => {
+                let v: Vec<*mut redis_module::raw::RedisModuleString> =
+                    words.iter().map(|w| $crate::ffi::new_string(w)).collect();
+                $f($to, name.as_ptr(), c"sv".as_ptr(), $key, v.as_ptr(), v.len());
+                for s in v {
                     $crate::ffi::api!(RedisModule_FreeString)(std::ptr::null_mut(), s);
                 }
             }
         }
     }};
 }
-pub(crate) use log_command;
+pub(crate) use log_line;
 
 static TYPE: AtomicPtr<raw::RedisModuleType> = AtomicPtr::new(ptr::null_mut());
 
-/// Records our data type once it is created, for key type checks.
-pub fn set_type(t: *mut raw::RedisModuleType) {
+/// The Rust type the module's values are boxes of, for debug checks.
+static VALUE: std::sync::OnceLock<std::any::TypeId> = std::sync::OnceLock::new();
+
+/// Records the module's data type once it is created, for key type checks,
+/// and the type `T` its values are boxes of.
+pub fn set_type<T: 'static>(t: *mut raw::RedisModuleType) {
     TYPE.store(t, Ordering::Relaxed);
+    let _ = VALUE.set(std::any::TypeId::of::<T>());
 }
 
 pub fn data_type() -> *mut raw::RedisModuleType {
     TYPE.load(Ordering::Relaxed)
-}
-
-/// Runs a command reached by its canonical name or (`alias`) its short
-/// one: checks its arity, catches any panic, logs it, and answers with an
-/// error. Inlined into each entry point, where the command is a constant:
-/// the handler is then called directly, in the entry point's frame.
-#[inline(always)]
-pub fn run(
-    ctx: *mut raw::RedisModuleCtx,
-    argv: *mut *mut raw::RedisModuleString,
-    argc: c_int,
-    cmd: &'static Command,
-    alias: bool,
-) -> c_int {
-    // SAFETY: Redis passes the command's live context.
-    let ctx = unsafe { Ctx::from_raw(ctx) };
-    // Every server calls a command with its name in argv[0] at least.
-    debug_assert!(!argv.is_null() && argc > 0);
-    // SAFETY: Redis passes argc (at least one) valid strings that live for
-    // the whole call.
-    let argv = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
-    let args = Args { argv, cmd, alias };
-    // Redis checks arity itself where COMMAND DOCS exist; this covers the rest.
-    if !cmd.fits(args.len()) {
-        ctx.wrong_arity();
-        return raw::Status::Ok as c_int;
-    }
-    match catch_unwind(AssertUnwindSafe(|| (cmd.run)(ctx, &args))) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => ctx.reply_error(&e),
-        Err(payload) => panicked(ctx, &args, payload),
-    }
-    raw::Status::Ok as c_int
-}
-
-/// Out of line, so that each entry point's frame holds only what the
-/// command's success needs.
-#[cold]
-#[inline(never)]
-fn panicked(ctx: &Ctx, args: &Args, payload: Box<dyn std::any::Any + Send>) {
-    let name = args.name().to_owned();
-    log_panic(&name, payload.as_ref());
-    ctx.reply_error(&Error::Panic(name));
 }
 
 /// Runs a callback that has no way to answer a client: a panic is logged
@@ -126,46 +80,75 @@ pub fn guard<T>(name: &str, fallback: T, f: impl FnOnce() -> T) -> T {
     })
 }
 
-fn log_panic(name: &str, payload: &(dyn std::any::Any + Send)) {
+pub fn log_panic(name: &str, payload: &(dyn std::any::Any + Send)) {
     let what = payload
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("unknown panic");
-    stats::count_panic();
+    counters::count_panic();
     log("warning", &format!("panic in {name}: {what}"));
 }
 
-/// The arguments of one command call, and the table entry it reached.
+/// The arguments of one command call, and the names it was reached by.
 pub struct Args<'a> {
-    argv: &'a [*mut raw::RedisModuleString],
-    cmd: &'static Command,
-    /// Whether the client used the short name.
-    alias: bool,
+    /// The server's own array (the client's), which `replicate_as_sent`
+    /// changes for the length of one call; slices of it are made afresh.
+    argv: *mut *mut raw::RedisModuleString,
+    argc: usize,
+    /// The name the client used, lower case.
+    name: &'static CStr,
+    /// The canonical name as a Redis string, when the client used the
+    /// short one: what the logs get in its place.
+    canonical: *mut raw::RedisModuleString,
+    _call: PhantomData<&'a ()>,
 }
 
 impl<'a> Args<'a> {
+    /// # Safety
+    /// `argv` must be the `argc` (at least one) arguments Redis passed the
+    /// running command, live for `'a`; `canonical` NULL, or a Redis string
+    /// that lives as long as the module.
+    #[inline(always)]
+    pub unsafe fn new(
+        argv: *mut *mut raw::RedisModuleString,
+        argc: usize,
+        name: &'static CStr,
+        canonical: *mut raw::RedisModuleString,
+    ) -> Args<'a> {
+        debug_assert!(!argv.is_null() && argc > 0);
+        Args {
+            argv,
+            argc,
+            name,
+            canonical,
+            _call: PhantomData,
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.argv.len()
+        self.argc
+    }
+
+    fn argv(&self) -> &'a [*mut raw::RedisModuleString] {
+        // SAFETY: `new`'s contract: argc live strings for 'a. Only
+        // `replicate_as_sent` writes the array, while no slice is held.
+        unsafe { std::slice::from_raw_parts(self.argv, self.argc) }
     }
 
     pub fn bytes(&self, i: usize) -> &'a [u8] {
         // SAFETY: argv strings live for the whole command call.
-        unsafe { bytes(self.argv[i]) }
+        unsafe { bytes(self.argv()[i]) }
     }
 
     pub fn raw(&self, i: usize) -> *mut raw::RedisModuleString {
-        self.argv[i]
+        self.argv()[i]
     }
 
     /// The name the client reached the command by, in lower case as
     /// Redis names commands in its own errors, whatever case was typed.
     pub fn name(&self) -> &'static str {
-        let name = match self.cmd.alias {
-            Some(alias) if self.alias => alias,
-            _ => self.cmd.name,
-        };
-        name.to_str().expect("ASCII")
+        self.name.to_str().expect("ASCII")
     }
 }
 
@@ -345,24 +328,23 @@ impl Ctx {
         unsafe { api!(RedisModule_SelectDb)(self.ptr(), db) == raw::Status::Ok as c_int }
     }
 
-    /// The database where a key named `key` holds the claim `token`,
-    /// looked for in the selected database first and then in every other;
-    /// see `binding::Finder`. Reading the key deletes it if it has expired
-    /// (on a master), which frees its file. The selected database is
-    /// restored.
-    pub fn find_claim(&self, key: &[u8], token: u64) -> Option<i32> {
+    /// The database where a key named `key` holds a value of the module's
+    /// type (a `T`) for which `holds` is true, looked for in the selected
+    /// database first and then in every other. Reading the key deletes it
+    /// if it has expired (on a master). The selected database is restored.
+    pub fn find<T: 'static>(&self, key: &[u8], holds: impl Fn(&T) -> bool) -> Option<i32> {
         let here = self.db();
         // SAFETY: inside redis-server; freed below.
         let name = unsafe { super::new_string(key) };
         // Looks in the database selected last.
-        let holds = || {
+        let here_holds = || {
             let mut k = self.open_with(name, raw::REDISMODULE_READ | raw::REDISMODULE_OPEN_KEY_NOTOUCH);
-            matches!(k.binding(), Ok(Some(b)) if b.token() == Some(token))
+            matches!(k.value::<T>(), Ok(Some(v)) if holds(v))
         };
         let found = std::iter::once(here)
             .chain((0..).filter(|&d| d != here))
             .take_while(|&d| self.select(d))
-            .find(|_| holds());
+            .find(|_| here_holds());
         self.select(here);
         // SAFETY: a string created above and no longer used.
         unsafe { api!(RedisModule_FreeString)(ptr::null_mut(), name) };
@@ -381,7 +363,7 @@ impl Ctx {
     #[cold]
     #[inline(never)]
     pub fn reply_error(&self, e: &Error) {
-        stats::count_error();
+        counters::count_error();
         let msg = CString::new(e.to_string().replace('\0', "?")).expect("no NUL");
         // SAFETY: a live command context and a NUL-terminated message.
         unsafe { api!(RedisModule_ReplyWithError)(self.ptr(), msg.as_ptr()) };
@@ -418,28 +400,36 @@ impl Ctx {
     // counts a change for the `save` rules.
 
     /// The running command as the client sent it, under its canonical name.
+    /// Reached by its short name, the command's own first argument is the
+    /// canonical name for the length of the call: every server logs the
+    /// array the command was called with (the client's), taking a reference
+    /// to each string, so the log has the canonical name at the cost of the
+    /// verbatim form, and the client's array is as it was afterwards.
     #[inline]
     pub fn replicate_as_sent(&self, args: &Args) {
-        if args.alias {
-            self.replicate_args(args.cmd.name, args.raw(1), &args.argv[2..]);
-        } else {
+        if args.canonical.is_null() {
             // SAFETY: a live command context.
             unsafe { hot!(RedisModule_ReplicateVerbatim)(self.ptr()) };
+            return;
+        }
+        // SAFETY: `argv` is the server's array of the running command (see
+        // `Args::new`), writable memory the server reads again only after
+        // the command; no slice of it is held across these writes; the
+        // canonical name lives as long as the module, and the log takes
+        // its own reference to it.
+        unsafe {
+            let used = *args.argv;
+            *args.argv = args.canonical;
+            hot!(RedisModule_ReplicateVerbatim)(self.ptr());
+            *args.argv = used;
         }
     }
 
-    /// A command of the module's own in place of, or before, the running one.
-    pub fn replicate(&self, key: *mut raw::RedisModuleString, cmd: Logged) {
-        // SAFETY: a live command context and key name.
-        unsafe { log_command!(api!(RedisModule_Replicate), self.ptr(), key, cmd) };
-    }
-
-    /// `cmd key args...`, with arguments taken from the running command.
-    pub fn replicate_args(&self, cmd: &CStr, key: *mut raw::RedisModuleString, args: &[*mut raw::RedisModuleString]) {
-        // SAFETY: "sv" takes a Redis string, then an array of them and its length.
-        unsafe {
-            api!(RedisModule_Replicate)(self.ptr(), cmd.as_ptr(), c"sv".as_ptr(), key, args.as_ptr(), args.len())
-        };
+    /// `name key line...`, in place of, or before, the running command.
+    pub fn replicate(&self, name: &CStr, key: *mut raw::RedisModuleString, line: Line) {
+        // SAFETY: a live command context and key name; `log_line` passes
+        // each format letter its argument.
+        unsafe { log_line!(api!(RedisModule_Replicate), self.ptr(), name, key, line) };
     }
 }
 
@@ -449,25 +439,27 @@ pub struct Key {
 }
 
 impl Key {
-    /// The binding held by the key: `None` if the key is empty,
-    /// `WRONGTYPE` if it holds something else. Inlined into each command;
-    /// a key that is not ours is the cold path.
+    /// The value held by the key: `None` if the key is empty, `WRONGTYPE`
+    /// if it holds something else. Inlined into each command; a key that is
+    /// not the module's is the cold path. `T` is the type `set_type` was
+    /// given (checked in debug builds).
     #[inline(always)]
-    pub fn binding(&mut self) -> Result<Option<&mut Binding>> {
+    pub fn value<T: 'static>(&mut self) -> Result<Option<&mut T>> {
         if self.ptr.is_null() {
             return Ok(None);
         }
+        debug_assert_eq!(VALUE.get(), Some(&std::any::TypeId::of::<T>()));
         // SAFETY: ptr is an open key (NULL only when opened read-only on a
-        // missing key); a value of our type is a live, boxed Binding that the
-        // server keeps until our free callback.
+        // missing key); a value of the module's type is a live, boxed `T`
+        // that the server keeps until the type's free callback.
         unsafe {
             if hot!(RedisModule_ModuleTypeGetType)(self.ptr) != data_type() {
                 self.not_ours()?;
                 return Ok(None);
             }
-            // Never NULL: every value of the type is a boxed Binding, set by
+            // Never NULL: every value of the type is a boxed `T`, set by
             // `set` or returned by the RDB loader (whose NULL fails the load).
-            let v = hot!(RedisModule_ModuleTypeGetValue)(self.ptr).cast::<Binding>();
+            let v = hot!(RedisModule_ModuleTypeGetValue)(self.ptr).cast::<T>();
             debug_assert!(!v.is_null());
             Ok(Some(&mut *v))
         }
@@ -484,8 +476,10 @@ impl Key {
         Err(Error::WrongType.into())
     }
 
-    /// Stores a new binding in an empty key opened for writing.
-    pub fn set(&mut self, b: Binding) {
+    /// Stores a new value of the module's type in an empty key opened for
+    /// writing.
+    pub fn set<T: 'static>(&mut self, b: T) {
+        debug_assert_eq!(VALUE.get(), Some(&std::any::TypeId::of::<T>()));
         let v = Box::into_raw(Box::new(b));
         // SAFETY: a key opened for writing; Redis owns `v` from here and frees it through our free callback.
         unsafe { api!(RedisModule_ModuleTypeSetValue)(self.ptr, data_type(), v.cast()) };

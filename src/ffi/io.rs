@@ -6,8 +6,7 @@ use std::ffi::{c_char, c_int};
 use redis_module::raw;
 
 use super::bytes;
-use super::ctx::{log_command, Ctx};
-use crate::persist::Logged;
+use super::ctx::{log_line, Ctx, Line};
 
 /// An RDB (or DUMP payload) being written or read.
 pub struct Rdb {
@@ -104,10 +103,11 @@ impl Aof {
         Aof { io, key }
     }
 
-    /// Writes one command of the key's rebuild.
-    pub fn emit(&self, cmd: Logged) {
-        // SAFETY: a live IO handle and key name.
-        unsafe { log_command!(api!(RedisModule_EmitAOF), self.io, self.key, cmd) };
+    /// Writes one command of the key's rebuild: `name key line...`.
+    pub fn emit(&self, name: &std::ffi::CStr, line: Line) {
+        // SAFETY: a live IO handle and key name; `log_line` passes each
+        // format letter its argument.
+        unsafe { log_line!(api!(RedisModule_EmitAOF), self.io, name, self.key, line) };
     }
 
     /// Whether this runs in a fork child (BGREWRITEAOF), not in the server.

@@ -117,7 +117,7 @@ pub unsafe fn info(ctx: *mut raw::RedisModuleInfoCtx) {
     api!(RedisModule_InfoAddSection)(ctx, c"limits".as_ptr());
     let field = |name: &CStr, v: u64| api!(RedisModule_InfoAddFieldULongLong)(ctx, name.as_ptr(), v);
     field(c"max_keys", budget);
-    field(c"descriptors_in_use", crate::stats::descriptors());
+    field(c"descriptors_in_use", crate::core::counters::descriptors());
     api!(RedisModule_InfoAddFieldCString)(ctx, c"max_keys_set_by".as_ptr(), by.as_ptr());
     field(c"max_keys_by_open_files", l.by_descriptors());
     field(c"max_keys_by_map_count", l.by_maps());

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use redis_module::raw;
 
+/// A Redis string, as the module API passes it.
+pub type RStr = raw::RedisModuleString;
+
 /// Calls a function of the module API. Redis fills these in before any of
 /// our code runs, so a missing one is a programming error.
 macro_rules! api {
@@ -73,13 +76,9 @@ macro_rules! hot {
     }};
 }
 
-pub mod config;
 pub mod ctx;
-mod entry;
-pub mod info;
 pub mod io;
-mod limits;
-mod register;
+pub mod limits;
 
 /// A context that names the module in log lines (`<mmap>`); Redis's log
 /// reads only the module's name from it, so any thread may use it.

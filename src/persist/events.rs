@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis_module::raw;
 
-use crate::binding;
+use crate::binding::fsync;
+use crate::binding::{self, Binding};
 use crate::ffi::bytes;
 use crate::ffi::ctx::{guard, Ctx};
 use crate::ffi::log;
-use crate::persist::fsync;
 
 /// Follows renames: `rename_to` carries the key's new name. Nothing else
 /// is followed: where a key is, is looked up when it matters (see
@@ -28,7 +28,7 @@ pub unsafe extern "C" fn on_generic_event(
     if event == b"rename_to" {
         let ctx = Ctx::from_raw(ctx);
         guard("rename", (), || {
-            if let Ok(Some(b)) = ctx.open(key, false).binding() {
+            if let Ok(Some(b)) = ctx.open(key, false).value::<Binding>() {
                 b.renamed(bytes(key));
             }
         });
@@ -199,7 +199,7 @@ pub unsafe extern "C" fn on_flush(
     if sub == raw::REDISMODULE_SUBEVENT_FLUSHDB_END {
         let ctx = Ctx::from_raw(ctx);
         guard("flush", (), || {
-            crate::binding::verify_all(&|key, token| ctx.find_claim(key, token));
+            crate::binding::verify_all(&|key, token| crate::binding::find_claim(ctx, key, token));
         });
     }
 }

@@ -2,37 +2,56 @@
 //! RDB encodings and their versions, the server events that flush and
 //! release files, and when files reach the disk.
 
-use std::ffi::CStr;
-use std::path::Path;
-
-use crate::core::kind::{Kind, Spec};
+use crate::binding::Logged;
+use crate::core::column::decode;
+use crate::core::num::ValueBuf;
+use crate::ffi::ctx::{Ctx, Line};
+use crate::ffi::io::Aof;
+use crate::ffi::RStr;
 
 pub mod events;
-pub mod fsync;
 mod rdb;
 pub mod types;
 
-/// A command the module writes into a log (the replication stream and the
-/// AOF, or a rewritten AOF) in place of, or before, the one it ran.
-#[derive(Debug, PartialEq)]
-pub enum Logged<'a> {
-    /// `MMAP key path TYPE kind`, with `READONLY` for a read-only key and
-    /// `CREATE` when the content follows.
-    Mmap { rel: &'a Path, spec: Spec, create: bool },
-    /// `MMAP.RESIZE key len`.
-    Resize(usize),
-    /// `MMAP.ADD key values...`, the values of `kind` held in `bytes`.
-    Add { kind: Kind, bytes: &'a [u8] },
+/// Sends `cmd` for `key` to the AOF and the replicas, in place of, or
+/// before, the running command.
+pub fn replicate(ctx: &Ctx, key: *mut RStr, cmd: Logged) {
+    words(&cmd, |line| ctx.replicate(cmd.name(), key, line));
 }
 
-impl Logged<'_> {
-    /// The canonical name: a log must replay on any server, and short
-    /// names may belong to the server itself (Redis 8's `VADD`).
-    pub fn name(&self) -> &'static CStr {
-        match self {
-            Logged::Mmap { .. } => crate::commands::MMAP.name,
-            Logged::Resize(_) => crate::commands::RESIZE.name,
-            Logged::Add { .. } => crate::commands::ADD.name,
+/// Writes `cmd` into an AOF being rewritten.
+pub fn emit(aof: &Aof, cmd: Logged) {
+    words(&cmd, |line| aof.emit(cmd.name(), line));
+}
+
+/// `cmd`'s words after the key. The path is sent relative to `mmap.dir`,
+/// so that it names the same file on any server; values in the shortest
+/// text that parses back to the same bits.
+fn words(cmd: &Logged, f: impl FnOnce(Line)) {
+    match *cmd {
+        Logged::Mmap { rel, spec, create } => {
+            let mut w: Vec<&[u8]> = vec![
+                rel.as_os_str().as_encoded_bytes(),
+                b"TYPE",
+                spec.kind.cname().to_bytes(),
+            ];
+            if spec.readonly {
+                w.push(b"READONLY");
+            }
+            if create {
+                w.push(b"CREATE");
+            }
+            f(Line::Texts(&w));
+        }
+        Logged::Resize(len) => f(Line::Int(len as i64)),
+        Logged::Add { kind, bytes } => {
+            let mut buf = ValueBuf::default();
+            let texts: Vec<Vec<u8>> = bytes
+                .chunks_exact(kind.size())
+                .map(|b| buf.value(decode(kind, b)).to_vec())
+                .collect();
+            let w: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
+            f(Line::Texts(&w));
         }
     }
 }

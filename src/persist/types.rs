@@ -12,9 +12,9 @@ use redis_module::raw;
 use super::events;
 use super::rdb::{self, ContentError, Form};
 use crate::binding::{trusted, Binding, Finder, Stale, Target};
+use crate::core::error::shown;
 use crate::core::kind::Spec;
-use crate::error::shown;
-use crate::ffi::config::{rdb_content, sandbox};
+use crate::core::settings::{rdb_content, sandbox};
 use crate::ffi::ctx::guard;
 use crate::ffi::io::{Aof, Digest, Rdb};
 use crate::ffi::log;
@@ -59,7 +59,7 @@ unsafe extern "C" fn rdb_save(io: *mut raw::RedisModuleIO, value: *mut c_void) {
     let read = guard("rdb_save", true, || match rdb::save(&io, b, content, payload) {
         Ok(()) => true,
         Err(e) => {
-            crate::stats::count_read_error();
+            crate::core::counters::count_read_error();
             log("warning", &format!("save: cannot read '{}': {e}", b.path().display()));
             false
         }
@@ -173,7 +173,7 @@ fn bind(io: &Rdb, saved: &rdb::Saved, purpose: Purpose, key: &[u8]) -> Result<Bi
     // other load looks a file's holder up in the keyspace.
     let find = |k: &[u8], token| match (purpose, crate::ffi::lookup()) {
         (Purpose::Sync, _) | (_, None) => trusted(k, token),
-        (_, Some(ctx)) => ctx.find_claim(k, token),
+        (_, Some(ctx)) => crate::binding::find_claim(ctx, k, token),
     };
     match (purpose, &saved.form) {
         // Any other failure is left to `replace`, which refuses what must
@@ -259,10 +259,10 @@ unsafe extern "C" fn mem_usage(value: *const c_void) -> usize {
 unsafe extern "C" fn aof_rewrite(io: *mut raw::RedisModuleIO, key: *mut raw::RedisModuleString, value: *mut c_void) {
     let b = &*value.cast::<Binding>();
     let aof = Aof::new(io, key);
-    let done = guard("aof_rewrite", false, || match b.rebuild(|cmd| aof.emit(cmd)) {
+    let done = guard("aof_rewrite", false, || match b.rebuild(|cmd| super::emit(&aof, cmd)) {
         Ok(()) => true,
         Err(e) => {
-            crate::stats::count_read_error();
+            crate::core::counters::count_read_error();
             log(
                 "warning",
                 &format!("AOF rewrite: cannot read '{}': {e}", b.path().display()),
@@ -287,7 +287,7 @@ unsafe extern "C" fn digest(md: *mut raw::RedisModuleDigest, value: *mut c_void)
     let md = Digest::new(md);
     guard("digest", (), || {
         if let Err(e) = b.digest(|piece| md.add(piece)) {
-            crate::stats::count_read_error();
+            crate::core::counters::count_read_error();
             log("warning", &format!("digest: cannot read '{}': {e}", b.path().display()));
         }
         md.end_sequence();

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Duration;
 
-use crate::fault::{self, Fault};
+use crate::core::counters;
+use crate::core::fault::{self, Fault};
 use crate::ffi::log;
-use crate::stats;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -48,7 +48,7 @@ pub struct Synced {
 
 impl Synced {
     pub fn new(file: Arc<File>) -> Arc<Synced> {
-        stats::descriptor_delta(1);
+        counters::descriptor_delta(1);
         Arc::new(Synced {
             file,
             queued: AtomicBool::new(false),
@@ -75,7 +75,7 @@ impl Drop for Synced {
         if self.queued.load(Relaxed) {
             flush(&self.file);
         }
-        stats::descriptor_delta(-1);
+        counters::descriptor_delta(-1);
     }
 }
 
@@ -119,9 +119,9 @@ pub fn flush(file: &File) {
         Err(std::io::Error::last_os_error())
     };
     match result {
-        Ok(()) => stats::count_flush(),
+        Ok(()) => counters::count_flush(),
         Err(e) => {
-            stats::count_flush_error();
+            counters::count_flush_error();
             log("warning", &format!("fdatasync failed: {e}"));
         }
     }

@@ -4,19 +4,20 @@ use std::ffi::{c_int, CString};
 
 use redis_module::raw;
 
-use super::ctx::guard;
 use super::register::short_names;
-use crate::stats;
+use crate::core::counters;
+use crate::ffi::api;
+use crate::ffi::ctx::guard;
 
 /// # Safety
 /// `ctx` must be the info context Redis passed to the info callback.
 unsafe fn fill(ctx: *mut raw::RedisModuleInfoCtx) {
     api!(RedisModule_InfoAddSection)(ctx, c"stats".as_ptr());
-    for (name, v) in stats::all() {
+    for (name, v) in counters::all() {
         let name = CString::new(name).expect("no NUL");
         api!(RedisModule_InfoAddFieldLongLong)(ctx, name.as_ptr(), v);
     }
-    super::limits::info(ctx);
+    crate::ffi::limits::info(ctx);
     api!(RedisModule_InfoAddSection)(ctx, c"commands".as_ptr());
     let names = short_names();
     for (field, list) in [

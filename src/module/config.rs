@@ -5,32 +5,20 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::Path;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::OnceLock;
 
 use redis_module::raw;
 
-use super::{bytes, log};
+use crate::binding::fsync::{self, Mode, MODES};
 use crate::core::limits;
 use crate::core::sandbox::Sandbox;
-use crate::persist::fsync::{self, Mode, MODES};
+use crate::core::settings;
+use crate::ffi::{api, bytes, log};
 
 /// Names accepted as `loadmodule ... <name> <value>` pairs.
 const KNOWN: &[&str] = &["dir", "fsync", "short-names", "max-keys", "rdb-content"];
 
-/// `mmap.short-names`: whether the short aliases (`VGET`, ...) are registered.
-static SHORT_NAMES: AtomicBool = AtomicBool::new(true);
-
-/// `mmap.rdb-content`: whether snapshots carry each file's content.
-static RDB_CONTENT: AtomicBool = AtomicBool::new(false);
-
 /// The Redis string `CONFIG GET mmap.dir` returns; Redis does not free it.
 static DIR_STRING: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(ptr::null_mut());
-static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-
-/// The directory every mapped file lies beneath.
-pub fn sandbox() -> &'static Sandbox {
-    SANDBOX.get().expect("mmap.dir is set at load")
-}
 
 /// Reads `name value` module arguments; an unknown name or a name without a
 /// value fails the load.
@@ -52,16 +40,6 @@ pub fn parse_args(args: &[Vec<u8>]) -> Result<Vec<(&'static str, String)>, Strin
         out.push((known, value));
     }
     Ok(out)
-}
-
-/// Whether every RDB carries the files' content (`mmap.rdb-content`).
-pub fn rdb_content() -> bool {
-    RDB_CONTENT.load(Ordering::Relaxed)
-}
-
-/// Whether the short command names are wanted (`mmap.short-names`).
-pub fn short_names() -> bool {
-    SHORT_NAMES.load(Ordering::Relaxed)
 }
 
 /// `yes` or `no`, any case, as Redis's own boolean options take them.
@@ -104,7 +82,13 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
     let short_default = given("short-names")
         .map(|v| yes_no("mmap.short-names", v))
         .transpose()?;
-    register_bool(ctx, c"short-names", short_default.unwrap_or(true), &SHORT_NAMES, false)?;
+    register_bool(
+        ctx,
+        c"short-names",
+        short_default.unwrap_or(true),
+        &settings::SHORT_NAMES,
+        false,
+    )?;
     let content_default = given("rdb-content")
         .map(|v| yes_no("mmap.rdb-content", v))
         .transpose()?;
@@ -112,7 +96,7 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
         ctx,
         c"rdb-content",
         content_default.unwrap_or(false),
-        &RDB_CONTENT,
+        &settings::RDB_CONTENT,
         true,
     )?;
     let max_keys_default = given("max-keys").map(max_keys).transpose()?;
@@ -152,7 +136,7 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
     let dir = String::from_utf8_lossy(unsafe { bytes(s) }).into_owned();
     let sandbox = Sandbox::new(Path::new(&dir)).map_err(|e| format!("mmap.dir '{dir}': {e}"))?;
     log("notice", &format!("mapping files beneath {}", sandbox.root().display()));
-    let _ = SANDBOX.set(sandbox);
+    settings::set_sandbox(sandbox);
     Ok(())
 }
 

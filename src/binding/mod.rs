@@ -1,6 +1,11 @@
 //! What a key holds: the path of its file and, while the file can be used,
 //! its mapping. Every change to a file goes through `Binding::write`.
 
+pub mod fsync;
+pub mod logged;
+
+pub use logged::Logged;
+
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -11,16 +16,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::core::column::{self, Column, Rejected, Texts};
+use crate::core::counters;
+use crate::core::error::{shown, Error, Result};
+use crate::core::fault::{self, Fault};
 use crate::core::kind::{Spec, Value};
 use crate::core::limits::{self, Limits};
 use crate::core::sandbox::{PathError, Sandbox};
 use crate::core::sigbus;
 use crate::core::vector::{identity, is_shrank, read_bytes_at};
-use crate::error::{shown, Error, Result};
-use crate::fault::{self, Fault};
-use crate::persist::fsync::{self, Mode, Synced};
-use crate::persist::Logged;
-use crate::stats;
+use crate::ffi::ctx::Ctx;
+use fsync::{Mode, Synced};
 
 /// A bound file's values, of whichever kind it holds.
 pub type Vector = dyn Column;
@@ -171,6 +176,13 @@ pub fn hold_registry(ms: u64) {
 /// server cuts the content alike for the digest.
 const CHUNK: usize = 512;
 
+/// The database where a key named `key` holds the claim `token`, looked
+/// up through `ctx` in every database (see `Ctx::find`): the `Finder` of
+/// code that runs with a context.
+pub fn find_claim(ctx: &Ctx, key: &[u8], token: u64) -> Option<i32> {
+    ctx.find(key, |b: &Binding| b.token() == Some(token))
+}
+
 /// Finds the key that holds a claim: given the key's name and the claim's
 /// token, the database where a key of that name holds that claim now
 /// (looked for in every database), or `None` if no key does (it was
@@ -295,7 +307,7 @@ impl Opened {
             );
             Ok(())
         })?;
-        stats::open_delta(1, vec.file_bytes() as i64, vec.reserved_bytes() as i64);
+        counters::open_delta(1, vec.file_bytes() as i64, vec.reserved_bytes() as i64);
         Ok(Opened {
             vec,
             id,
@@ -319,7 +331,7 @@ impl Opened {
         } else {
             self.vec.settle()
         };
-        stats::count_held_write(out.is_ok());
+        counters::count_held_write(out.is_ok());
         count_growth(before, sizes(&*self.vec));
         if out.is_ok() {
             self.held = false;
@@ -336,7 +348,7 @@ fn sizes(v: &Vector) -> (i64, i64) {
 
 /// Counts how much a file and its reservation grew (or shrank).
 fn count_growth(before: (i64, i64), after: (i64, i64)) {
-    stats::open_delta(0, after.0 - before.0, after.1 - before.1);
+    counters::open_delta(0, after.0 - before.0, after.1 - before.1);
 }
 
 impl Drop for Opened {
@@ -352,7 +364,7 @@ impl Drop for Opened {
                 map.remove(&self.id);
             }
         });
-        stats::open_delta(-1, -(self.vec.file_bytes() as i64), -(self.vec.reserved_bytes() as i64));
+        counters::open_delta(-1, -(self.vec.file_bytes() as i64), -(self.vec.reserved_bytes() as i64));
     }
 }
 
@@ -367,7 +379,7 @@ impl State {
     /// A broken state for the file at `rel`, counted (`INFO mmap`, and the
     /// paths `MMAP.UNBOUND` leaves out); it tries the file again after `RETRY`.
     fn broken(rel: &Path, cause: String, stale: Option<Stale>) -> State {
-        stats::broken_delta(1);
+        counters::broken_delta(1);
         broken_paths(|m| *m.entry(rel.to_path_buf()).or_default() += 1);
         State::Broken(Broken {
             cause,
@@ -584,7 +596,7 @@ impl Binding {
             }
         }
         self.state = State::Open(opened);
-        stats::broken_delta(-1);
+        counters::broken_delta(-1);
         forget_broken(&self.path);
         true
     }
@@ -917,7 +929,7 @@ impl Binding {
                 let (opened, _) = open_file(sandbox, t, false, find)?;
                 let n = opened.vec.len();
                 self.state = State::Open(opened);
-                stats::broken_delta(-1);
+                counters::broken_delta(-1);
                 forget_broken(&self.path);
                 return Ok((n, true));
             }
@@ -1106,7 +1118,7 @@ impl Drop for Binding {
         let addr = self as *mut Binding as usize;
         held(|set| set.remove(&addr));
         if let State::Broken(_) = self.state {
-            stats::broken_delta(-1);
+            counters::broken_delta(-1);
             forget_broken(&self.path);
         }
     }
@@ -1115,7 +1127,7 @@ impl Drop for Binding {
 /// Refuses a new binding once the key budget is used up, before anything
 /// is opened or created; returns the limits it was measured against.
 fn admit() -> Result<Limits> {
-    let in_use = stats::descriptors();
+    let in_use = counters::descriptors();
     let mut limits = Limits::now();
     if limits.refuse(in_use).is_some() {
         // An operator may have raised vm.max_map_count since it was last read.
@@ -1125,7 +1137,7 @@ fn admit() -> Result<Limits> {
     match limits.refuse(in_use) {
         None => Ok(limits),
         Some(why) => {
-            stats::count_refused();
+            counters::count_refused();
             Err(Error::TooManyKeys(why).into())
         }
     }
@@ -1181,8 +1193,8 @@ fn map_and_claim(file: File, limits: &Limits, t: &Target, find: Finder) -> Resul
     let path = || t.path();
     let file = limits::lift(file, limits.floor()).map_err(|e| match e.raw_os_error() {
         Some(libc::EMFILE) => {
-            stats::count_refused();
-            Error::TooManyKeys(limits.no_descriptor(stats::descriptors()))
+            counters::count_refused();
+            Error::TooManyKeys(limits.no_descriptor(counters::descriptors()))
         }
         _ => Error::Open {
             path: path(),

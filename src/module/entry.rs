@@ -5,8 +5,10 @@ use std::ffi::c_int;
 
 use redis_module::{raw, redis_module, Context, RedisString, Status};
 
-use super::ctx::Ctx;
-use super::{config, info, limits, log, register};
+use super::{config, info, register};
+use crate::binding::Binding;
+use crate::ffi::ctx::{self, Ctx};
+use crate::ffi::{api, limits, log};
 use crate::persist::events;
 use crate::persist::types::MMAP_TYPE;
 
@@ -29,11 +31,11 @@ redis_module! {
 }
 
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
-    super::ctx::set_type(*MMAP_TYPE.raw_type.borrow());
+    ctx::set_type::<Binding>(*MMAP_TYPE.raw_type.borrow());
     // SAFETY: the live load context.
-    unsafe { super::keep_contexts(ctx.ctx) };
+    unsafe { crate::ffi::keep_contexts(ctx.ctx) };
     std::panic::set_hook(Box::new(|p| log("warning", &format!("{p}"))));
-    if let Some(name) = super::hot_api::missing() {
+    if let Some(name) = crate::ffi::hot_api::missing() {
         log("warning", &format!("module not loaded: the server lacks {name}"));
         return Status::Err;
     }
@@ -61,7 +63,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         limits::init(ctx.ctx);
         declare_options(ctx.ctx);
     }
-    crate::persist::fsync::start();
+    crate::binding::fsync::start();
     // Before any key is bound: a fault in a bound file's mapping becomes
     // an error reply instead of a crash.
     if let Err(e) = crate::core::sigbus::install() {

@@ -8,8 +8,14 @@ use std::sync::OnceLock;
 
 use redis_module::raw;
 
-use super::{config, ctx, log};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
 use crate::commands::{ArgKind, Command, SINCE, TABLE};
+use crate::core::error::Error;
+use crate::core::settings;
+use crate::ffi::ctx::{log_panic, Args, Ctx};
+use crate::ffi::{api, log, new_string, RStr};
 
 type CmdFn = extern "C" fn(*mut raw::RedisModuleCtx, *mut *mut raw::RedisModuleString, c_int) -> c_int;
 
@@ -21,7 +27,61 @@ extern "C" fn entry<const I: usize, const ALIAS: bool>(
     v: *mut *mut raw::RedisModuleString,
     n: c_int,
 ) -> c_int {
-    ctx::run(c, v, n, TABLE[I], ALIAS)
+    let canonical = match ALIAS {
+        true => CANONICAL[I].load(Ordering::Relaxed),
+        false => ptr::null_mut(),
+    };
+    run(c, v, n, TABLE[I], canonical)
+}
+
+/// Each slot's canonical name as a Redis string, made at load for the
+/// commands that have a short name: what a write reached by it is logged
+/// under (see `Ctx::replicate_as_sent`).
+static CANONICAL: [AtomicPtr<RStr>; 20] = [const { AtomicPtr::new(ptr::null_mut()) }; 20];
+
+/// Runs a command reached by its canonical name or (`canonical` set) its
+/// short one: checks its arity, catches any panic, logs it, and answers
+/// with an error. Inlined into each entry point, where the command is a
+/// constant: the handler is then called directly, in the entry point's
+/// frame.
+#[inline(always)]
+fn run(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    cmd: &'static Command,
+    canonical: *mut RStr,
+) -> c_int {
+    // SAFETY: Redis passes the command's live context.
+    let ctx = unsafe { Ctx::from_raw(ctx) };
+    let name = match (canonical.is_null(), cmd.alias) {
+        (false, Some(alias)) => alias,
+        _ => cmd.name,
+    };
+    // SAFETY: Redis passes argc (at least one) valid strings that live for
+    // the whole call; `canonical` lives as long as the module.
+    let args = unsafe { Args::new(argv, argc as usize, name, canonical) };
+    // Redis checks arity itself where COMMAND DOCS exist; this covers the rest.
+    if !cmd.fits(args.len()) {
+        ctx.wrong_arity();
+        return raw::Status::Ok as c_int;
+    }
+    match catch_unwind(AssertUnwindSafe(|| (cmd.run)(ctx, &args))) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => ctx.reply_error(&e),
+        Err(payload) => panicked(ctx, &args, payload),
+    }
+    raw::Status::Ok as c_int
+}
+
+/// Out of line, so that each entry point's frame holds only what the
+/// command's success needs.
+#[cold]
+#[inline(never)]
+fn panicked(ctx: &Ctx, args: &Args, payload: Box<dyn std::any::Any + Send>) {
+    let name = args.name().to_owned();
+    log_panic(&name, payload.as_ref());
+    ctx.reply_error(&Error::Panic(name));
 }
 
 macro_rules! entries {
@@ -56,15 +116,17 @@ pub fn commands(ctx: *mut raw::RedisModuleCtx) -> Result<(), String> {
         ));
     }
     let mut names = ShortNames::default();
-    for (cmd, &(canonical, short)) in TABLE.iter().zip(&ENTRIES) {
+    for (i, (cmd, &(canonical, short))) in TABLE.iter().zip(&ENTRIES).enumerate() {
         let upper = cmd.name().to_ascii_uppercase();
         if !create(ctx, cmd.name, canonical, cmd) {
             return Err(format!("cannot create command {upper}"));
         }
         set_info(ctx, cmd.name, cmd, cmd.summary.to_string())?;
-        let Some(alias) = cmd.alias.filter(|_| config::short_names()) else {
+        let Some(alias) = cmd.alias.filter(|_| settings::short_names()) else {
             continue;
         };
+        // SAFETY: inside redis-server; kept for the module's life.
+        CANONICAL[i].store(unsafe { new_string(cmd.name.to_bytes()) }, Ordering::Relaxed);
         let alias_text = alias.to_str().expect("ASCII");
         if create(ctx, alias, short, cmd) {
             set_info(ctx, alias, cmd, format!("Same as {upper}. {}", cmd.summary))?;
