@@ -21,3 +21,4 @@ mod core;
 mod ffi;
 mod module;
 mod persist;
+mod work;

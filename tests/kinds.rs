@@ -430,7 +430,8 @@ fn info_describes_a_key_in_a_map_or_a_flat_array() {
             "state",
             "cause",
             "reserved-bytes",
-            "lock"
+            "lock",
+            "resident-bytes"
         ]
     );
     let get = |c: &mut redis::Connection, f: &str| info_text(c, "k", f);
@@ -444,12 +445,14 @@ fn info_describes_a_key_in_a_map_or_a_flat_array() {
     assert_eq!(get(&mut c, "cause"), "");
     assert!(get(&mut c, "reserved-bytes").parse::<u64>().unwrap() >= 4 << 20);
     assert_eq!(get(&mut c, "lock"), "exclusive");
+    // Just written, so in memory: the file's 6 bytes, not its page.
+    assert_eq!(get(&mut c, "resident-bytes"), "6");
     // RESP3: a map, with a boolean.
     let mut c3 = s.conn3();
     let Value::Map(m) = raw(&mut c3, &["MMAP.INFO", "k"]).unwrap() else {
         panic!("a map")
     };
-    assert_eq!(m.len(), 10);
+    assert_eq!(m.len(), 11);
     assert_eq!(m[5], (Value::BulkString(b"read-only".to_vec()), Value::Boolean(false)));
     assert_eq!(
         err(&mut c, &["MMAP.INFO", "nokey"]),

@@ -20,8 +20,11 @@ fn loadmodule_with_a_dir_argument() {
             ("mmap.dir".to_string(), want.display().to_string()),
             ("mmap.fsync".to_string(), "everysec".to_string()),
             ("mmap.max-keys".to_string(), "0".to_string()),
+            ("mmap.offload-bytes".to_string(), "1048576".to_string()),
             ("mmap.rdb-content".to_string(), "no".to_string()),
             ("mmap.short-names".to_string(), "yes".to_string()),
+            // One worker thread per core by default.
+            ("mmap.threads".to_string(), cores().to_string()),
         ]
     );
     let modules: Value = raw(&mut c, &["MODULE", "LIST"]).unwrap();

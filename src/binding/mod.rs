@@ -24,6 +24,7 @@ use crate::core::limits::{self, Limits};
 use crate::core::sandbox::{PathError, Sandbox};
 use crate::core::sigbus;
 use crate::core::vector::{identity, is_shrank, read_bytes_at};
+use crate::core::view::View;
 use crate::ffi::ctx::Ctx;
 use fsync::{Mode, Synced};
 
@@ -257,6 +258,8 @@ pub struct Opened {
     held: bool,
     /// When a read-only key next looks whether its path names another file.
     look_at: Instant,
+    /// The worker threads' view of the file, kept between reads.
+    view: Option<Arc<View>>,
 }
 
 impl Opened {
@@ -315,6 +318,7 @@ impl Opened {
             sync,
             held: false,
             look_at: Instant::now() + LOOK,
+            view: None,
         })
     }
 
@@ -874,6 +878,67 @@ impl Binding {
         Ok(true)
     }
 
+    /// A view of the file for the worker threads (see `core::view`), and
+    /// the key's length now: a writable key's tail is written first, a
+    /// read-only key takes its file's length. The view is kept for the next
+    /// read, unless it faulted or the file outgrew it.
+    pub fn view(&mut self, key: Name) -> Result<(Arc<View>, usize)> {
+        let read_error = |b: &Binding, cause: std::io::Error| -> Box<Error> {
+            Box::new(Error::Read {
+                key: shown(key()),
+                path: b.path.display().to_string(),
+                cause: cause.to_string(),
+            })
+        };
+        if self.spec.readonly {
+            if let State::Open(o) = &mut self.state {
+                let before = sizes(&*o.vec);
+                let followed = o.vec.follow();
+                count_growth(before, sizes(&*o.vec));
+                followed.map_err(|e| read_error(self, e))?;
+            }
+        }
+        self.vector(key)?;
+        let State::Open(o) = &mut self.state else {
+            unreachable!("`vector` succeeds only for an open file");
+        };
+        let need = o.vec.file_bytes();
+        match &o.view {
+            Some(v) if v.usable() && v.len() >= need => {}
+            _ => {
+                let bytes = o.vec.reserved_bytes().max(need);
+                let made = View::map(o.vec.file(), bytes);
+                let State::Open(o) = &mut self.state else {
+                    unreachable!()
+                };
+                match made {
+                    Ok(v) => o.view = Some(Arc::new(v)),
+                    Err(e) => return Err(read_error(self, e)),
+                }
+            }
+        }
+        let State::Open(o) = &self.state else { unreachable!() };
+        Ok((o.view.clone().expect("made above"), o.vec.len()))
+    }
+
+    /// Before a change that may cut the file: a worker reading the view
+    /// now reads again on the main thread, and the next read makes a new
+    /// view. Marked before the cut, so that a worker that read a value the
+    /// cut zeroed finds the mark after its read.
+    fn retire_view(&mut self) {
+        if let State::Open(o) = &mut self.state {
+            if let Some(v) = o.view.take() {
+                v.retire();
+            }
+        }
+    }
+
+    /// Bytes of the file in memory (see `core::view::resident`); `None`
+    /// for a broken key.
+    pub fn resident(&self) -> Option<std::io::Result<usize>> {
+        self.opened().map(|v| v.resident())
+    }
+
     /// Writes the tail, if any, to the file.
     #[inline]
     pub fn settle_tail(&mut self) -> Result<()> {
@@ -1084,6 +1149,7 @@ impl Binding {
 
     /// The last value, removed, and the length after.
     pub fn pop(&mut self, key: Name) -> Result<Option<(Value, usize)>> {
+        self.retire_view();
         let out = self.write_sized(key, None, false, |v| Ok(v.pop()?.map(|x| (x, v.len()))));
         // A POP only reads through the mapping: a fault loses no write.
         out.map_err(|mut e| {
@@ -1096,6 +1162,9 @@ impl Binding {
 
     /// Cuts or zero-extends the file to `len` values; returns how many it held.
     pub fn resize(&mut self, key: Name, len: usize) -> Result<usize> {
+        if self.opened().is_some_and(|v| len < v.len()) {
+            self.retire_view();
+        }
         self.write_sized(key, None, false, |v| {
             let n = v.len();
             v.resize(len).map(|()| n)
@@ -1104,6 +1173,7 @@ impl Binding {
 
     /// Truncates the file to nothing; returns how many values it held.
     pub fn clear(&mut self, key: Name) -> Result<usize> {
+        self.retire_view();
         self.write_sized(key, None, false, |v| {
             let n = v.len();
             Ok(v.truncate(0).map(|()| n)?)

@@ -2,16 +2,23 @@
 //! APPEND write raw elements. Ranges follow `LRANGE`: inclusive ends,
 //! negative indices from the end, ends clipped.
 
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::offload::{handoff, rerun, Handoff};
 use super::propagate::{written, Propagate};
 use super::write::on_bound;
 use super::{arg, bound, index, scratch, ArgKind, Command};
 use crate::core::column::clip;
+use crate::core::counters;
 use crate::core::error::{shown, Error, Result};
 use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
-use crate::core::summary::Summary;
+use crate::core::summary::{Acc, Summary, SEGMENT};
+use crate::ffi::blocked::Reply;
 use crate::ffi::ctx::{Args, Ctx};
 use crate::persist::events;
+use crate::work::{pool, split};
 
 pub static RANGE: Command = Command {
     name: c"mmap.range",
@@ -72,7 +79,60 @@ pub static STATS: Command = Command {
     run: stats,
 };
 
+pub static PREFETCH: Command = Command {
+    name: c"mmap.prefetch",
+    alias: None,
+    arity: -2,
+    flags: c"readonly fast",
+    write: false,
+    keyed: true,
+    summary: "Brings the values from start to stop (all when not given; LRANGE's rules) into memory ahead of use, without blocking anyone: replies at once with the bytes of the range, which a worker thread then reads from disk (or, with mmap.threads 0, which the kernel starts reading). 0 for a missing key.",
+    complexity: "O(1) for the caller; the reads happen on a worker thread or in the kernel",
+    args: &[arg("start stop", ArgKind::Span, false)],
+    run: prefetch,
+};
+
+fn prefetch(ctx: &Ctx, args: &Args) -> Result<()> {
+    let (start, stop) = span_args(args)?;
+    let mut key = ctx.open(args.raw(1), false);
+    let Some(b) = bound(ctx, args, &mut key)? else {
+        ctx.reply_int(0);
+        return Ok(());
+    };
+    let (view, len) = b.view(&|| args.bytes(1))?;
+    let size = b.spec().kind.size();
+    let span = clip(start, stop, len);
+    let (from, to) = (span.start * size, span.end * size);
+    let bytes = (to - from) as u64;
+    let read = move || {
+        // Only advice: a range the kernel cannot read is read (and its
+        // error given) by the command that needs it.
+        let wait = std::thread::current().name() == Some(pool::NAME);
+        if view.populate(from, to, wait).is_ok() {
+            counters::count_prefetched(bytes);
+        }
+    };
+    if let Err(read) = pool::submit(Box::new(read)) {
+        read();
+    }
+    ctx.reply_int(bytes as i64);
+    Ok(())
+}
+
+/// `start stop`, or neither (the whole vector).
+fn span_args(args: &Args) -> Result<(i64, i64)> {
+    match args.len() {
+        2 => Ok((0, -1)),
+        4 => Ok((index(args, 2)?, index(args, 3)?)),
+        _ => Err(Error::Syntax(format!("{} takes start and stop together, or neither", args.name())).into()),
+    }
+}
+
 fn range(ctx: &Ctx, args: &Args) -> Result<()> {
+    range_with(ctx, args, true)
+}
+
+fn range_with(ctx: &Ctx, args: &Args, may_offload: bool) -> Result<()> {
     let (start, stop) = (index(args, 2)?, index(args, 3)?);
     let blob = match args.len() {
         4 => false,
@@ -94,6 +154,14 @@ fn range(ctx: &Ctx, args: &Args) -> Result<()> {
         }
         return Ok(());
     };
+    if may_offload {
+        let size = b.spec().kind.size() as u64;
+        if let Some(h) = handoff(ctx, args, b, |len| clip(start, stop, len).len() as u64 * size)? {
+            let span = clip(start, stop, h.len);
+            range_offloaded(h, span, blob);
+            return Ok(());
+        }
+    }
     // Copied out before anything is sent: a fault meanwhile fails the
     // command instead of sending zeros.
     if blob {
@@ -129,6 +197,51 @@ fn range(ctx: &Ctx, args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Copies the span on a worker; the main thread replies with the bytes,
+/// or the values they hold.
+fn range_offloaded(h: Handoff, span: Range<usize>, blob: bool) {
+    let Handoff {
+        view, reader, blocked, ..
+    } = h;
+    let size = reader.size;
+    let piece = move |_, gone: &AtomicBool| {
+        view.read(span.start * size, span.end * size, |b| {
+            // In pieces, so that a client that left stops the copy.
+            let mut out = Vec::with_capacity(b.len());
+            for c in b.chunks(COPY) {
+                if gone.load(Ordering::Relaxed) {
+                    break;
+                }
+                out.extend_from_slice(c);
+            }
+            out
+        })
+    };
+    let join = move |got: Option<Vec<Vec<u8>>>| -> Reply {
+        let Some(bytes) = got.and_then(|mut g| g.pop()) else {
+            return rerun(|ctx, args| range_with(ctx, args, false));
+        };
+        Box::new(move |ctx, _| {
+            if blob {
+                ctx.reply_bytes(&bytes);
+                return Ok(());
+            }
+            let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
+            ctx.reply_array(bytes.len() / size);
+            for e in bytes.chunks_exact(size) {
+                ctx.reply_value((reader.decode)(e), resp3, &mut buf);
+            }
+            Ok(())
+        })
+    };
+    if let Err(blocked) = split(blocked, 1, piece, join) {
+        drop(blocked); // no threads: answered with an error (see `Blocked`)
+    }
+}
+
+/// Bytes a worker copies between looks at whether its client left.
+const COPY: usize = 4 << 20;
+
 fn setrange(ctx: &Ctx, args: &Args) -> Result<()> {
     let at = index(args, 2)?;
     let bytes = args.bytes(3);
@@ -152,24 +265,84 @@ fn append(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 fn stats(ctx: &Ctx, args: &Args) -> Result<()> {
-    let (start, stop) = match args.len() {
-        2 => (0, -1),
-        4 => (index(args, 2)?, index(args, 3)?),
-        _ => return Err(Error::Syntax(format!("{} takes start and stop together, or neither", args.name())).into()),
-    };
+    stats_with(ctx, args, true)
+}
+
+fn stats_with(ctx: &Ctx, args: &Args, may_offload: bool) -> Result<()> {
+    let (start, stop) = span_args(args)?;
     let mut key = ctx.open(args.raw(1), false);
     let summary = match bound(ctx, args, &mut key)? {
-        Some(b) => b.read(
-            || args.bytes(1),
-            |v| {
-                let span = clip(start, stop, v.len());
-                v.summary(span.start, span.end)
-            },
-        )?,
+        Some(b) => {
+            let size = b.spec().kind.size() as u64;
+            if may_offload {
+                if let Some(h) = handoff(ctx, args, b, |len| clip(start, stop, len).len() as u64 * size)? {
+                    let span = clip(start, stop, h.len);
+                    stats_offloaded(h, span);
+                    return Ok(());
+                }
+            }
+            b.read(
+                || args.bytes(1),
+                |v| {
+                    let span = clip(start, stop, v.len());
+                    v.summary(span.start, span.end)
+                },
+            )?
+        }
         None => Summary::EMPTY,
     };
     reply_summary(ctx, &summary);
     Ok(())
+}
+
+/// Splits the span into runs of whole segments, one per worker thread;
+/// each gives the parts of its segments, and the parts, in order, make the
+/// summary the main thread would have made.
+fn stats_offloaded(h: Handoff, span: Range<usize>) {
+    let Handoff {
+        view, reader, blocked, ..
+    } = h;
+    let size = reader.size;
+    let segments = span.len().div_ceil(SEGMENT);
+    let pieces = pool::threads().clamp(1, segments.max(1));
+    let per = segments.div_ceil(pieces).max(1);
+    let pieces = segments.div_ceil(per);
+    let piece = move |i: usize, gone: &AtomicBool| {
+        let from = span.start + i * per * SEGMENT;
+        let to = (from + per * SEGMENT).min(span.end);
+        view.read(from * size, to * size, |b| {
+            let mut parts = Vec::with_capacity(per);
+            for seg in b.chunks(SEGMENT * size) {
+                if gone.load(Ordering::Relaxed) {
+                    break;
+                }
+                parts.push((reader.part)(seg));
+            }
+            parts
+        })
+    };
+    let join = move |got: Option<Vec<Vec<Acc>>>| -> Reply {
+        let Some(got) = got else {
+            return rerun(|ctx, args| stats_with(ctx, args, false));
+        };
+        let parts: Vec<Acc> = got.into_iter().flatten().collect();
+        let summary = (reader.finish)(&parts);
+        Box::new(move |ctx, _| {
+            reply_summary(ctx, &summary);
+            Ok(())
+        })
+    };
+    if pieces == 0 {
+        // An empty span: nothing to read.
+        blocked.reply(Box::new(|ctx, _| {
+            reply_summary(ctx, &Summary::EMPTY);
+            Ok(())
+        }));
+        return;
+    }
+    if let Err(blocked) = split(blocked, pieces, piece, join) {
+        drop(blocked);
+    }
 }
 
 /// Counts as integers; the sum, mean and std as doubles, in RESP2 in the

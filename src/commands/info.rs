@@ -8,16 +8,16 @@ pub static INFO: Command = Command {
     name: c"mmap.info",
     alias: None,
     arity: 2,
-    flags: c"readonly fast",
+    flags: c"readonly",
     write: false,
     keyed: true,
-    summary: "Describes a bound key: path, kind, element-size, length, bytes, read-only, state (bound or broken), cause (why broken), reserved-bytes (address space) and lock (exclusive, shared or none). A map, or a flat field/value array under RESP2.",
-    complexity: "O(1)",
+    summary: "Describes a bound key: path, kind, element-size, length, bytes, read-only, state (bound or broken), cause (why broken), reserved-bytes (address space), lock (exclusive, shared or none) and resident-bytes (bytes of the file in memory). A map, or a flat field/value array under RESP2.",
+    complexity: "O(1), and O(N) in the file's pages for resident-bytes (a byte per page, one system call)",
     args: &[],
     run: info,
 };
 
-const FIELDS: usize = 10;
+const FIELDS: usize = 11;
 
 fn info(ctx: &Ctx, args: &Args) -> Result<()> {
     let mut key = ctx.open(args.raw(1), false);
@@ -54,5 +54,7 @@ fn info(ctx: &Ctx, args: &Args) -> Result<()> {
         (true, false) => "exclusive",
         (true, true) => "shared",
     });
+    ctx.reply_str("resident-bytes");
+    int_or_nil(b.resident().and_then(|r| r.ok()));
     Ok(())
 }

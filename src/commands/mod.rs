@@ -24,6 +24,7 @@ mod bind;
 mod bulk;
 mod files;
 mod info;
+mod offload;
 mod propagate;
 mod read;
 mod write;
@@ -96,6 +97,7 @@ pub static TABLE: &[&Command] = &[
     &bulk::SETRANGE,
     &bulk::APPEND,
     &bulk::STATS,
+    &bulk::PREFETCH,
     #[cfg(feature = "floor")]
     &FLOOR,
     #[cfg(feature = "floor")]
@@ -327,7 +329,7 @@ pub static FAULT: Command = Command {
     flags: c"readonly",
     write: false,
     keyed: false,
-    summary: "Test builds only: makes a rare failure happen (read, fsync on|off; registry <ms>).",
+    summary: "Test builds only: makes a rare failure happen (read, fsync on|off; registry <ms>; worker <ms>, a wait before each offloaded read).",
     complexity: "O(1)",
     args: &[
         arg("what", ArgKind::String, false),
@@ -354,6 +356,12 @@ fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
         b"fsync" => set(Fault::Fsync, on()?),
         b"settle" => set(Fault::Settle, on()?),
         b"sigbus" => crate::core::sigbus::fault_elsewhere(setting.eq_ignore_ascii_case(b"thread")),
+        b"worker" => {
+            let ms = parse_index(setting)
+                .filter(|&n| n >= 0)
+                .ok_or_else(|| Error::BadLength(shown(setting)))?;
+            crate::core::fault::set_worker_delay(ms as u64);
+        }
         b"registry" => {
             let ms = parse_index(setting)
                 .filter(|&n| n >= 0)
@@ -364,7 +372,7 @@ fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
             return Err(Error::BadOption {
                 command: args.name().to_owned(),
                 option: shown(&what),
-                known: "read, fsync, settle, sigbus or registry",
+                known: "read, fsync, settle, sigbus, worker or registry",
             }
             .into())
         }

@@ -1,9 +1,16 @@
 //! The commands that only read: GET, MGET, COUNT.
 
+use std::sync::atomic::AtomicBool;
+
+use super::offload::{handoff, rerun, Handoff, PAGE};
 use super::{arg, bound, index, scratch, ArgKind, Command};
 use crate::core::error::Result;
+use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
+use crate::core::settings;
+use crate::ffi::blocked::Reply;
 use crate::ffi::ctx::{Args, Ctx};
+use crate::work::split;
 
 pub static GET: Command = Command {
     name: c"mmap.get",
@@ -59,12 +66,30 @@ fn get(ctx: &Ctx, args: &Args) -> Result<()> {
 }
 
 fn mget(ctx: &Ctx, args: &Args) -> Result<()> {
+    mget_with(ctx, args, true)
+}
+
+fn mget_with(ctx: &Ctx, args: &Args, may_offload: bool) -> Result<()> {
     scratch(|s| {
         for i in 2..args.len() {
             s.indices.push(index(args, i)?);
         }
         let mut key = ctx.open(args.raw(1), false);
         match bound(ctx, args, &mut key)? {
+            // Each index may touch a page of its own.
+            Some(b) if may_offload && s.indices.len() as u64 * PAGE >= settings::offload_bytes() => {
+                if let Some(h) = handoff(ctx, args, b, |_| s.indices.len() as u64 * PAGE)? {
+                    mget_offloaded(h, std::mem::take(&mut s.indices));
+                    return Ok(());
+                }
+                b.read(
+                    || args.bytes(1),
+                    |v| {
+                        s.found.clear();
+                        v.gather(&s.indices, &mut s.found)
+                    },
+                )?
+            }
             Some(b) => b.read(
                 || args.bytes(1),
                 |v| {
@@ -74,16 +99,55 @@ fn mget(ctx: &Ctx, args: &Args) -> Result<()> {
             )?,
             None => s.found.resize(s.indices.len(), None),
         }
-        let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
-        ctx.reply_array(s.found.len());
-        for &found in &s.found {
-            match found {
-                Some(v) => ctx.reply_value(v, resp3, &mut buf),
-                None => ctx.reply_null(),
-            }
-        }
+        reply_found(ctx, &s.found);
         Ok(())
     })
+}
+
+/// Reads the values on a worker, so that pages not in memory are read
+/// from disk there; the main thread replies.
+fn mget_offloaded(h: Handoff, indices: Vec<i64>) {
+    let Handoff {
+        view,
+        len,
+        reader,
+        blocked,
+    } = h;
+    let size = reader.size;
+    let piece = move |_, _: &AtomicBool| {
+        view.read(0, len * size, |b| {
+            indices
+                .iter()
+                .map(|&i| {
+                    let i = usize::try_from(i).ok().filter(|&i| i < len)?;
+                    Some((reader.decode)(&b[i * size..(i + 1) * size]))
+                })
+                .collect::<Vec<Option<Value>>>()
+        })
+    };
+    let join = |got: Option<Vec<Vec<Option<Value>>>>| -> Reply {
+        let Some(found) = got.and_then(|mut g| g.pop()) else {
+            return rerun(|ctx, args| mget_with(ctx, args, false));
+        };
+        Box::new(move |ctx, _| {
+            reply_found(ctx, &found);
+            Ok(())
+        })
+    };
+    if let Err(blocked) = split(blocked, 1, piece, join) {
+        drop(blocked);
+    }
+}
+
+fn reply_found(ctx: &Ctx, found: &[Option<Value>]) {
+    let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
+    ctx.reply_array(found.len());
+    for &found in found {
+        match found {
+            Some(v) => ctx.reply_value(v, resp3, &mut buf),
+            None => ctx.reply_null(),
+        }
+    }
 }
 
 fn count(ctx: &Ctx, args: &Args) -> Result<()> {

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::kind::{Bad, Bf16, Kind, Number, Value, F16};
-use super::summary::{summarize, Summary, Summed};
+use super::summary::{self, summarize, Acc, Summary, Summed};
 use super::vector::{MappedVec, OpenError, Span};
 
 /// Why a write was refused. Nothing was changed.
@@ -114,6 +114,8 @@ pub trait Column: Send + Sync {
     fn resize(&mut self, len: usize) -> Result<(), Rejected>;
     /// The offset of a fault taken in the mapping and not yet handled.
     fn fault(&self) -> Option<usize>;
+    /// Bytes of the file in memory (see `view::resident`).
+    fn resident(&self) -> io::Result<usize>;
     /// A read-only mapping follows its file's length now (see
     /// `MappedVec::follow`); returns it.
     fn follow(&mut self) -> io::Result<usize>;
@@ -140,6 +142,66 @@ pub fn open(kind: Kind, file: File, writable: bool) -> Result<Box<dyn Column>, O
         Kind::Bfloat16 => typed::<Bf16>(file, writable),
         Kind::Float32 => typed::<f32>(file, writable),
         Kind::Float64 => typed::<f64>(file, writable),
+    }
+}
+
+/// What a worker needs of a kind to read a file's bytes, matched once per
+/// command.
+#[derive(Clone, Copy)]
+pub struct Reader {
+    pub size: usize,
+    /// The part of a summary over the values held in `bytes` (at most one
+    /// segment's, whole elements).
+    pub part: fn(&[u8]) -> Acc,
+    /// The summary of consecutive segments' parts.
+    pub finish: fn(&[Acc]) -> Summary,
+    /// The value held in one element's bytes.
+    pub decode: fn(&[u8]) -> Value,
+}
+
+/// The `Reader` of `kind`.
+pub fn reader(kind: Kind) -> Reader {
+    fn typed<T: Summed>() -> Reader {
+        Reader {
+            size: T::SIZE,
+            part: |bytes| {
+                // SAFETY: every bit pattern is a value of each element type
+                // (plain integers and floats, the 16-bit floats' bits
+                // transparent), and the file is little-endian as this host
+                // is. The values may change under the read (another program,
+                // a write on the main thread): `fold` reads each as what it
+                // holds at that moment, and relies on no two reads agreeing.
+                let (pre, values, post) = unsafe { bytes.align_to::<T>() };
+                if pre.is_empty() && post.is_empty() {
+                    return summary::part_of::<T>(values);
+                }
+                let n = bytes.len() / T::SIZE;
+                summary::part::<T>(n, |at, out| {
+                    let src = &bytes[at * T::SIZE..(at + out.len()) * T::SIZE];
+                    // SAFETY: `out` holds exactly `src.len()` bytes of
+                    // plain elements (integers, floats, and the 16-bit
+                    // floats' transparent bits), every bit pattern a value,
+                    // and the file is little-endian as this host is.
+                    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), out.as_mut_ptr().cast::<u8>(), src.len()) };
+                })
+            },
+            finish: summary::finish::<T>,
+            decode: |b| T::decode(b).value(),
+        }
+    }
+    match kind {
+        Kind::Int8 => typed::<i8>(),
+        Kind::Uint8 => typed::<u8>(),
+        Kind::Int16 => typed::<i16>(),
+        Kind::Uint16 => typed::<u16>(),
+        Kind::Int32 => typed::<i32>(),
+        Kind::Uint32 => typed::<u32>(),
+        Kind::Int64 => typed::<i64>(),
+        Kind::Uint64 => typed::<u64>(),
+        Kind::Float16 => typed::<F16>(),
+        Kind::Bfloat16 => typed::<Bf16>(),
+        Kind::Float32 => typed::<f32>(),
+        Kind::Float64 => typed::<f64>(),
     }
 }
 
@@ -299,6 +361,10 @@ impl<T: Summed> Column for Typed<T> {
 
     fn follow(&mut self) -> io::Result<usize> {
         self.vec.follow()
+    }
+
+    fn resident(&self) -> io::Result<usize> {
+        self.vec.resident()
     }
 
     fn summary(&self, from: usize, to: usize) -> Summary {

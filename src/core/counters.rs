@@ -15,6 +15,11 @@ static READ_ERRORS: AtomicU64 = AtomicU64::new(0);
 static REFUSED: AtomicU64 = AtomicU64::new(0);
 static HELD_WRITES: AtomicU64 = AtomicU64::new(0);
 static HELD_ERRORS: AtomicU64 = AtomicU64::new(0);
+static OFFLOADED: AtomicU64 = AtomicU64::new(0);
+static RERUN: AtomicU64 = AtomicU64::new(0);
+static PREFETCHED: AtomicU64 = AtomicU64::new(0);
+static ABANDONED: AtomicU64 = AtomicU64::new(0);
+static WORKERS: AtomicI64 = AtomicI64::new(0);
 
 /// Descriptors of bound files held open: one per bound key, and a deleted
 /// key's until its last write is flushed.
@@ -73,8 +78,33 @@ pub fn count_flush_error() {
     FLUSH_ERRORS.fetch_add(1, Relaxed);
 }
 
+/// A read handed to the worker threads.
+pub fn count_offloaded() {
+    OFFLOADED.fetch_add(1, Relaxed);
+}
+
+/// An offloaded read whose file changed under it, run again on the main thread.
+pub fn count_rerun() {
+    RERUN.fetch_add(1, Relaxed);
+}
+
+/// A piece of an offloaded read not read: its client had disconnected.
+pub fn count_abandoned() {
+    ABANDONED.fetch_add(1, Relaxed);
+}
+
+/// Bytes a prefetch brought (or asked the kernel to bring) into memory.
+pub fn count_prefetched(bytes: u64) {
+    PREFETCHED.fetch_add(bytes, Relaxed);
+}
+
+/// Worker threads started (1) or ended (-1).
+pub fn worker_delta(n: i64) {
+    WORKERS.fetch_add(n, Relaxed);
+}
+
 /// Every counter, by its `INFO` field name (after the `mmap_` prefix).
-pub fn all() -> [(&'static str, i64); 13] {
+pub fn all() -> [(&'static str, i64); 18] {
     [
         ("keys", KEYS.load(Relaxed)),
         ("broken_keys", BROKEN.load(Relaxed)),
@@ -89,5 +119,10 @@ pub fn all() -> [(&'static str, i64); 13] {
         ("held_writes", HELD_WRITES.load(Relaxed) as i64),
         ("held_write_errors", HELD_ERRORS.load(Relaxed) as i64),
         ("faults", crate::core::sigbus::survived() as i64),
+        ("workers", WORKERS.load(Relaxed)),
+        ("offloaded", OFFLOADED.load(Relaxed) as i64),
+        ("offload_reruns", RERUN.load(Relaxed) as i64),
+        ("offload_abandoned", ABANDONED.load(Relaxed) as i64),
+        ("prefetched_bytes", PREFETCHED.load(Relaxed) as i64),
     ]
 }

@@ -74,6 +74,8 @@ pub enum Error {
     Listing(String),
     #[error("ERR internal error in {0}; see the server log")]
     Panic(String),
+    #[error("ERR the read's worker thread ended without a result; see the server log")]
+    Lost,
 }
 
 /// Boxed: a result then fits in registers, and the common path, which

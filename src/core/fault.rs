@@ -43,3 +43,26 @@ pub fn io_error() -> std::io::Error {
 pub fn set(f: Fault, on: bool) {
     ON[f as usize].store(on, std::sync::atomic::Ordering::Relaxed);
 }
+
+/// Milliseconds each piece of an offloaded read waits before reading
+/// (`MMAP.FAULT worker <ms>`): time for a test to change the key, the file
+/// or the connection while the read is under way. 0 in release builds.
+#[cfg(feature = "fault-injection")]
+static WORKER_DELAY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(feature = "fault-injection")]
+pub fn set_worker_delay(ms: u64) {
+    WORKER_DELAY.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Waits as `MMAP.FAULT worker` asked, on a worker thread.
+#[inline]
+pub fn worker_delay() {
+    #[cfg(feature = "fault-injection")]
+    {
+        let ms = WORKER_DELAY.load(std::sync::atomic::Ordering::Relaxed);
+        if ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
+}

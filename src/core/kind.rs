@@ -367,10 +367,12 @@ impl Number for f32 {
 
 /// An IEEE 754 binary16 value, as its bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct F16(pub u16);
 
 /// A bfloat16 value (float32's top half), as its bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
 pub struct Bf16(pub u16);
 
 impl Number for F16 {

@@ -15,3 +15,4 @@ pub mod settings;
 pub mod sigbus;
 pub mod summary;
 pub mod vector;
+pub mod view;

@@ -2,7 +2,7 @@
 //! reads: the wiring registers the options and sets these; nothing here
 //! knows of the server.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use super::sandbox::Sandbox;
@@ -12,10 +12,6 @@ pub static SHORT_NAMES: AtomicBool = AtomicBool::new(true);
 
 /// `mmap.rdb-content`: whether snapshots carry each file's content.
 pub static RDB_CONTENT: AtomicBool = AtomicBool::new(false);
-
-/// `mmap.threads`: worker threads for long reads; 0 keeps every read on
-/// the main thread.
-pub static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// `mmap.offload-bytes`: the bytes of file a read must touch to go to a
 /// worker.
@@ -45,11 +41,6 @@ pub fn rdb_content() -> bool {
 /// Whether the short command names are wanted (`mmap.short-names`).
 pub fn short_names() -> bool {
     SHORT_NAMES.load(Ordering::Relaxed)
-}
-
-/// Worker threads wanted (`mmap.threads`).
-pub fn threads() -> usize {
-    THREADS.load(Ordering::Relaxed)
 }
 
 /// Bytes a read must touch to be offloaded (`mmap.offload-bytes`).

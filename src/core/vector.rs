@@ -495,6 +495,12 @@ impl<T: Element> MappedVec<T> {
         Ok(self.len)
     }
 
+    /// Bytes of the file in memory.
+    pub fn resident(&self) -> io::Result<usize> {
+        // SAFETY: the live mapping holds at least the file's bytes.
+        unsafe { super::view::resident(self.map.as_ptr(), self.file_bytes()) }
+    }
+
     /// The bytes of elements `from..to`, for a reply to copy out whole.
     /// `to` is clipped to the length.
     pub fn span(&self, from: usize, to: usize) -> Span<'_> {

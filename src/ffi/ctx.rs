@@ -145,6 +145,11 @@ impl<'a> Args<'a> {
         self.argv()[i]
     }
 
+    /// `name` as the C string it is.
+    pub fn cname(&self) -> &'static CStr {
+        self.name
+    }
+
     /// The name the client reached the command by, in lower case as
     /// Redis names commands in its own errors, whatever case was typed.
     pub fn name(&self) -> &'static str {
@@ -171,7 +176,7 @@ impl Ctx {
         unsafe { &*ptr.cast::<Ctx>() }
     }
 
-    fn ptr(&self) -> *mut raw::RedisModuleCtx {
+    pub(super) fn ptr(&self) -> *mut raw::RedisModuleCtx {
         (self as *const Ctx).cast_mut().cast()
     }
 

@@ -76,6 +76,7 @@ macro_rules! hot {
     }};
 }
 
+pub mod blocked;
 pub mod ctx;
 pub mod io;
 pub mod limits;

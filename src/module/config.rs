@@ -13,9 +13,18 @@ use crate::core::limits;
 use crate::core::sandbox::Sandbox;
 use crate::core::settings;
 use crate::ffi::{api, bytes, log};
+use crate::work::pool;
 
 /// Names accepted as `loadmodule ... <name> <value>` pairs.
-const KNOWN: &[&str] = &["dir", "fsync", "short-names", "max-keys", "rdb-content"];
+const KNOWN: &[&str] = &[
+    "dir",
+    "fsync",
+    "short-names",
+    "max-keys",
+    "rdb-content",
+    "threads",
+    "offload-bytes",
+];
 
 /// The Redis string `CONFIG GET mmap.dir` returns; Redis does not free it.
 static DIR_STRING: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(ptr::null_mut());
@@ -101,6 +110,26 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
     )?;
     let max_keys_default = given("max-keys").map(max_keys).transpose()?;
     register_max_keys(ctx, max_keys_default.unwrap_or(0))?;
+    let threads_default = given("threads")
+        .map(|v| count("mmap.threads", v, MAX_THREADS))
+        .transpose()?;
+    register_count(
+        ctx,
+        c"threads",
+        threads_default.unwrap_or_else(default_threads),
+        MAX_THREADS,
+        &THREADS,
+    )?;
+    let offload_default = given("offload-bytes")
+        .map(|v| count("mmap.offload-bytes", v, i64::MAX))
+        .transpose()?;
+    register_count(
+        ctx,
+        c"offload-bytes",
+        offload_default.unwrap_or(settings::DEFAULT_OFFLOAD_BYTES as i64),
+        i64::MAX,
+        &OFFLOAD,
+    )?;
     let dir_default = match given("dir") {
         Some(v) => v.to_string(),
         None => std::env::current_dir()
@@ -138,6 +167,97 @@ pub fn load(ctx: *mut raw::RedisModuleCtx, args: &[Vec<u8>]) -> Result<(), Strin
     log("notice", &format!("mapping files beneath {}", sandbox.root().display()));
     settings::set_sandbox(sandbox);
     Ok(())
+}
+
+/// The most worker threads `mmap.threads` takes.
+const MAX_THREADS: i64 = 256;
+
+/// `mmap.threads` by default: one per core, so that a long read uses every
+/// core while the main thread goes on serving.
+fn default_threads() -> i64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as i64)
+}
+
+/// A count option's value: an integer from 0 to `max`.
+pub fn count(option: &str, value: &str, max: i64) -> Result<i64, String> {
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|&n| (0..=max).contains(&n))
+        .ok_or_else(|| format!("{option} must be an integer from 0 to {max}, not '{value}'"))
+}
+
+/// A numeric option: how `CONFIG GET` reads it and `CONFIG SET` applies it.
+struct Count {
+    get: fn() -> i64,
+    set: fn(i64) -> Result<(), String>,
+}
+
+static THREADS: Count = Count {
+    get: || pool::threads() as i64,
+    set: |n| pool::set_threads(n as usize).map_err(|e| format!("cannot start a worker thread: {e}")),
+};
+
+static OFFLOAD: Count = Count {
+    get: || settings::offload_bytes() as i64,
+    set: |n| {
+        settings::OFFLOAD_BYTES.store(n as u64, Ordering::Relaxed);
+        Ok(())
+    },
+};
+
+fn register_count(
+    ctx: *mut raw::RedisModuleCtx,
+    name: &'static CStr,
+    default: i64,
+    max: i64,
+    count: &'static Count,
+) -> Result<(), String> {
+    (count.set)(default)?;
+    // SAFETY: a live load context; the callbacks and `count` (the private
+    // data) live as long as the module.
+    let rc = unsafe {
+        api!(RedisModule_RegisterNumericConfig)(
+            ctx,
+            name.as_ptr(),
+            default,
+            raw::REDISMODULE_CONFIG_DEFAULT,
+            0,
+            max,
+            Some(get_count),
+            Some(set_count),
+            None,
+            ptr::from_ref(count).cast_mut().cast(),
+        )
+    };
+    registered(rc, &format!("mmap.{}", name.to_string_lossy()))
+}
+
+/// # Safety
+/// Called by Redis for `CONFIG GET`, with the `Count` `register_count` gave.
+unsafe extern "C" fn get_count(_name: *const c_char, count: *mut c_void) -> i64 {
+    ((*count.cast::<Count>()).get)()
+}
+
+/// # Safety
+/// Called by Redis with a value within the registered bounds, the `Count`
+/// `register_count` gave, and a writable `err` slot.
+unsafe extern "C" fn set_count(
+    _name: *const c_char,
+    val: i64,
+    count: *mut c_void,
+    err: *mut *mut raw::RedisModuleString,
+) -> c_int {
+    match ((*count.cast::<Count>()).set)(val) {
+        Ok(()) => raw::Status::Ok as c_int,
+        Err(msg) => {
+            log("warning", &msg);
+            if !err.is_null() {
+                *err = api!(RedisModule_CreateString)(ptr::null_mut(), msg.as_ptr().cast(), msg.len());
+            }
+            raw::Status::Err as c_int
+        }
+    }
 }
 
 /// The result of a `RedisModule_Register*Config` call, as the load sees it.

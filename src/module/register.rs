@@ -37,7 +37,7 @@ extern "C" fn entry<const I: usize, const ALIAS: bool>(
 /// Each slot's canonical name as a Redis string, made at load for the
 /// commands that have a short name: what a write reached by it is logged
 /// under (see `Ctx::replicate_as_sent`).
-static CANONICAL: [AtomicPtr<RStr>; 20] = [const { AtomicPtr::new(ptr::null_mut()) }; 20];
+static CANONICAL: [AtomicPtr<RStr>; 24] = [const { AtomicPtr::new(ptr::null_mut()) }; 24];
 
 /// Runs a command reached by its canonical name or (`canonical` set) its
 /// short one: checks its arity, catches any panic, logs it, and answers
@@ -89,7 +89,7 @@ macro_rules! entries {
 }
 
 /// Canonical and alias entry points of each table slot.
-static ENTRIES: [(CmdFn, CmdFn); 20] = entries!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19);
+static ENTRIES: [(CmdFn, CmdFn); 24] = entries!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23);
 
 /// Which short names this server has, for `INFO mmap`.
 #[derive(Default)]

@@ -60,6 +60,11 @@ fn newest(dir: &Path) -> SystemTime {
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
+/// The cores this machine has, as the module counts them for `mmap.threads`.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// How to start a server.
 #[derive(Clone)]
 pub struct Opts {

@@ -1,0 +1,80 @@
+//! Long reads off the main thread. A command whose read is long enough
+//! blocks its client, the read runs in pieces on the worker threads
+//! (`pool`), and when the last piece is done the client gets its reply;
+//! every other client is served meanwhile. What the pieces read and how
+//! the reply is made are the commands' (see `commands::offload`).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::core::counters;
+use crate::ffi::blocked::{Blocked, Reply};
+
+pub mod pool;
+
+/// The pieces of one read, shared by the jobs that run them.
+struct Pieces<P, F, J> {
+    piece: F,
+    got: Mutex<Vec<Option<P>>>,
+    left: AtomicUsize,
+    /// The client and the join, taken by the job that finishes last.
+    end: Mutex<Option<(Blocked, J)>>,
+    gone: Arc<AtomicBool>,
+}
+
+/// Runs `piece(i)` for each `i` below `n` on the worker threads; when all
+/// are done, `join` makes the reply from the pieces in order, or from
+/// `None` if any piece gave none (its read was not sound: the file changed
+/// under it), and the client gets it. A piece is told when the client has
+/// disconnected, and may stop. Gives the client back when there are no
+/// worker threads.
+pub fn split<P, F, J>(blocked: Blocked, n: usize, piece: F, join: J) -> Result<(), Blocked>
+where
+    P: Send + 'static,
+    F: Fn(usize, &AtomicBool) -> Option<P> + Send + Sync + 'static,
+    J: FnOnce(Option<Vec<P>>) -> Reply + Send + 'static,
+{
+    if pool::threads() == 0 || n == 0 {
+        return Err(blocked);
+    }
+    let gone = blocked.gone().clone();
+    let shared = Arc::new(Pieces {
+        piece,
+        got: Mutex::new((0..n).map(|_| None).collect()),
+        left: AtomicUsize::new(n),
+        end: Mutex::new(Some((blocked, join))),
+        gone,
+    });
+    for i in 0..n {
+        let s = shared.clone();
+        let job = Box::new(move || {
+            crate::core::fault::worker_delay();
+            let p = match s.gone.load(Ordering::Acquire) {
+                true => {
+                    counters::count_abandoned();
+                    None
+                }
+                false => (s.piece)(i, &s.gone),
+            };
+            s.got.lock().unwrap_or_else(|e| e.into_inner())[i] = p;
+            if s.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                finish(&s);
+            }
+        });
+        if let Err(job) = pool::submit(job) {
+            // The threads went to 0 since the test above (only the main
+            // thread changes them, so only before the first piece): run here.
+            job();
+        }
+    }
+    Ok(())
+}
+
+fn finish<P, F, J: FnOnce(Option<Vec<P>>) -> Reply>(s: &Pieces<P, F, J>) {
+    let Some((blocked, join)) = s.end.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return;
+    };
+    let got = std::mem::take(&mut *s.got.lock().unwrap_or_else(|e| e.into_inner()));
+    let all: Option<Vec<P>> = got.into_iter().collect();
+    blocked.reply(join(all));
+}
