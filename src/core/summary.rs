@@ -714,7 +714,7 @@ mod parts {
                 match i % 97 {
                     3 => f64::NAN,
                     5 => -0.0,
-                    7 if seed % 3 == 0 => f64::INFINITY,
+                    7 if seed.is_multiple_of(3) => f64::INFINITY,
                     _ => (x >> 11) as f64 / (1u64 << 40) as f64 - 2048.0,
                 }
             })
