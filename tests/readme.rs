@@ -1,4 +1,5 @@
-//! The README's quick session, replayed line by line with redis-cli.
+//! The README's quick session, and every session in `docs/`, replayed line
+//! by line with redis-cli, each on a server of its own.
 
 mod common;
 
@@ -8,12 +9,26 @@ use common::*;
 
 const PROMPT: &str = "127.0.0.1:6380> ";
 
+/// The lines of each ```redis-cli block of a file of the repository.
+fn sessions(file: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut out = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("```redis-cli\n") {
+        let start = at + "```redis-cli\n".len();
+        let end = start + rest[start..].find("```").unwrap();
+        out.push(rest[start..end].lines().map(str::to_owned).collect());
+        rest = &rest[end..];
+    }
+    out
+}
+
 /// The lines of the README's ```redis-cli block.
 fn session() -> Vec<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("```redis-cli\n").expect("the README has a redis-cli block") + "```redis-cli\n".len();
-    let end = start + readme[start..].find("```").unwrap();
-    readme[start..end].lines().map(str::to_owned).collect()
+    sessions("README.md")
+        .into_iter()
+        .next()
+        .expect("the README has a redis-cli block")
 }
 
 fn run(s: &mut Server, line: &str) -> Vec<String> {
@@ -52,6 +67,25 @@ fn run(s: &mut Server, line: &str) -> Vec<String> {
 fn the_readme_session_is_exactly_true() {
     let lines = session();
     assert!(lines.len() > 20, "the session is there");
+    replay(&lines);
+}
+
+#[test]
+fn every_session_in_docs_is_exactly_true() {
+    let mut n = 0;
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".md") {
+            for lines in sessions(&format!("docs/{name}")) {
+                replay(&lines);
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 1, "docs/ has sessions");
+}
+
+fn replay(lines: &[String]) {
     let mut s = Server::start();
     let mut i = 0;
     while i < lines.len() {
