@@ -854,10 +854,18 @@ fn fuzz() {
                 .unwrap()
                 .as_nanos() as u64
         });
-    let mut s = Server::with(aof_opts("yes"));
+    // Reads on the worker threads for most seeds: every read (0), all but
+    // the smallest (64 bytes), or only the long ones (the default).
+    let offload = [0, 64, 1 << 20][(seed % 3) as usize];
+    let mut opts = aof_opts("yes");
+    opts.module_args.extend(["offload-bytes".to_string(), offload.to_string()]);
+    let mut s = Server::with(opts);
     let mut c = s.conn();
     let version = server_version(&mut c);
-    eprintln!("fuzz: {ops} operations, seed {seed}, server {}", redis_server());
+    eprintln!(
+        "fuzz: {ops} operations, seed {seed}, server {}, mmap.offload-bytes {offload}",
+        redis_server()
+    );
     let mut f = Fuzz {
         rng: Rng(seed | 1),
         model: Model::default(),
