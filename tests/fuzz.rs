@@ -856,9 +856,12 @@ fn fuzz() {
         });
     // Reads on the worker threads for most seeds: every read (0), all but
     // the smallest (64 bytes), or only the long ones (the default).
-    let offload = [0, 64, 1 << 20][(seed % 3) as usize];
+    let offload = std::env::var("FUZZ_OFFLOAD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or([0, 64, 1 << 20][(seed % 3) as usize]);
     let mut opts = aof_opts("yes");
-    opts.module_args.extend(["offload-bytes".to_string(), offload.to_string()]);
+    opts.conf.push(format!("mmap.offload-bytes {offload}"));
     let mut s = Server::with(opts);
     let mut c = s.conn();
     let version = server_version(&mut c);
