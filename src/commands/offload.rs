@@ -41,7 +41,8 @@ pub fn handoff(ctx: &Ctx, args: &Args, b: &mut Binding, touched: impl FnOnce(usi
     let Some(len) = b.opened().map(|v| v.len()) else {
         return Ok(None);
     };
-    if pool::threads() == 0 || touched(len) < settings::offload_bytes() {
+    // The threshold first: a short read (the common one) takes no lock.
+    if touched(len) < settings::offload_bytes() || pool::threads() == 0 {
         return Ok(None);
     }
     let (view, len) = b.view(&|| args.bytes(1))?;

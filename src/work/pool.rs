@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::core::counters;
@@ -33,9 +34,12 @@ fn queue() -> MutexGuard<'static, Queue> {
     QUEUE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// `Queue::want`, readable without the lock.
+static WANT: AtomicUsize = AtomicUsize::new(0);
+
 /// Threads wanted now.
 pub fn threads() -> usize {
-    queue().want
+    WANT.load(Ordering::Relaxed)
 }
 
 /// Sets the number of threads: more start at once; extra ones end when
@@ -43,6 +47,7 @@ pub fn threads() -> usize {
 pub fn set_threads(n: usize) -> std::io::Result<()> {
     let mut q = queue();
     q.want = n;
+    WANT.store(n, Ordering::Relaxed);
     while q.have < q.want {
         std::thread::Builder::new().name(NAME.into()).spawn(work)?;
         q.have += 1;
