@@ -15,7 +15,7 @@ use crate::core::error::{shown, Error, Result};
 use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
 use crate::core::summary::{Acc, Summary, SEGMENT};
-use crate::ffi::blocked::Reply;
+use crate::ffi::blocked::Blocked;
 use crate::ffi::ctx::{Args, Ctx};
 use crate::persist::events;
 use crate::work::{pool, split};
@@ -217,21 +217,20 @@ fn range_offloaded(h: Handoff, span: Range<usize>, blob: bool) {
             out
         })
     };
-    let join = move |got: Option<Vec<Vec<u8>>>| -> Reply {
+    // The reply is made on the worker too: the main thread only sends it.
+    let join = move |got: Option<Vec<Vec<u8>>>, blocked: Blocked| {
         let Some(bytes) = got.and_then(|mut g| g.pop()) else {
-            return rerun(|ctx, args| range_with(ctx, args, false));
+            return blocked.reply(rerun(|ctx, args| range_with(ctx, args, false)));
         };
-        Box::new(move |ctx, _| {
+        blocked.answer(move |ctx, resp3| {
             if blob {
-                ctx.reply_bytes(&bytes);
-                return Ok(());
+                return ctx.reply_bytes(&bytes);
             }
-            let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
+            let mut buf = ValueBuf::default();
             ctx.reply_array(bytes.len() / size);
             for e in bytes.chunks_exact(size) {
                 ctx.reply_value((reader.decode)(e), resp3, &mut buf);
             }
-            Ok(())
         })
     };
     if let Err(blocked) = split(blocked, 1, piece, join) {
@@ -291,7 +290,7 @@ fn stats_with(ctx: &Ctx, args: &Args, may_offload: bool) -> Result<()> {
         }
         None => Summary::EMPTY,
     };
-    reply_summary(ctx, &summary);
+    reply_summary(ctx, &summary, ctx.resp3());
     Ok(())
 }
 
@@ -321,23 +320,17 @@ fn stats_offloaded(h: Handoff, span: Range<usize>) {
             parts
         })
     };
-    let join = move |got: Option<Vec<Vec<Acc>>>| -> Reply {
+    let join = move |got: Option<Vec<Vec<Acc>>>, blocked: Blocked| {
         let Some(got) = got else {
-            return rerun(|ctx, args| stats_with(ctx, args, false));
+            return blocked.reply(rerun(|ctx, args| stats_with(ctx, args, false)));
         };
         let parts: Vec<Acc> = got.into_iter().flatten().collect();
         let summary = (reader.finish)(&parts);
-        Box::new(move |ctx, _| {
-            reply_summary(ctx, &summary);
-            Ok(())
-        })
+        blocked.answer(move |ctx, resp3| reply_summary(ctx, &summary, resp3));
     };
     if pieces == 0 {
         // An empty span: nothing to read.
-        blocked.reply(Box::new(|ctx, _| {
-            reply_summary(ctx, &Summary::EMPTY);
-            Ok(())
-        }));
+        blocked.answer(|ctx, resp3| reply_summary(ctx, &Summary::EMPTY, resp3));
         return;
     }
     if let Err(blocked) = split(blocked, pieces, piece, join) {
@@ -348,8 +341,8 @@ fn stats_offloaded(h: Handoff, span: Range<usize>) {
 /// Counts as integers; the sum, mean and std as doubles, in RESP2 in the
 /// same shortest text every server gives (as values are); min and max in
 /// the key's kind, as `MMAP.GET` replies.
-fn reply_summary(ctx: &Ctx, s: &Summary) {
-    let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
+fn reply_summary(ctx: &Ctx, s: &Summary, resp3: bool) {
+    let mut buf = ValueBuf::default();
     let mut value = |v: Option<Value>| match v {
         Some(v) => ctx.reply_value(v, resp3, &mut buf),
         None => ctx.reply_null(),

@@ -8,7 +8,7 @@ use crate::core::error::Result;
 use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
 use crate::core::settings;
-use crate::ffi::blocked::Reply;
+use crate::ffi::blocked::Blocked;
 use crate::ffi::ctx::{Args, Ctx};
 use crate::work::split;
 
@@ -99,7 +99,7 @@ fn mget_with(ctx: &Ctx, args: &Args, may_offload: bool) -> Result<()> {
             )?,
             None => s.found.resize(s.indices.len(), None),
         }
-        reply_found(ctx, &s.found);
+        reply_found(ctx, &s.found, ctx.resp3());
         Ok(())
     })
 }
@@ -125,22 +125,19 @@ fn mget_offloaded(h: Handoff, indices: Vec<i64>) {
                 .collect::<Vec<Option<Value>>>()
         })
     };
-    let join = |got: Option<Vec<Vec<Option<Value>>>>| -> Reply {
+    let join = |got: Option<Vec<Vec<Option<Value>>>>, blocked: Blocked| {
         let Some(found) = got.and_then(|mut g| g.pop()) else {
-            return rerun(|ctx, args| mget_with(ctx, args, false));
+            return blocked.reply(rerun(|ctx, args| mget_with(ctx, args, false)));
         };
-        Box::new(move |ctx, _| {
-            reply_found(ctx, &found);
-            Ok(())
-        })
+        blocked.answer(move |ctx, resp3| reply_found(ctx, &found, resp3));
     };
     if let Err(blocked) = split(blocked, 1, piece, join) {
         drop(blocked);
     }
 }
 
-fn reply_found(ctx: &Ctx, found: &[Option<Value>]) {
-    let (resp3, mut buf) = (ctx.resp3(), ValueBuf::default());
+fn reply_found(ctx: &Ctx, found: &[Option<Value>], resp3: bool) {
+    let mut buf = ValueBuf::default();
     ctx.reply_array(found.len());
     for &found in found {
         match found {

@@ -24,6 +24,11 @@ pub type Reply = Box<dyn FnOnce(&Ctx, &Args) -> Result<()> + Send>;
 struct Pending {
     name: &'static CStr,
     reply: Option<Reply>,
+    /// The worker answered into the thread-safe context: nothing to add.
+    answered: bool,
+    /// That context, freed on the main thread (it holds one of the
+    /// server's temporary clients, whose pool only the main thread touches).
+    tsc: *mut raw::RedisModuleCtx,
 }
 
 /// A blocked client, to be answered from any thread with `reply`. Dropped
@@ -32,6 +37,12 @@ pub struct Blocked {
     bc: *mut raw::RedisModuleBlockedClient,
     name: &'static CStr,
     gone: Arc<AtomicBool>,
+    /// A thread-safe context bound to the client, made on the main thread:
+    /// replies made through it from a worker (see `answer`) accumulate in
+    /// the client's own reply buffer, which the server hands over whole
+    /// when the client is unblocked.
+    tsc: *mut raw::RedisModuleCtx,
+    resp3: bool,
 }
 
 // SAFETY: `RedisModule_UnblockClient`, the one call made with `bc` off the
@@ -71,9 +82,19 @@ impl Ctx {
         }
         let gone = Arc::new(AtomicBool::new(false));
         waiting(|w| w.insert(bc as usize, gone.clone()));
-        // SAFETY: a live blocked client; the callback lives as long as the module.
-        unsafe { api!(RedisModule_SetDisconnectCallback)(bc, Some(on_disconnect)) };
-        Some(Blocked { bc, name, gone })
+        // SAFETY: a live blocked client, on the main thread; the callback
+        // lives as long as the module; the context is freed by `on_free`.
+        let tsc = unsafe {
+            api!(RedisModule_SetDisconnectCallback)(bc, Some(on_disconnect));
+            api!(RedisModule_GetThreadSafeContext)(bc)
+        };
+        Some(Blocked {
+            bc,
+            name,
+            gone,
+            tsc,
+            resp3: self.resp3(),
+        })
     }
 }
 
@@ -87,16 +108,46 @@ impl Blocked {
     /// Unblocks the client; `reply` answers it on the main thread (unless
     /// it has disconnected: then `reply` is dropped there unrun).
     pub fn reply(mut self, reply: Reply) {
-        self.unblock(Some(reply));
+        self.unblock(Some(reply), false);
     }
 
-    fn unblock(&mut self, reply: Option<Reply>) {
+    /// Answers the client here, on the calling thread: `answer` gets a
+    /// context whose replies go to the client's reply buffer, and whether
+    /// the client speaks RESP3; then the client is unblocked and the
+    /// server sends what was added, without copying it again. The reply
+    /// functions are the only calls made through the context, as the
+    /// module API allows off the main thread for a context bound to a
+    /// blocked client.
+    pub fn answer(mut self, answer: impl FnOnce(&Ctx, bool) + Send + 'static) {
+        if self.tsc.is_null() {
+            // No context (the server gave none): answer on the main thread.
+            let resp3 = self.resp3;
+            return self.unblock(
+                Some(Box::new(move |ctx: &Ctx, _: &Args| {
+                    answer(ctx, resp3);
+                    Ok(())
+                })),
+                false,
+            );
+        }
+        // SAFETY: the context bound to this blocked client, not yet
+        // unblocked; only reply functions are called through it.
+        answer(unsafe { Ctx::from_raw(self.tsc) }, self.resp3);
+        self.unblock(None, true);
+    }
+
+    fn unblock(&mut self, reply: Option<Reply>, answered: bool) {
         let bc = std::mem::replace(&mut self.bc, ptr::null_mut());
         if bc.is_null() {
             return;
         }
         waiting(|w| w.remove(&(bc as usize)));
-        let pending = Box::into_raw(Box::new(Pending { name: self.name, reply }));
+        let pending = Box::into_raw(Box::new(Pending {
+            name: self.name,
+            reply,
+            answered,
+            tsc: std::mem::replace(&mut self.tsc, ptr::null_mut()),
+        }));
         // SAFETY: a blocked client not unblocked before (its handle is
         // taken above); the server owns `pending` from here and hands it to
         // `on_reply` and then `on_free`.
@@ -106,7 +157,7 @@ impl Blocked {
 
 impl Drop for Blocked {
     fn drop(&mut self) {
-        self.unblock(None);
+        self.unblock(None, false);
     }
 }
 
@@ -126,6 +177,9 @@ unsafe extern "C" fn on_reply(
     }
     // SAFETY: the `Pending` `unblock` gave, freed only by `on_free`, after this.
     let pending = &mut *pending;
+    if pending.answered {
+        return raw::Status::Ok as c_int;
+    }
     let args = Args::new(argv, argc as usize, pending.name, ptr::null_mut());
     let Some(reply) = pending.reply.take() else {
         ctx.reply_error(&Error::Lost);
@@ -147,7 +201,12 @@ unsafe extern "C" fn on_reply(
 unsafe extern "C" fn on_free(_ctx: *mut raw::RedisModuleCtx, privdata: *mut c_void) {
     if !privdata.is_null() {
         // SAFETY: the `Pending` `unblock` boxed, freed once, here.
-        drop(Box::from_raw(privdata.cast::<Pending>()));
+        let pending = Box::from_raw(privdata.cast::<Pending>());
+        if !pending.tsc.is_null() {
+            // SAFETY: the thread-safe context `block` made, on the main
+            // thread, no longer used by any worker (the client is unblocked).
+            api!(RedisModule_FreeThreadSafeContext)(pending.tsc);
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::core::counters;
-use crate::ffi::blocked::{Blocked, Reply};
+use crate::ffi::blocked::Blocked;
 
 pub mod pool;
 
@@ -23,16 +23,16 @@ struct Pieces<P, F, J> {
 }
 
 /// Runs `piece(i)` for each `i` below `n` on the worker threads; when all
-/// are done, `join` makes the reply from the pieces in order, or from
+/// are done, `join` answers the client from the pieces in order, or from
 /// `None` if any piece gave none (its read was not sound: the file changed
-/// under it), and the client gets it. A piece is told when the client has
+/// under it), on the thread that ran the last piece (see `Blocked`). A piece is told when the client has
 /// disconnected, and may stop. Gives the client back when there are no
 /// worker threads.
 pub fn split<P, F, J>(blocked: Blocked, n: usize, piece: F, join: J) -> Result<(), Blocked>
 where
     P: Send + 'static,
     F: Fn(usize, &AtomicBool) -> Option<P> + Send + Sync + 'static,
-    J: FnOnce(Option<Vec<P>>) -> Reply + Send + 'static,
+    J: FnOnce(Option<Vec<P>>, Blocked) + Send + 'static,
 {
     if pool::threads() == 0 || n == 0 {
         return Err(blocked);
@@ -70,11 +70,11 @@ where
     Ok(())
 }
 
-fn finish<P, F, J: FnOnce(Option<Vec<P>>) -> Reply>(s: &Pieces<P, F, J>) {
+fn finish<P, F, J: FnOnce(Option<Vec<P>>, Blocked)>(s: &Pieces<P, F, J>) {
     let Some((blocked, join)) = s.end.lock().unwrap_or_else(|e| e.into_inner()).take() else {
         return;
     };
     let got = std::mem::take(&mut *s.got.lock().unwrap_or_else(|e| e.into_inner()));
     let all: Option<Vec<P>> = got.into_iter().collect();
-    blocked.reply(join(all));
+    join(all, blocked);
 }
