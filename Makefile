@@ -10,7 +10,9 @@
 #              native counterpart and the module floor, beside throughput, on
 #              all three servers (bench/results.md, bench/results.png),
 #              instructions per request (bench/instructions.md), and the bulk
-#              commands against GETRANGE, APPEND and numpy (bench/bulk.md)
+#              commands against GETRANGE, APPEND and numpy (bench/bulk.md), and
+#              PING beside long reads with and without worker threads, STATS
+#              against numpy.sum (bench/threads.md, bench/threads.png)
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -71,6 +73,7 @@ bench: build
 	python3 bench/run.py
 	python3 bench/instructions.py
 	python3 bench/bulk.py
+	python3 bench/threads.py
 
 fmt:
 	$(CARGO) fmt

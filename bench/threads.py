@@ -7,7 +7,7 @@ client sends PING after PING while another runs, back to back:
 
 - `MMAP.STATS` over a hot 2 GiB float64 file;
 - `MMAP.RANGE ... BLOB` of 256 MiB of it;
-- random `MMAP.GET`s of a cold file (its pages dropped from the page cache
+- 200 random `MMAP.GET`s of a cold file (its pages dropped from the page cache
   first), which stay on the main thread: a single value is never handed
   over;
 - random `MMAP.MGET`s of 256 indices of the same cold file, which are.
@@ -21,12 +21,12 @@ Usage: python3 bench/threads.py [--secs S] [--out DIR] [--server PATH ...]
 """
 
 import argparse
+import multiprocessing
 import os
 import random
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -42,25 +42,41 @@ def drop_cache(path):
         os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
-def pings_beside(port, load, secs, setup=None):
-    """PING latencies (seconds) while `load(r)` runs in a loop on another
-    connection, and how many loads completed."""
-    stop = threading.Event()
-    done = [0]
+def load_once(r, kind, rng, n, cold):
+    """One round of a load, by name (a separate process runs it)."""
+    if kind == "stats":
+        r.execute_command("MMAP.STATS", "big")
+    elif kind == "range":
+        r.execute_command("MMAP.RANGE", "big", 0, 256 * 1024 * 128 - 1, "BLOB")
+    elif kind == "gets":
+        drop_cache(cold)
+        for _ in range(200):
+            r.execute_command("MMAP.GET", "cold", rng.randrange(n))
+    elif kind == "mgets":
+        drop_cache(cold)
+        r.execute_command("MMAP.MGET", "cold", *[rng.randrange(n) for _ in range(256)])
 
-    def loader():
-        r = redis.Redis(port=port)
-        while not stop.is_set():
-            if setup:
-                setup()
-            load(r)
-            done[0] += 1
 
-    t = None
-    if load:
-        t = threading.Thread(target=loader, daemon=True)
-        t.start()
-        time.sleep(0.2)
+def loader(port, kind, n, cold, stop, done):
+    r = redis.Redis(port=port)
+    rng = random.Random(9)
+    while not stop.is_set():
+        load_once(r, kind, rng, n, cold)
+        with done.get_lock():
+            done.value += 1
+
+
+def pings_beside(port, kind, secs, n, cold):
+    """PING latencies (seconds) while the load `kind` runs in a loop in
+    another process (a thread would share the PING client's interpreter
+    lock while it parses a large reply), and how many loads completed."""
+    stop = multiprocessing.Event()
+    done = multiprocessing.Value("l", 0)
+    proc = None
+    if kind:
+        proc = multiprocessing.Process(target=loader, args=(port, kind, n, cold, stop, done), daemon=True)
+        proc.start()
+        time.sleep(0.3)
     p = redis.Redis(port=port)
     lat = []
     end = time.perf_counter() + secs
@@ -70,9 +86,9 @@ def pings_beside(port, load, secs, setup=None):
         lat.append(time.perf_counter() - t0)
         time.sleep(0.0005)
     stop.set()
-    if t:
-        t.join()
-    return lat, done[0]
+    if proc:
+        proc.join()
+    return lat, done.value
 
 
 def summary(lat):
@@ -97,27 +113,18 @@ def measure(server, secs):
         r.execute_command("MMAP", "cold", "cold.f64")
         default = int(r.config_get("mmap.threads")["mmap.threads"])
         n = 2 * GIB // 8
-        rng = random.Random(9)
-
-        def cold_gets(c):
-            for _ in range(200):
-                c.execute_command("MMAP.GET", "cold", rng.randrange(n))
-
-        def cold_mgets(c):
-            c.execute_command("MMAP.MGET", "cold", *[rng.randrange(n) for _ in range(256)])
-
         loads = [
-            ("no other load", None, None),
-            ("MMAP.STATS of 2 GiB, hot", lambda c: c.execute_command("MMAP.STATS", "big"), None),
-            ("MMAP.RANGE BLOB of 256 MiB, hot", lambda c: c.execute_command("MMAP.RANGE", "big", 0, 256 * 1024 * 128 - 1, "BLOB"), None),
-            ("200 random MMAP.GETs, cold", cold_gets, lambda: drop_cache(cold)),
-            ("MMAP.MGET of 256 random indices, cold", cold_mgets, lambda: drop_cache(cold)),
+            ("no other load", None),
+            ("MMAP.STATS of 2 GiB, hot", "stats"),
+            ("MMAP.RANGE BLOB of 256 MiB, hot", "range"),
+            ("200 random MMAP.GETs, cold", "gets"),
+            ("MMAP.MGET of 256 random indices, cold", "mgets"),
         ]
         r.execute_command("MMAP.STATS", "big")  # hot: in the page cache
         for threads in (0, default):
             r.config_set("mmap.threads", threads)
-            for label, load, setup in loads:
-                lat, done = pings_beside(port, load, secs, setup)
+            for label, kind in loads:
+                lat, done = pings_beside(port, kind, secs, n, cold)
                 s = summary(lat)
                 out["rows"].append((threads, label, s, done))
                 print(f"{server_name(server)} threads {threads}: {label:40} PING p50 {s['p50']:.3f} ms "
@@ -128,7 +135,7 @@ def measure(server, secs):
         m.sum()
         stop = GIB // 8 - 1
 
-        def best(f, reps=5):
+        def best(f, reps=10):
             times = []
             for _ in range(reps):
                 t0 = time.perf_counter()

@@ -294,7 +294,7 @@ fn stats_with(ctx: &Ctx, args: &Args, may_offload: bool) -> Result<()> {
     Ok(())
 }
 
-/// Splits the span into runs of whole segments, one per worker thread;
+/// Splits the span into runs of whole segments, four per worker thread;
 /// each gives the parts of its segments, and the parts, in order, make the
 /// summary the main thread would have made.
 fn stats_offloaded(h: Handoff, span: Range<usize>) {
@@ -303,7 +303,9 @@ fn stats_offloaded(h: Handoff, span: Range<usize>) {
     } = h;
     let size = reader.size;
     let segments = span.len().div_ceil(SEGMENT);
-    let pieces = pool::threads().clamp(1, segments.max(1));
+    // Four pieces a thread: a thread that is held up (the main thread, or
+    // another program, wants its core) leaves its later pieces to the others.
+    let pieces = (pool::threads() * 4).clamp(1, segments.max(1));
     let per = segments.div_ceil(pieces).max(1);
     let pieces = segments.div_ceil(per);
     let piece = move |i: usize, gone: &AtomicBool| {
