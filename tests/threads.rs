@@ -237,7 +237,10 @@ fn a_cut_by_the_key_itself_reads_again_on_the_main_thread() {
 
 #[test]
 fn a_range_and_an_mget_racing_a_cut_give_the_file_after_it() {
-    for read in [&["MMAP.RANGE", "k", "0", "-1", "BLOB"][..], &["MMAP.RANGE", "k", "99000", "99999"]] {
+    for read in [
+        &["MMAP.RANGE", "k", "0", "-1", "BLOB"][..],
+        &["MMAP.RANGE", "k", "99000", "99999"],
+    ] {
         let (s, mut c) = race_server(100_000);
         delay(&mut c, 400);
         let before = mmap_stat(&mut c, "offloaded");
@@ -246,7 +249,11 @@ fn a_range_and_an_mget_racing_a_cut_give_the_file_after_it() {
         int(&mut c, &["MMAP.RESIZE", "k", "99995"]);
         let v = sent.reply();
         delay(&mut c, 0);
-        assert_eq!(format!("{v:?}"), format!("{:?}", raw(&mut c, read).unwrap()), "{read:?}");
+        assert_eq!(
+            format!("{v:?}"),
+            format!("{:?}", raw(&mut c, read).unwrap()),
+            "{read:?}"
+        );
         assert_eq!(mmap_stat(&mut c, "faults"), 0);
     }
     let (s, mut c) = race_server(100_000);
@@ -258,8 +265,13 @@ fn a_range_and_an_mget_racing_a_cut_give_the_file_after_it() {
     let sent = send(&s, &args);
     wait_for("the MGET to be offloaded", || mmap_stat(&mut c, "offloaded") > before);
     int(&mut c, &["MMAP.CLEAR", "k"]);
-    let Value::Array(got) = sent.reply() else { panic!("an array") };
-    assert!(got.iter().all(|v| *v == Value::Nil), "every index past the new end: {got:?}");
+    let Value::Array(got) = sent.reply() else {
+        panic!("an array")
+    };
+    assert!(
+        got.iter().all(|v| *v == Value::Nil),
+        "every index past the new end: {got:?}"
+    );
 }
 
 #[test]
