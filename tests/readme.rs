@@ -96,6 +96,6 @@ fn replay(lines: &[String]) {
             expected.push(lines[i].clone());
             i += 1;
         }
-        assert_eq!(run(&mut s, line), expected, "README line: {line}");
+        assert_eq!(run(&mut s, line), expected, "line: {line}");
     }
 }
