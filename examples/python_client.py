@@ -50,11 +50,11 @@ def main():
 
     stats = v.stats()
     want = float(np.sum(values.astype(np.float64)))
-    assert abs(stats["sum"] - want) <= 1e-12 * abs(want), (stats["sum"], want)
-    assert stats["max"] == values.max() and stats["count"] == args.n
+    assert abs(stats.sum - want) <= 1e-12 * abs(want), (stats.sum, want)
+    assert stats.max == values.max() and stats.count == args.n
     print("stats -> count %d, sum %.6f, min %s, max %s, std %.6f" % (
-        stats["count"], stats["sum"], stats["min"], stats["max"], stats["std"]))
-    print("stats(0, 99) -> count %d" % v.stats(0, 99)["count"])
+        stats.count, stats.sum, stats.min, stats.max, stats.std))
+    print("stats(0, 100) -> count %d" % v.stats(0, 100).count)
     print("pop -> %r, length %d" % (float(v.pop()), len(v)))
     print("ok")
 

@@ -3,7 +3,7 @@
 # Debian's redis-server (with redis-cli and redis-benchmark) and libclang-dev
 # for bindgen, plus the Python packages the Python example and the kind tests
 # use: the redis client, numpy, ml_dtypes (numpy's bfloat16), and pytest for
-# the Python client's tests.
+# the Python client's tests, tqdm (its progress bars) and mypy (its types are checked).
 set -euo pipefail
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -20,7 +20,7 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   # Debian's package may start a server on 6379; this project never uses it.
 fi
 
-for pkg in redis numpy ml_dtypes pytest; do
+for pkg in redis numpy ml_dtypes pytest tqdm mypy; do
   if command -v python3 >/dev/null 2>&1 && ! python3 -c "import $pkg" >/dev/null 2>&1; then
     echo "installing $pkg for Python"
     python3 -m pip install -q --disable-pip-version-check "$pkg" >/dev/null 2>&1 \

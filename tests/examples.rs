@@ -95,7 +95,7 @@ fn the_python_client_example_runs() {
         stdout.contains("numpy reads [100. 200. 300.] from the file"),
         "{stdout}"
     );
-    assert!(stdout.contains("stats(0, 99) -> count 100"), "{stdout}");
+    assert!(stdout.contains("stats(0, 100) -> count 100"), "{stdout}");
     assert!(stdout.contains("pop -> 1.0, length 99999"), "{stdout}");
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
     assert_eq!(file_len(&s.data().join("client.f32")), 99_999 * 4);

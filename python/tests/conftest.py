@@ -25,7 +25,7 @@ def free_port():
 
 
 class Server:
-    def __init__(self, home):
+    def __init__(self, home, extra=()):
         self.home = pathlib.Path(home)
         self.data = self.home / "data"
         self.data.mkdir()
@@ -42,6 +42,7 @@ class Server:
                         "logfile redis.log",
                         'save ""',
                         f"loadmodule {module_path()} dir {self.data}",
+                        *extra,
                     ]
                 )
                 + "\n"
@@ -101,3 +102,42 @@ def server(request):
 @pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
 def r(server, request):
     return server.client(protocol=request.param)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real three-master Redis Cluster on loopback, the module on each
+    node; yields the nodes once every slot is served."""
+    with tempfile.TemporaryDirectory(prefix="redis-mmap-pycluster") as top:
+        nodes = []
+        try:
+            for i in range(3):
+                home = pathlib.Path(top) / str(i)
+                home.mkdir()
+                nodes.append(Server(home, ["cluster-enabled yes", "cluster-node-timeout 5000", "appendonly no"]))
+            slots = [range(0, 5461), range(5461, 10923), range(10923, 16384)]
+            for n, s in zip(nodes, slots):
+                n.client().execute_command("CLUSTER", "ADDSLOTS", *s)
+            for n in nodes[1:]:
+                nodes[0].client().execute_command("CLUSTER", "MEET", "127.0.0.1", n.port)
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                if all(_formed(n.client().execute_command("CLUSTER", "INFO")) for n in nodes):
+                    break
+                time.sleep(0.1)
+            else:
+                raise RuntimeError("the cluster did not form:\n" + "\n".join(n.log() for n in nodes))
+            yield nodes
+        finally:
+            for n in nodes:
+                n.stop()
+
+
+def _formed(info):
+    """Whether a CLUSTER INFO reply (text, or redis-py's dict) says every
+    slot is served by a cluster of three."""
+    if isinstance(info, bytes):
+        info = info.decode()
+    if isinstance(info, str):
+        info = dict(line.split(":", 1) for line in info.split() if ":" in line)
+    return str(info.get("cluster_state")) == "ok" and str(info.get("cluster_known_nodes")) == "3"
