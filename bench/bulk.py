@@ -156,7 +156,7 @@ def measure(server, reps):
             "module_gbps": gb / stats_s,
             "numpy_gbps": gb / numpy_s,
             "ms_per_gb": stats_s * 1e3 / gb,
-            "sum_rel": abs(got["sum"] - want["sum"]) / abs(want["sum"]),
+            "sum_rel": abs(got.sum - want["sum"]) / abs(want["sum"]),
         }
         print(f"{server_name(server)}: STATS {out['stats']}", flush=True)
         del mapped
