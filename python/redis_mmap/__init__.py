@@ -15,6 +15,7 @@ The same commands run on ``redis.asyncio`` (:class:`AsyncVectors`) and on
 
 from ._client import CHUNK_BYTES, Stats
 from ._kinds import KINDS, dtype_of, kind_of
+from ._sharded import SHARD_LEN, ShardedVector
 from ._vectors import AsyncVector, AsyncVectors, Vector, Vectors
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "AsyncVectors",
     "CHUNK_BYTES",
     "KINDS",
+    "SHARD_LEN",
+    "ShardedVector",
     "Stats",
     "Vector",
     "Vectors",

@@ -4,6 +4,7 @@ progress bar, the asyncio client, Redis Cluster, types and packaging."""
 
 import array
 import asyncio
+import math
 import pathlib
 import re
 import subprocess
@@ -17,7 +18,7 @@ from redis.cluster import RedisCluster
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 import redis_mmap
-from redis_mmap import AsyncVectors, Stats, Vectors
+from redis_mmap import AsyncVectors, ShardedVector, Stats, Vectors
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -188,3 +189,79 @@ def test_the_version_and_the_extras_match_the_module():
     assert redis_mmap.__version__ == version == metadata.version("redis-mmap")
     extras = metadata.metadata("redis-mmap").get_all("Provides-Extra")
     assert {"bfloat16", "progress"} <= set(extras)
+
+
+def _owner(cluster, rc, key):
+    port = rc.get_node_from_key(key).port
+    return next(n for n in cluster if n.port == port)
+
+
+def _move_slot(cluster, rc, key, dst):
+    """Reshards the slot of ``key`` to ``dst``, its keys moving with MIGRATE."""
+    slot = rc.keyslot(key)
+    src = _owner(cluster, rc, key)
+    ids = {n.port: _text_of(n.client().execute_command("CLUSTER", "MYID")) for n in cluster}
+    dst.client().execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[src.port])
+    src.client().execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[dst.port])
+    while True:
+        keys = src.client().execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100)
+        if not keys:
+            break
+        src.client().execute_command("MIGRATE", "127.0.0.1", dst.port, "", 0, 20000, "KEYS", *keys)
+    for n in cluster:
+        n.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[dst.port])
+
+
+def _text_of(x):
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def test_a_sharded_vector_spans_the_cluster_and_survives_a_reshard(cluster):
+    rc = RedisCluster(host="127.0.0.1", port=cluster[0].port)
+    n = 10_000_000
+    values = np.random.default_rng(11).standard_normal(n)
+    values[::997] = np.nan
+    sv = ShardedVector.create(rc, "huge", np.float64, shard_len=1_000_000)
+    assert sv.append(values[:3_500_000]) == 3_500_000
+    assert sv.append(values[3_500_000:]) == n
+    assert len(sv) == n and sv._shards() == 10
+    # Every master holds shards, each in its own mmap.dir.
+    owners = {_owner(cluster, rc, sv.key(i)).port for i in range(10)}
+    assert owners == {c.port for c in cluster}
+    for i in range(10):
+        assert (_owner(cluster, rc, sv.key(i)).data / f"huge.{i}.float64").stat().st_size == 8_000_000
+    assert np.array_equal(sv.read(), values, equal_nan=True)
+    # Reads and writes across shard edges.
+    assert np.array_equal(sv[999_990:1_000_010], values[999_990:1_000_010], equal_nan=True)
+    assert np.array_equal(sv[[0, 999_999, 1_000_000, -1]], values[[0, 999_999, 1_000_000, -1]], equal_nan=True)
+    model = values.copy()
+    sv[2_999_995:3_000_005] = np.arange(10.0)
+    model[2_999_995:3_000_005] = np.arange(10.0)
+    sv[[5, 5_000_000]] = [-1.0, -2.0]
+    model[[5, 5_000_000]] = [-1.0, -2.0]
+    # STATS of the whole, merged from the shards', against numpy.
+    s = sv.stats()
+    kept = model[~np.isnan(model)]
+    assert s.count == len(kept) and s.nan == n - len(kept)
+    assert abs(s.sum - math.fsum(kept)) <= 1e-12 * abs(math.fsum(kept)) + 1e-9
+    assert s.min == kept.min() and s.max == kept.max()
+    assert abs(s.std - np.std(kept)) <= 1e-12 * np.std(kept)
+    part = sv.stats(999_000, 2_001_000)
+    assert part.count == np.count_nonzero(~np.isnan(model[999_000:2_001_000]))
+    # A reshard in the middle: two shards' slots move to other masters,
+    # their keys and files with them; nothing is lost.
+    for i in (0, 7):
+        here = _owner(cluster, rc, sv.key(i))
+        there = next(c for c in cluster if c.port != here.port)
+        _move_slot(cluster, rc, sv.key(i), there)
+        assert (there.data / f"huge.{i}.float64").stat().st_size == 8_000_000
+    assert np.array_equal(sv.read(), model, equal_nan=True)
+    sv[6_999_999:7_000_001] = [1.0, 2.0]
+    model[6_999_999:7_000_001] = [1.0, 2.0]
+    assert sv.append([3.5]) == n + 1
+    model = np.append(model, 3.5)
+    again = ShardedVector.open(rc, "huge")
+    assert len(again) == n + 1 and np.array_equal(again.read(), model, equal_nan=True)
+    assert again.stats().count == np.count_nonzero(~np.isnan(model))
+    sv.delete()
+    rc.close()
