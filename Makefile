@@ -12,7 +12,8 @@
 #              instructions per request (bench/instructions.md), and the bulk
 #              commands against GETRANGE, APPEND and numpy (bench/bulk.md), and
 #              PING beside long reads with and without worker threads, STATS
-#              against numpy.sum (bench/threads.md, bench/threads.png)
+#              against numpy.sum (bench/threads.md, bench/threads.png), and a
+#              sharded 10M-value array against one node (bench/sharded.md)
 
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -74,6 +75,7 @@ bench: build
 	python3 bench/instructions.py
 	python3 bench/bulk.py
 	python3 bench/threads.py
+	python3 bench/sharded.py
 
 fmt:
 	$(CARGO) fmt

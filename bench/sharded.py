@@ -29,20 +29,28 @@ N = int(os.environ.get("SHARDED_N", 10_000_000))
 
 
 def node(server, home, cluster):
+    """A server with the module; a port that turns out taken (a cluster
+    node's bus port is its port + 10000) is given up for another."""
     os.makedirs(os.path.join(home, "data"))
-    port = free_port()
-    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", home, "--save", "", "--appendonly", "no",
-            "--logfile", "redis.log", "--loadmodule", MODULE, "dir", os.path.join(home, "data")]
-    if cluster:
-        args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    r = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            r.ping()
-            return proc, port
-        except redis.ConnectionError:
-            time.sleep(0.05)
+    for _ in range(5):
+        port = free_port()
+        args = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", home, "--save", "",
+                "--appendonly", "no", "--logfile", "redis.log", "--maxclients", "1000",
+                "--loadmodule", MODULE, "dir", os.path.join(home, "data")]
+        if cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=2)
+        for _ in range(200):
+            if proc.poll() is not None:
+                break
+            try:
+                r.ping()
+                return proc, port
+            except (redis.ConnectionError, redis.TimeoutError):
+                time.sleep(0.05)
+        proc.kill()
+        proc.wait()
     raise RuntimeError(f"{server} did not start")
 
 

@@ -61,9 +61,11 @@ class Server:
             if self.proc.poll() is not None:
                 return False
             try:
-                if redis.Redis(port=self.port).ping():
+                # A timeout: the port is another's (a cluster node listens
+                # on its port + 10000 too), and this server failed to bind it.
+                if redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2).ping():
                     return True
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.TimeoutError):
                 time.sleep(0.02)
         return False
 
