@@ -265,3 +265,22 @@ def test_a_sharded_vector_spans_the_cluster_and_survives_a_reshard(cluster):
     assert again.stats().count == np.count_nonzero(~np.isnan(model))
     sv.delete()
     rc.close()
+
+
+def _blocks(page):
+    text = (ROOT / "docs" / page).read_text()
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_the_python_examples_in_the_docs_run(server, cluster):
+    """Each ```python block of docs/python.md, run as written, in order
+    (the asyncio block reads the vector the first one made), against a real
+    server (port 6380 in the docs) or the cluster (port 7000)."""
+    blocks = _blocks("python.md")
+    assert len(blocks) == 3
+    for code in blocks:
+        code = code.replace("port=6380", f"port={server.port}").replace("port=7000", f"port={cluster[0].port}")
+        if "await " in code:
+            body = "\n".join("    " + line for line in code.splitlines())
+            code = f"import asyncio\nasync def _main():\n{body}\n    await r.aclose()\nasyncio.run(_main())\n"
+        exec(compile(code, "docs/python.md", "exec"), {})
