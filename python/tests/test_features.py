@@ -137,11 +137,12 @@ def test_the_asyncio_client_does_what_the_synchronous_one_does(server):
         asyncio.run(main(protocol))
 
 
-def test_a_cluster_serves_vectors_on_every_master(cluster):
-    rc = RedisCluster(host="127.0.0.1", port=cluster[0].port)
+@pytest.mark.parametrize("protocol", [2, 3], ids=["resp2", "resp3"])
+def test_a_cluster_serves_vectors_on_every_master(cluster, protocol):
+    rc = RedisCluster(host="127.0.0.1", port=cluster[0].port, protocol=protocol)
     vs = Vectors(rc, chunk_bytes=8192)
     # Keys in every third of the slots: each vector lives on its own master.
-    keys = ["a", "b", "c", "d", "e", "f"]
+    keys = [f"{k}{protocol}" for k in ["a", "b", "c", "d", "e", "f"]]
     owners = {rc.keyslot(k) * 3 // 16384 for k in keys}
     assert owners == {0, 1, 2}
     for i, k in enumerate(keys):
@@ -155,12 +156,11 @@ def test_a_cluster_serves_vectors_on_every_master(cluster):
         assert v.pop() == 9_999 + i and v.read(0, 2).tolist() == [-1, -2]
     # Each file is on the node that owns its key's slot.
     for k in keys:
-        owner = cluster[rc.keyslot(k) * 3 // 16384]
-        assert (owner.data / f"{k}.f64").exists()
+        assert (_owner(cluster, rc, k).data / f"{k}.f64").exists()
 
     async def main():
-        ar = AsyncRedisCluster(host="127.0.0.1", port=cluster[0].port)
-        v = await AsyncVectors(ar, chunk_bytes=8192).get("a")
+        ar = AsyncRedisCluster(host="127.0.0.1", port=cluster[0].port, protocol=protocol)
+        v = await AsyncVectors(ar, chunk_bytes=8192).get(keys[0])
         assert (await v.read(0, 3)).tolist() == [-1, -2, 2]
         assert await v.append(np.zeros(5000)) == 14_999
         assert (await v.stats()).count == 14_999
