@@ -1,5 +1,5 @@
-//! The docs against the server: every command the module registers has its
-//! entry in docs/commands.md, every option it registers is documented in
+//! The docs against the server: every command the module registers (each
+//! with its `COMMAND DOCS`) has its entry in docs/commands.md, every option it registers is documented in
 //! docs/configuration.md and every documented one exists, and the README
 //! stays a page. (The sessions in the docs are replayed by tests/readme.rs.)
 
@@ -45,6 +45,12 @@ fn every_command_has_its_reference_entry() {
             );
             continue;
         }
+        // The server's own docs for it, from the command table.
+        let docs = format!("{:?}", raw(&mut c, &["COMMAND", "DOCS", name]).unwrap());
+        assert!(
+            docs.contains("summary") && docs.contains("complexity"),
+            "{name}: {docs}"
+        );
         let upper = name.to_uppercase();
         let heading = format!("\n### {upper}\n");
         let at = commands
