@@ -345,6 +345,17 @@ impl Opened {
     }
 }
 
+impl Opened {
+    /// A read-only file's length as the file has it now (see
+    /// `MappedVec::follow`); the byte counters follow it.
+    fn follow(&mut self) -> std::io::Result<usize> {
+        let before = sizes(&*self.vec);
+        let followed = self.vec.follow();
+        count_growth(before, sizes(&*self.vec));
+        followed
+    }
+}
+
 /// A vector's file and reserved bytes, for the byte counters.
 fn sizes(v: &Vector) -> (i64, i64) {
     (v.file_bytes() as i64, v.reserved_bytes() as i64)
@@ -758,10 +769,7 @@ impl Binding {
                 State::Open(o) => o,
                 State::Broken(b) => return Err(Binding::not_open(&self.path, b, key())),
             };
-            let before = sizes(&*o.vec);
-            let followed = o.vec.follow();
-            count_growth(before, sizes(&*o.vec));
-            let len = followed.map_err(|cause| Error::Read {
+            let len = o.follow().map_err(|cause| Error::Read {
                 key: shown(key()),
                 path: self.path.display().to_string(),
                 cause: cause.to_string(),
@@ -883,41 +891,25 @@ impl Binding {
     /// read-only key takes its file's length. The view is kept for the next
     /// read, unless it faulted or the file outgrew it.
     pub fn view(&mut self, key: Name) -> Result<(Arc<View>, usize)> {
-        let read_error = |b: &Binding, cause: std::io::Error| -> Box<Error> {
+        let read_error = |path: &Path, cause: std::io::Error| -> Box<Error> {
             Box::new(Error::Read {
                 key: shown(key()),
-                path: b.path.display().to_string(),
+                path: path.display().to_string(),
                 cause: cause.to_string(),
             })
         };
-        if self.spec.readonly {
-            if let State::Open(o) = &mut self.state {
-                let before = sizes(&*o.vec);
-                let followed = o.vec.follow();
-                count_growth(before, sizes(&*o.vec));
-                followed.map_err(|e| read_error(self, e))?;
-            }
+        if let (true, State::Open(o)) = (self.spec.readonly, &mut self.state) {
+            o.follow().map_err(|e| read_error(&self.path, e))?;
         }
         self.vector(key)?;
         let State::Open(o) = &mut self.state else {
             unreachable!("`vector` succeeds only for an open file");
         };
         let need = o.vec.file_bytes();
-        match &o.view {
-            Some(v) if v.usable() && v.len() >= need => {}
-            _ => {
-                let bytes = o.vec.reserved_bytes().max(need);
-                let made = View::map(o.vec.file(), bytes);
-                let State::Open(o) = &mut self.state else {
-                    unreachable!()
-                };
-                match made {
-                    Ok(v) => o.view = Some(Arc::new(v)),
-                    Err(e) => return Err(read_error(self, e)),
-                }
-            }
+        if !o.view.as_ref().is_some_and(|v| v.usable() && v.len() >= need) {
+            let v = View::map(o.vec.file(), o.vec.reserved_bytes().max(need)).map_err(|e| read_error(&self.path, e))?;
+            o.view = Some(Arc::new(v));
         }
-        let State::Open(o) = &self.state else { unreachable!() };
         Ok((o.view.clone().expect("made above"), o.vec.len()))
     }
 

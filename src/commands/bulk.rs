@@ -233,9 +233,7 @@ fn range_offloaded(h: Handoff, span: Range<usize>, blob: bool) {
             }
         })
     };
-    if let Err(blocked) = split(blocked, 1, piece, join) {
-        drop(blocked); // no threads: answered with an error (see `Blocked`)
-    }
+    split(blocked, 1, piece, join);
 }
 
 /// Bytes a worker copies between looks at whether its client left.
@@ -305,8 +303,7 @@ fn stats_offloaded(h: Handoff, span: Range<usize>) {
     let segments = span.len().div_ceil(SEGMENT);
     // Four pieces a thread: a thread that is held up (the main thread, or
     // another program, wants its core) leaves its later pieces to the others.
-    let pieces = (pool::threads() * 4).clamp(1, segments.max(1));
-    let per = segments.div_ceil(pieces).max(1);
+    let per = segments.div_ceil((pool::threads() * 4).max(1)).max(1);
     let pieces = segments.div_ceil(per);
     let piece = move |i: usize, gone: &AtomicBool| {
         let from = span.start + i * per * SEGMENT;
@@ -330,14 +327,8 @@ fn stats_offloaded(h: Handoff, span: Range<usize>) {
         let summary = (reader.finish)(&parts);
         blocked.answer(move |ctx, resp3| reply_summary(ctx, &summary, resp3));
     };
-    if pieces == 0 {
-        // An empty span: nothing to read.
-        blocked.answer(|ctx, resp3| reply_summary(ctx, &Summary::EMPTY, resp3));
-        return;
-    }
-    if let Err(blocked) = split(blocked, pieces, piece, join) {
-        drop(blocked);
-    }
+    // An empty span has no pieces: the join makes the summary of nothing.
+    split(blocked, pieces, piece, join);
 }
 
 /// Counts as integers; the sum, mean and std as doubles, in RESP2 in the

@@ -7,7 +7,6 @@ use super::{arg, bound, index, scratch, ArgKind, Command};
 use crate::core::error::Result;
 use crate::core::kind::Value;
 use crate::core::num::ValueBuf;
-use crate::core::settings;
 use crate::ffi::blocked::Blocked;
 use crate::ffi::ctx::{Args, Ctx};
 use crate::work::split;
@@ -76,11 +75,14 @@ fn mget_with(ctx: &Ctx, args: &Args, may_offload: bool) -> Result<()> {
         }
         let mut key = ctx.open(args.raw(1), false);
         match bound(ctx, args, &mut key)? {
-            // Each index may touch a page of its own.
-            Some(b) if may_offload && s.indices.len() as u64 * PAGE >= settings::offload_bytes() => {
-                if let Some(h) = handoff(ctx, args, b, |_| s.indices.len() as u64 * PAGE)? {
-                    mget_offloaded(h, std::mem::take(&mut s.indices));
-                    return Ok(());
+            Some(b) => {
+                // Each index may touch a page of its own.
+                let touched = s.indices.len() as u64 * PAGE;
+                if may_offload {
+                    if let Some(h) = handoff(ctx, args, b, |_| touched)? {
+                        mget_offloaded(h, std::mem::take(&mut s.indices));
+                        return Ok(());
+                    }
                 }
                 b.read(
                     || args.bytes(1),
@@ -90,13 +92,6 @@ fn mget_with(ctx: &Ctx, args: &Args, may_offload: bool) -> Result<()> {
                     },
                 )?
             }
-            Some(b) => b.read(
-                || args.bytes(1),
-                |v| {
-                    s.found.clear();
-                    v.gather(&s.indices, &mut s.found)
-                },
-            )?,
             None => s.found.resize(s.indices.len(), None),
         }
         reply_found(ctx, &s.found, ctx.resp3());
@@ -131,9 +126,7 @@ fn mget_offloaded(h: Handoff, indices: Vec<i64>) {
         };
         blocked.answer(move |ctx, resp3| reply_found(ctx, &found, resp3));
     };
-    if let Err(blocked) = split(blocked, 1, piece, join) {
-        drop(blocked);
-    }
+    split(blocked, 1, piece, join);
 }
 
 fn reply_found(ctx: &Ctx, found: &[Option<Value>], resp3: bool) {

@@ -182,6 +182,35 @@ impl Span<'_> {
     }
 }
 
+/// The bytes of the pages of `from..to` of a mapping at `ptr` that are in
+/// memory, from `mincore`. For a file the caller may not write, the kernel
+/// counts only pages this process has mapped.
+///
+/// # Safety
+/// `ptr` must be the start of a live mapping of at least `to` bytes.
+pub unsafe fn resident(ptr: *const u8, to: usize) -> io::Result<usize> {
+    let size = page_size();
+    let pages = to.div_ceil(size);
+    if pages == 0 {
+        return Ok(0);
+    }
+    let mut vec = vec![0u8; pages];
+    // SAFETY: the caller's mapping of at least `to` bytes; `vec` has a byte per page.
+    if unsafe { libc::mincore(ptr.cast_mut().cast(), to, vec.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = vec.iter().filter(|&&b| b & 1 != 0).count();
+    // The last page counts only the bytes of the file in it.
+    let last = vec[pages - 1] & 1 != 0;
+    Ok(n * size - if last { pages * size - to } else { 0 })
+}
+
+fn page_size() -> usize {
+    // SAFETY: no memory is passed.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).unwrap_or(4096)
+}
+
 // The bulk copies move file bytes straight into values.
 const _: () = assert!(cfg!(target_endian = "little"), "the file format is little-endian");
 
@@ -498,7 +527,7 @@ impl<T: Element> MappedVec<T> {
     /// Bytes of the file in memory.
     pub fn resident(&self) -> io::Result<usize> {
         // SAFETY: the live mapping holds at least the file's bytes.
-        unsafe { super::view::resident(self.map.as_ptr(), self.file_bytes()) }
+        unsafe { resident(self.map.as_ptr(), self.file_bytes()) }
     }
 
     /// The bytes of elements `from..to`, for a reply to copy out whole.

@@ -155,35 +155,6 @@ impl Drop for View {
     }
 }
 
-/// The bytes of the pages of `from..to` of a mapping at `ptr` that are in
-/// memory, from `mincore`. For a file the caller may not write, the kernel
-/// counts only pages this process has mapped.
-///
-/// # Safety
-/// `ptr` must be the start of a live mapping of at least `to` bytes.
-pub unsafe fn resident(ptr: *const u8, to: usize) -> io::Result<usize> {
-    let size = page_size();
-    let pages = to.div_ceil(size);
-    if pages == 0 {
-        return Ok(0);
-    }
-    let mut vec = vec![0u8; pages];
-    // SAFETY: the caller's mapping of at least `to` bytes; `vec` has a byte per page.
-    if unsafe { libc::mincore(ptr.cast_mut().cast(), to, vec.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let n = vec.iter().filter(|&&b| b & 1 != 0).count();
-    // The last page counts only the bytes of the file in it.
-    let last = vec[pages - 1] & 1 != 0;
-    Ok(n * size - if last { pages * size - to } else { 0 })
-}
-
-fn page_size() -> usize {
-    // SAFETY: no memory is passed.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(n).unwrap_or(4096)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,12 +191,12 @@ mod tests {
     }
 
     #[test]
-    fn resident_counts_pages_read() {
+    fn populate_reads_the_pages_in() {
         let (_t, f) = file_of(&vec![1u8; 3 * 4096 + 100]);
         let v = View::map(&f, 3 * 4096 + 100).unwrap();
         v.populate(0, v.len(), true).unwrap();
         // SAFETY: the view's live mapping.
-        let n = unsafe { resident(v.ptr, v.len()) }.unwrap();
+        let n = unsafe { crate::core::vector::resident(v.ptr, v.len()) }.unwrap();
         assert_eq!(n, 3 * 4096 + 100);
     }
 }

@@ -45,12 +45,17 @@ fn words(cmd: &Logged, f: impl FnOnce(Line)) {
         }
         Logged::Resize(len) => f(Line::Int(len as i64)),
         Logged::Add { kind, bytes } => {
-            let mut buf = ValueBuf::default();
-            let texts: Vec<Vec<u8>> = bytes
-                .chunks_exact(kind.size())
-                .map(|b| buf.value(decode(kind, b)).to_vec())
+            // Every value's text in one buffer, cut into words after.
+            let (mut buf, mut all, mut ends) = (ValueBuf::default(), Vec::new(), Vec::new());
+            for b in bytes.chunks_exact(kind.size()) {
+                all.extend_from_slice(buf.value(decode(kind, b)));
+                ends.push(all.len());
+            }
+            let w: Vec<&[u8]> = std::iter::once(0)
+                .chain(ends.iter().copied())
+                .zip(&ends)
+                .map(|(from, &to)| &all[from..to])
                 .collect();
-            let w: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
             f(Line::Texts(&w));
         }
     }

@@ -25,17 +25,17 @@ struct Pieces<P, F, J> {
 /// Runs `piece(i)` for each `i` below `n` on the worker threads; when all
 /// are done, `join` answers the client from the pieces in order, or from
 /// `None` if any piece gave none (its read was not sound: the file changed
-/// under it), on the thread that ran the last piece (see `Blocked`). A piece is told when the client has
-/// disconnected, and may stop. Gives the client back when there are no
-/// worker threads.
-pub fn split<P, F, J>(blocked: Blocked, n: usize, piece: F, join: J) -> Result<(), Blocked>
+/// under it), on the thread that ran the last piece (see `Blocked`). A
+/// piece is told when the client has disconnected, and may stop. A piece
+/// the pool cannot take (no threads) runs here, on the calling thread.
+pub fn split<P, F, J>(blocked: Blocked, n: usize, piece: F, join: J)
 where
     P: Send + 'static,
     F: Fn(usize, &AtomicBool) -> Option<P> + Send + Sync + 'static,
     J: FnOnce(Option<Vec<P>>, Blocked) + Send + 'static,
 {
-    if pool::threads() == 0 || n == 0 {
-        return Err(blocked);
+    if n == 0 {
+        return join(Some(Vec::new()), blocked);
     }
     let gone = blocked.gone().clone();
     let shared = Arc::new(Pieces {
@@ -62,12 +62,9 @@ where
             }
         });
         if let Err(job) = pool::submit(job) {
-            // The threads went to 0 since the test above (only the main
-            // thread changes them, so only before the first piece): run here.
             job();
         }
     }
-    Ok(())
 }
 
 fn finish<P, F, J: FnOnce(Option<Vec<P>>, Blocked)>(s: &Pieces<P, F, J>) {

@@ -16,14 +16,12 @@ pub const NAME: &str = "mmap-worker";
 
 struct Queue {
     jobs: VecDeque<Job>,
-    /// Threads wanted, and threads running.
-    want: usize,
+    /// Threads running; `WANT` says how many should.
     have: usize,
 }
 
 static QUEUE: Mutex<Queue> = Mutex::new(Queue {
     jobs: VecDeque::new(),
-    want: 0,
     have: 0,
 });
 static READY: Condvar = Condvar::new();
@@ -34,7 +32,7 @@ fn queue() -> MutexGuard<'static, Queue> {
     QUEUE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `Queue::want`, readable without the lock.
+/// Threads wanted: written under the queue's lock, read without it.
 static WANT: AtomicUsize = AtomicUsize::new(0);
 
 /// Threads wanted now.
@@ -46,9 +44,8 @@ pub fn threads() -> usize {
 /// they finish the job in hand.
 pub fn set_threads(n: usize) -> std::io::Result<()> {
     let mut q = queue();
-    q.want = n;
     WANT.store(n, Ordering::Relaxed);
-    while q.have < q.want {
+    while q.have < n {
         std::thread::Builder::new().name(NAME.into()).spawn(work)?;
         q.have += 1;
         counters::worker_delta(1);
@@ -61,7 +58,7 @@ pub fn set_threads(n: usize) -> std::io::Result<()> {
 /// Queues `job`; gives it back when there are no threads to run it.
 pub fn submit(job: Job) -> Result<(), Job> {
     let mut q = queue();
-    if q.want == 0 {
+    if threads() == 0 {
         return Err(job);
     }
     q.jobs.push_back(job);
@@ -73,7 +70,7 @@ pub fn submit(job: Job) -> Result<(), Job> {
 fn work() {
     let mut q = queue();
     loop {
-        if q.have > q.want {
+        if q.have > threads() {
             q.have -= 1;
             counters::worker_delta(-1);
             return;
