@@ -221,7 +221,7 @@ fn mmap_fault_names_what_it_does_not_know() {
     let mut c = s.conn();
     assert_eq!(
         err(&mut c, &["MMAP.FAULT", "disk", "on"]),
-        "ERR unknown mmap.fault option 'disk' (known: read, fsync, settle, sigbus, worker or registry)"
+        "ERR unknown mmap.fault option 'disk' (known: read, fsync, settle, sigbus, worker, worker-panic or registry)"
     );
     assert_eq!(
         err(&mut c, &["MMAP.FAULT", "read", "maybe"]),

@@ -527,3 +527,24 @@ unsafe fn libc_fadvise(f: &fs::File) {
     const POSIX_FADV_DONTNEED: i32 = 4;
     posix_fadvise(f.as_raw_fd(), 0, 0, POSIX_FADV_DONTNEED);
 }
+
+#[test]
+fn a_worker_that_panics_answers_its_client_with_an_error_and_the_server_goes_on() {
+    let (s, mut c) = race_server(100_000);
+    int(&mut c, &["MMAP.FAULT", "worker-panic", "on"]);
+    let panics = mmap_stat(&mut c, "panics");
+    let e = err(&mut c, &["MMAP.STATS", "k"]);
+    assert_eq!(
+        e,
+        "ERR the read's worker thread ended without a result; see the server log"
+    );
+    assert!(mmap_stat(&mut c, "panics") > panics);
+    assert!(s
+        .log()
+        .contains("panic in a worker thread: injected by MMAP.FAULT worker-panic"));
+    // The threads are still there, and serve the next read.
+    int(&mut c, &["MMAP.FAULT", "worker-panic", "off"]);
+    let before = mmap_stat(&mut c, "offloaded");
+    assert_eq!(count_of(&raw(&mut c, &["MMAP.STATS", "k"]).unwrap()), 100_000);
+    assert_eq!(mmap_stat(&mut c, "offloaded"), before + 1);
+}

@@ -329,7 +329,7 @@ pub static FAULT: Command = Command {
     flags: c"readonly",
     write: false,
     keyed: false,
-    summary: "Test builds only: makes a rare failure happen (read, fsync on|off; registry <ms>; worker <ms>, a wait before each offloaded read).",
+    summary: "Test builds only: makes a rare failure happen (read, fsync, settle, worker-panic on|off; registry <ms>; worker <ms>, a wait before each offloaded read).",
     complexity: "O(1)",
     args: &[
         arg("what", ArgKind::String, false),
@@ -355,6 +355,7 @@ fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
         b"read" => set(Fault::Read, on()?),
         b"fsync" => set(Fault::Fsync, on()?),
         b"settle" => set(Fault::Settle, on()?),
+        b"worker-panic" => set(Fault::WorkerPanic, on()?),
         b"sigbus" => crate::core::sigbus::fault_elsewhere(setting.eq_ignore_ascii_case(b"thread")),
         b"worker" => {
             let ms = parse_index(setting)
@@ -372,7 +373,7 @@ fn fault(ctx: &Ctx, args: &Args) -> Result<()> {
             return Err(Error::BadOption {
                 command: args.name().to_owned(),
                 option: shown(&what),
-                known: "read, fsync, settle, sigbus, worker or registry",
+                known: "read, fsync, settle, sigbus, worker, worker-panic or registry",
             }
             .into())
         }

@@ -11,14 +11,12 @@ pub enum Fault {
     Fsync = 1,
     /// Writing held appends to their file fails with EIO.
     Settle = 2,
+    /// Each piece of an offloaded read panics on its worker thread.
+    WorkerPanic = 3,
 }
 
 #[cfg(feature = "fault-injection")]
-static ON: [std::sync::atomic::AtomicBool; 3] = [
-    std::sync::atomic::AtomicBool::new(false),
-    std::sync::atomic::AtomicBool::new(false),
-    std::sync::atomic::AtomicBool::new(false),
-];
+static ON: [std::sync::atomic::AtomicBool; 4] = [const { std::sync::atomic::AtomicBool::new(false) }; 4];
 
 /// Whether `f` is switched on.
 #[inline]

@@ -49,6 +49,9 @@ where
         let s = shared.clone();
         let job = Box::new(move || {
             crate::core::fault::worker_delay();
+            if crate::core::fault::on(crate::core::fault::Fault::WorkerPanic) {
+                panic!("injected by MMAP.FAULT worker-panic");
+            }
             let p = match s.gone.load(Ordering::Acquire) {
                 true => {
                     counters::count_abandoned();
