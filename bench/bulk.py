@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
 
-from run import MODULE, cpu_seconds, free_port, machine, pin, server_name, servers, start, write_report  # noqa: E402
+from run import MODULE, cpu_seconds, free_port, machine, pin, seconds, server_name, servers, start, write_report  # noqa: E402
 from redis_mmap import Vectors  # noqa: E402
 
 # (values, requests, pipeline depth, clients): fewer requests in flight as
@@ -95,12 +95,7 @@ def numpy_stats(a):
 
 
 def timed(f, reps):
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(seconds(f, reps))
 
 
 def measure(server, reps):

@@ -204,6 +204,16 @@ def bench(port, pid, command, requests):
     raise RuntimeError(f"no result from {cmd}:\n{out}")
 
 
+def seconds(f, reps):
+    """The times of `reps` calls of `f`, in seconds."""
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def write_report(out, name, lines):
     """Writes `lines` as `out/name`, prints them, and returns the path."""
     os.makedirs(out, exist_ok=True)

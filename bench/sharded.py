@@ -20,7 +20,7 @@ import numpy as np
 import redis
 from redis.cluster import RedisCluster
 
-from run import MODULE, ROOT, free_port, machine, server_name, servers, write_report
+from run import MODULE, ROOT, free_port, machine, seconds, server_name, servers, write_report
 
 sys.path.insert(0, os.path.join(ROOT, "python"))
 from redis_mmap import ShardedVector, Vectors  # noqa: E402
@@ -55,12 +55,7 @@ def node(server, home, cluster):
 
 
 def best(f, reps=5):
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(seconds(f, reps))
 
 
 def measure(server):

@@ -32,7 +32,7 @@ import time
 import numpy as np
 import redis
 
-from run import ROOT, free_port, machine, server_name, servers, start, write_report
+from run import ROOT, free_port, machine, seconds, server_name, servers, start, write_report
 
 GIB = 1 << 30
 
@@ -136,12 +136,7 @@ def measure(server, secs):
         stop = GIB // 8 - 1
 
         def best(f, reps=10):
-            times = []
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                f()
-                times.append(time.perf_counter() - t0)
-            return min(times)
+            return min(seconds(f, reps))
 
         r.execute_command("MMAP.STATS", "big", 0, stop)
         out["numpy_sum"] = best(lambda: m.sum())

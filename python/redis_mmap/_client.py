@@ -96,6 +96,42 @@ def _number(v: Any, floating: bool) -> Union[int, float]:
     return float(text)
 
 
+def _fill(values: Any, dtype: np.dtype[Any], count: int) -> npt.NDArray[Any]:
+    """``count`` values of ``dtype`` for an assignment: a scalar fills them;
+    any other count is a ``ValueError``."""
+    data = np.asarray(values, dtype=dtype)
+    if data.ndim == 0:
+        data = np.full(count, data, dtype=dtype)
+    if data.shape != (count,):
+        raise ValueError(f"cannot assign {data.shape} values to {count} places")
+    return data
+
+
+def _is_mask(item: Any) -> bool:
+    return isinstance(item, (list, tuple, np.ndarray)) and np.asarray(item).dtype == np.bool_
+
+
+def _indices_of(item: Any, n: Optional[int] = None) -> List[int]:
+    """An integer index array, or a boolean mask over ``n`` values, as a
+    list of indices (negative ones left as they are)."""
+    arr = np.asarray(item)
+    if arr.dtype == np.bool_:
+        if arr.shape != (n,):
+            raise IndexError(f"a boolean index of shape {arr.shape} for {n} values")
+        arr = np.flatnonzero(arr)
+    return [_index(i) for i in arr.reshape(-1).tolist()]
+
+
+def _within(idx: Sequence[int], n: int, name: Any) -> List[int]:
+    """Indices (negative from the end) as positions below ``n``; an index
+    outside is an ``IndexError`` that names it."""
+    out = [i + n if i < 0 else i for i in idx]
+    for i, j in zip(idx, out):
+        if not 0 <= j < n:
+            raise IndexError(f"index {i} is out of range for {name!r}")
+    return out
+
+
 def _word(x: Any, floating: bool) -> str:
     """A value as the text ``MMAP.SET`` reads: exact for every kind."""
     if floating:
@@ -243,17 +279,9 @@ class Commands:
 
     def _scatter(self, indices: Sequence[int], values: Any) -> Plan[int]:
         """``MMAP.SET`` of each index (negative from the end) and value."""
-        idx = [int(i) for i in indices]
         n = yield from self._count()
-        idx = [i + n if i < 0 else i for i in idx]
-        for i in idx:
-            if not 0 <= i < n:
-                raise IndexError(f"index {i} is out of range for {self.key!r}")
-        data = np.asarray(values, dtype=self.dtype)
-        if data.ndim == 0:
-            data = np.full(len(idx), data, dtype=self.dtype)
-        if data.shape != (len(idx),):
-            raise ValueError(f"cannot assign {data.shape} values to {len(idx)} places")
+        idx = _within([int(i) for i in indices], n, self.key)
+        data = _fill(values, self.dtype, len(idx))
         if not idx:
             return 0
         words: List[Any] = []
@@ -325,13 +353,8 @@ class Commands:
             got = yield from self._read(lo, max(picked[0], picked[-1]) + 1)
             return got[picked[0] - lo :: picked.step]
         if isinstance(item, (list, tuple, np.ndarray)):
-            arr = np.asarray(item)
-            if arr.dtype == np.bool_:
-                n = yield from self._count()
-                if arr.shape != (n,):
-                    raise IndexError(f"a boolean index of shape {arr.shape} for {n} values")
-                arr = np.flatnonzero(arr)
-            return (yield from self._gather([_index(i) for i in arr.reshape(-1).tolist()]))
+            size = (yield from self._count()) if _is_mask(item) else None
+            return (yield from self._gather(_indices_of(item, size)))
         i = _index(item)
         got = yield from self._read(i, i + 1 if i != -1 else None)
         if len(got) != 1:
@@ -345,22 +368,13 @@ class Commands:
             if step != 1:
                 raise ValueError("slice assignment takes a step of 1; use an index array")
             count = max(stop - start, 0)
-            data = np.asarray(values, dtype=self.dtype)
-            if data.ndim == 0:
-                data = np.full(count, data, dtype=self.dtype)
-            if data.shape != (count,):
-                raise ValueError(f"cannot assign {data.shape} values to {count} places")
+            data = _fill(values, self.dtype, count)
             if count == 0:
                 return 0
             return (yield from self._write(start, values if _exact(values, self.dtype, count) else data))
         if isinstance(item, (list, tuple, np.ndarray)):
-            arr = np.asarray(item)
-            if arr.dtype == np.bool_:
-                n = yield from self._count()
-                if arr.shape != (n,):
-                    raise IndexError(f"a boolean index of shape {arr.shape} for {n} values")
-                arr = np.flatnonzero(arr)
-            return (yield from self._scatter([_index(i) for i in arr.reshape(-1).tolist()], values))
+            size = (yield from self._count()) if _is_mask(item) else None
+            return (yield from self._scatter(_indices_of(item, size), values))
         i = _index(item)
         n = yield from self._count()
         j = i + n if i < 0 else i

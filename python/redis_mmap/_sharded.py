@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 
-from ._client import CHUNK_BYTES, Call, Stats, _index, _number, _options, _pairs, _text
+from ._client import CHUNK_BYTES, Call, Stats, _fill, _index, _indices_of, _number, _options, _pairs, _text, _within
 from ._kinds import dtype_of, kind_of
 from ._vectors import Vector
 
@@ -152,62 +152,38 @@ class ShardedVector:
             n += take
         return n
 
-    def __getitem__(self, item: Any) -> Any:
-        if isinstance(item, slice):
-            if item.step in (None, 1):
-                return self.read(item.start, item.stop)
-            idx = np.arange(*item.indices(len(self)))
-            return self._gather(idx)
-        if isinstance(item, (list, tuple, np.ndarray)):
-            arr = np.asarray(item)
-            if arr.dtype == np.bool_:
-                arr = np.flatnonzero(arr)
-            return self._gather(arr.reshape(-1))
-        i = _index(item)
+    def _positions(self, item: Any) -> List[int]:
+        """The positions a step slice, an index array or a mask selects."""
         n = len(self)
-        j = i + n if i < 0 else i
-        if not 0 <= j < n:
-            raise IndexError(f"index {i} is out of range for {self.name!r}")
+        if isinstance(item, slice):
+            return list(range(*item.indices(n)))
+        return _within(_indices_of(item, n), n, self.name)
+
+    def __getitem__(self, item: Any) -> Any:
+        if isinstance(item, slice) and item.step in (None, 1):
+            return self.read(item.start, item.stop)
+        if isinstance(item, (slice, list, tuple, np.ndarray)):
+            return self._gather(self._positions(item))
+        j = _within([_index(item)], len(self), self.name)[0]
         return self.read(j, j + 1)[0]
 
-    def _gather(self, idx: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        n = len(self)
-        idx = np.where(idx < 0, idx + n, idx).astype(np.int64)
-        if np.any((idx < 0) | (idx >= n)):
-            raise IndexError(f"an index is out of range for {self.name!r}")
+    def _gather(self, idx: List[int]) -> npt.NDArray[Any]:
         # Each index's value, as raw bytes, in one pipeline.
-        calls = [("MMAP.RANGE", self.key(int(i) // self.shard_len), int(i) % self.shard_len, int(i) % self.shard_len, "BLOB") for i in idx]
+        calls = [("MMAP.RANGE", self.key(i // self.shard_len), i % self.shard_len, i % self.shard_len, "BLOB") for i in idx]
         raws = self._pipeline(calls, True) if calls else []
         return np.frombuffer(b"".join(raws), dtype=self.dtype).copy()
 
     def __setitem__(self, item: Any, values: Any) -> None:
         if isinstance(item, slice) and item.step in (None, 1):
             lo, hi, _ = item.indices(len(self))
-            data = np.asarray(values, dtype=self.dtype)
-            if data.ndim == 0:
-                data = np.full(max(hi - lo, 0), data, dtype=self.dtype)
-            if data.shape != (max(hi - lo, 0),):
-                raise ValueError(f"cannot assign {data.shape} values to {max(hi - lo, 0)} places")
-            self.write(lo, data)
+            self.write(lo, _fill(values, self.dtype, max(hi - lo, 0)))
             return
-        if isinstance(item, slice):
-            idx = np.arange(*item.indices(len(self)))
-        elif isinstance(item, (list, tuple, np.ndarray)):
-            arr = np.asarray(item)
-            idx = np.flatnonzero(arr) if arr.dtype == np.bool_ else arr.reshape(-1)
-        else:
-            idx = np.array([_index(item)])
-        n = len(self)
-        idx = np.where(idx < 0, idx + n, idx).astype(np.int64)
-        if np.any((idx < 0) | (idx >= n)):
-            raise IndexError(f"an index is out of range for {self.name!r}")
-        data = np.asarray(values, dtype=self.dtype)
-        if data.ndim == 0:
-            data = np.full(len(idx), data, dtype=self.dtype)
-        if data.shape != (len(idx),):
-            raise ValueError(f"cannot assign {data.shape} values to {len(idx)} places")
+        idx = self._positions(item) if isinstance(item, (slice, list, tuple, np.ndarray)) else None
+        if idx is None:
+            idx = _within([_index(item)], len(self), self.name)
+        data = _fill(values, self.dtype, len(idx))
         calls: List[Tuple[Any, ...]] = [
-            ("MMAP.SETRANGE", self.key(int(i) // self.shard_len), int(i) % self.shard_len, data[k : k + 1].tobytes())
+            ("MMAP.SETRANGE", self.key(i // self.shard_len), i % self.shard_len, data[k : k + 1].tobytes())
             for k, i in enumerate(idx)
         ]
         if calls:
