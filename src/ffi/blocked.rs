@@ -118,18 +118,9 @@ impl Blocked {
     /// functions are the only calls made through the context, as the
     /// module API allows off the main thread for a context bound to a
     /// blocked client.
-    pub fn answer(mut self, answer: impl FnOnce(&Ctx, bool) + Send + 'static) {
-        if self.tsc.is_null() {
-            // No context (the server gave none): answer on the main thread.
-            let resp3 = self.resp3;
-            return self.unblock(
-                Some(Box::new(move |ctx: &Ctx, _: &Args| {
-                    answer(ctx, resp3);
-                    Ok(())
-                })),
-                false,
-            );
-        }
+    pub fn answer(mut self, answer: impl FnOnce(&Ctx, bool)) {
+        // The server always gives one (its allocator aborts rather than fail).
+        assert!(!self.tsc.is_null(), "a blocked client has its thread-safe context");
         // SAFETY: the context bound to this blocked client, not yet
         // unblocked; only reply functions are called through it.
         answer(unsafe { Ctx::from_raw(self.tsc) }, self.resp3);
